@@ -1,0 +1,1 @@
+"""The search: strategies, objectives and constraints, the Ray runner, export, the CLI."""

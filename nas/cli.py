@@ -1,0 +1,50 @@
+"""The ``nas`` command line.
+
+Each command group lives in its own module exposing ``register(subparsers)``;
+a user mistake (any :class:`~search_spaces.errors.NasError`) prints one line
+``error: ...`` and exits with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from search_spaces.errors import NasError
+
+# Command-group modules, each with register(subparsers).  A module that fails to
+# import because an optional part is missing is skipped with a note on --help.
+COMMAND_MODULES = [
+    "nas.cli_spaces",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nas", description="Neural architecture search of efficient transformers."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NasError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume where it stopped", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Hardware latency: measurement, features, predictor models and the per-device registry."""

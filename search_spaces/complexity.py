@@ -1,0 +1,151 @@
+"""Parameter count, MACs/FLOPs per op kind and peak activation memory.
+
+The formulas describe the transformer that ``supernet`` builds for the two task
+kinds (``vit``: patch embedding, mean pooling, linear classifier; ``charlm``:
+token embedding, causal blocks, untied output projection).  With ``E`` the
+embedding width, per active layer ``H`` heads of width ``hd`` (``A = H * hd``),
+MLP width ``M``, ``T`` tokens and batch ``B``:
+
+* params: embedding (``P*E + E`` for patches of ``P`` pixels, ``V*E`` for
+  tokens) + positions ``T*E`` + per layer ``2 LN (4E) + qkv (3EA + 3A) + out
+  (AE + E) + MLP (2EM + M + E)`` + final LN ``2E`` + head (``EC + C`` or ``EV + V``).
+* MACs (multiply-accumulates, FLOPs = 2 * MACs; norms, activations and softmax
+  are not counted): ``embed = B T P E`` (vit) or 0 (lookup), ``attn_proj = B T
+  (3EA + AE)``, ``attn_scores = 2 B T T A`` for softmax attention (QK^T and AV)
+  and ``2 B T A hd`` for linear attention (Katharopoulos et al., ICML 2020:
+  ``phi(K)^T V`` then ``phi(Q) (.)``), ``mlp = 2 B T E M``, ``head = B E C`` (after
+  pooling) or ``B T E V``.
+* peak activation bytes (float32, inference): the largest over stages of the
+  tensors alive together: the residual stream ``BTE`` plus, in attention,
+  ``3BTA`` for q/k/v and ``BHTT`` scores (softmax) or ``BT A hd`` running
+  key-value states (linear, causal form), and in the MLP ``BTM``.
+
+Everything is vectorized over an :class:`~search_spaces.batch.ArchBatch`, so
+100k architectures are scored in milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from search_spaces.arch import ArchConfig
+from search_spaces.batch import ArchBatch, to_batch
+from search_spaces.errors import NasError
+
+if TYPE_CHECKING:
+    from search_spaces.space import SearchSpace
+
+KINDS = ("embed", "attn_proj", "attn_scores", "mlp", "head")
+_REQUIRED = {
+    "vit": ("image_size", "patch_size", "channels", "num_classes", "head_dim"),
+    "charlm": ("vocab_size", "seq_len", "head_dim"),
+}
+
+
+def task_geometry(space: SearchSpace) -> dict[str, int]:
+    """Token count, input width per token, output classes and head width of a space's task."""
+    task = space.task
+    kind = task.get("kind")
+    if kind not in _REQUIRED:
+        raise NasError(
+            f"space '{space.name}': field 'task.kind' is {kind!r}; complexity needs one of {sorted(_REQUIRED)}"
+        )
+    for key in _REQUIRED[kind]:
+        if key not in task:
+            raise NasError(f"space '{space.name}': field 'task.{key}' is missing")
+    for dim in ("embed_dim", "num_heads", "mlp_dim"):
+        if dim not in space.global_dims and dim not in space.layer_dims:
+            raise NasError(f"space '{space.name}': complexity needs a dimension named '{dim}'")
+    if kind == "vit":
+        patches = (task["image_size"] // task["patch_size"]) ** 2
+        return {
+            "tokens": patches,
+            "in_dim": task["patch_size"] ** 2 * task["channels"],
+            "out_dim": task["num_classes"],
+            "head_dim": task["head_dim"],
+            "lm": 0,
+        }
+    return {
+        "tokens": task["seq_len"],
+        "in_dim": task["vocab_size"],
+        "out_dim": task["vocab_size"],
+        "head_dim": task["head_dim"],
+        "lm": 1,
+    }
+
+
+def _col(space: SearchSpace, b: ArchBatch, name: str) -> np.ndarray:
+    """Per-layer column (n, L) of a dim, broadcasting a global dim over layers."""
+    v = b.values[name]
+    return np.where(b.active, v[:, None], 0.0) if v.ndim == 1 else v
+
+
+def complexity(
+    space: SearchSpace,
+    archs: ArchBatch | ArchConfig | Sequence[ArchConfig],
+    *,
+    batch_size: int = 1,
+    seq_len: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Complexity of each architecture.
+
+    Returns float64 arrays of shape (n,): ``params``, ``macs_<kind>`` for kind in
+    :data:`KINDS`, ``macs``, ``flops`` and ``act_bytes``.  ``seq_len`` overrides
+    the task's token count (language models at shorter context).
+    """
+    geo = task_geometry(space)
+    b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
+    T_max = float(geo["tokens"])
+    T = float(seq_len if seq_len is not None else geo["tokens"])
+    if geo["lm"] == 0 and T != T_max:
+        raise NasError(f"field 'seq_len': a vit space has a fixed {int(T_max)} tokens, got {seq_len!r}")
+    B, hd, P, C = float(batch_size), float(geo["head_dim"]), float(geo["in_dim"]), float(geo["out_dim"])
+    E = b.values["embed_dim"].astype(np.float64)
+    if E.ndim == 2:
+        raise NasError("dimension 'embed_dim' must be global for complexity")
+    El = np.where(b.active, E[:, None], 0.0)
+    H = _col(space, b, "num_heads")
+    A = H * hd
+    M = _col(space, b, "mlp_dim")
+    linear = np.zeros_like(b.active)
+    if "attn_type" in b.codes:
+        is_lin = b.is_("attn_type", "linear", space)
+        linear = (is_lin[:, None] if is_lin.ndim == 1 else is_lin) & b.active
+
+    layer_params = 4 * El + 3 * El * A + 3 * A + A * El + El + 2 * El * M + M + El
+    embed_params = (P * E + E) if not geo["lm"] else P * E
+    head_params = E * C + C
+    params = embed_params + T_max * E + layer_params.sum(1) + 2 * E + head_params
+
+    macs = {
+        "embed": (B * T * P * E) if not geo["lm"] else np.zeros_like(E),
+        "attn_proj": (B * T * (3 * El * A + A * El)).sum(1),
+        "attn_scores": np.where(linear, 2 * B * T * A * hd, 2 * B * T * T * A).sum(1),
+        "mlp": (2 * B * T * El * M).sum(1),
+        "head": (B * E * C) if not geo["lm"] else B * T * E * C,
+    }
+    out = {"params": params}
+    out.update({f"macs_{k}": v for k, v in macs.items()})
+    out["macs"] = sum(macs.values())
+    out["flops"] = 2 * out["macs"]
+
+    resid = B * T * El
+    attn_live = resid + 3 * B * T * A + np.where(linear, B * T * A * hd, B * H * T * T)
+    mlp_live = resid + B * T * M
+    layer_peak = np.maximum(attn_live, mlp_live).max(1) if b.active.shape[1] else np.zeros_like(E)
+    embed_live = B * T * (P if not geo["lm"] else 1.0) + B * T * E
+    head_live = B * T * E + (B * T * C if geo["lm"] else B * C)
+    out["act_bytes"] = 4.0 * np.maximum(np.maximum(layer_peak, embed_live), head_live)
+    return out
+
+
+def params(space: SearchSpace, arch: ArchConfig) -> int:
+    """Exact parameter count of one architecture."""
+    return int(complexity(space, [arch])["params"][0])
+
+
+def flops(space: SearchSpace, arch: ArchConfig, *, batch_size: int = 1, seq_len: int | None = None) -> int:
+    """FLOPs (2 x MACs) of one forward pass."""
+    return int(complexity(space, [arch], batch_size=batch_size, seq_len=seq_len)["flops"][0])

@@ -1,0 +1,98 @@
+"""Seeded operators on a SearchSpace: sample, mutate, crossover, extremes.
+
+Mutation and crossover follow the evolutionary NAS of HAT (Wang et al., ACL
+2020) and AutoFormer (Chen et al., ICCV 2021): every dimension, and every layer
+slot of a per-layer dimension, is resampled with a fixed probability; crossover
+takes each of them from one of two parents.  All functions take an integer seed
+or a ``numpy.random.Generator`` and always return members of the space.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from search_spaces.arch import ArchConfig
+
+if TYPE_CHECKING:
+    from search_spaces.space import Dimension, SearchSpace
+
+
+def _rng(rng: np.random.Generator | int) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _pick(d: Dimension, rng: np.random.Generator):
+    return d.choices[int(rng.integers(len(d.choices)))]
+
+
+def _build(space: SearchSpace, depth: int, values: dict, layers: dict) -> ArchConfig:
+    return ArchConfig(depth=depth, values=tuple(values.items()), layers=tuple(layers.items()))
+
+
+def sample(space: SearchSpace, rng: np.random.Generator | int) -> ArchConfig:
+    rng = _rng(rng)
+    depths = space.depth_choices
+    depth = int(depths[int(rng.integers(len(depths)))])
+    values = {d.name: _pick(d, rng) for d in space.global_dimensions}
+    layers = {d.name: tuple(_pick(d, rng) for _ in range(depth)) for d in space.layer_dimensions}
+    return _build(space, depth, values, layers)
+
+
+def mutate(
+    space: SearchSpace, arch: ArchConfig, rng: np.random.Generator | int, *, prob: float = 0.3
+) -> ArchConfig:
+    if not 0.0 <= prob <= 1.0:
+        from search_spaces.errors import NasError
+
+        raise NasError(f"field 'prob': mutation probability must be in [0, 1], got {prob!r}")
+    rng = _rng(rng)
+    space.validate(arch)
+    depths = space.depth_choices
+    depth = arch.depth
+    if len(depths) > 1 and rng.random() < prob:
+        depth = int(depths[int(rng.integers(len(depths)))])
+    values = {
+        d.name: (_pick(d, rng) if rng.random() < prob else arch[d.name]) for d in space.global_dimensions
+    }
+    layers = {}
+    for d in space.layer_dimensions:
+        old = arch[d.name]
+        seq = []
+        for i in range(depth):
+            if i >= len(old) or rng.random() < prob:
+                seq.append(_pick(d, rng))  # new layers (depth grew) are drawn fresh
+            else:
+                seq.append(old[i])
+        layers[d.name] = tuple(seq)
+    return _build(space, depth, values, layers)
+
+
+def crossover(space: SearchSpace, a: ArchConfig, b: ArchConfig, rng: np.random.Generator | int) -> ArchConfig:
+    rng = _rng(rng)
+    space.validate(a)
+    space.validate(b)
+    depth = a.depth if rng.random() < 0.5 else b.depth
+    values = {d.name: (a if rng.random() < 0.5 else b)[d.name] for d in space.global_dimensions}
+    layers = {}
+    for d in space.layer_dimensions:
+        seq = []
+        for i in range(depth):
+            pa, pb = a[d.name], b[d.name]
+            coin = rng.random() < 0.5
+            if i < len(pa) and i < len(pb):
+                seq.append(pa[i] if coin else pb[i])
+            else:
+                seq.append(pa[i] if i < len(pa) else pb[i])
+        layers[d.name] = tuple(seq)
+    return _build(space, depth, values, layers)
+
+
+def extreme(space: SearchSpace, *, largest: bool) -> ArchConfig:
+    """Smallest or largest config: min/max of numeric dims, first/last choice otherwise."""
+    depth = max(space.depth_choices) if largest else min(space.depth_choices)
+    pick = (lambda d: d.largest()) if largest else (lambda d: d.smallest())
+    values = {d.name: pick(d) for d in space.global_dimensions}
+    layers = {d.name: (pick(d),) * depth for d in space.layer_dimensions}
+    return _build(space, depth, values, layers)

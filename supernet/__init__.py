@@ -1,0 +1,1 @@
+"""The elastic weight-sharing transformer, its samplers, training and evaluation."""

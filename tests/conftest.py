@@ -1,0 +1,49 @@
+"""Shared fixtures: the CLI through a real subprocess, paths, and the built-in spaces."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def run_cli(*args: str, cwd: str | Path | None = None, timeout: float = 600, env: dict | None = None):
+    """Runs ``python -m nas ARGS`` in a fresh process; returns the CompletedProcess."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.setdefault("JAX_PLATFORMS", "cpu")
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "nas", *map(str, args)],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def vit_space():
+    from search_spaces import load_space
+
+    return load_space("vit-mnist")
+
+
+@pytest.fixture(scope="session")
+def lm_space():
+    from search_spaces import load_space
+
+    return load_space("charlm-shakespeare")
