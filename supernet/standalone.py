@@ -1,0 +1,144 @@
+"""The plain (non-elastic) transformer of one architecture, in Flax linen.
+
+This is the model a chosen subnet becomes: the supernet's ``extract`` slices
+weights into exactly this parameter tree, latency is measured on it, and export
+serializes it.  Read it top to bottom; shapes are in the comments (B batch, T
+tokens, E embed width, H heads of width hd, A = H * hd, M MLP width).
+
+Per layer: pre-LayerNorm residual blocks (Vaswani et al., 2017; Xiong et al.,
+2020) with either softmax attention or linear attention with the ``elu + 1``
+feature map (Katharopoulos et al., "Transformers are RNNs", ICML 2020), whose
+causal form keeps running key-value sums.  ``search_spaces.complexity`` counts
+exactly these parameters and these matrix products.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from search_spaces import ArchConfig, SearchSpace
+from search_spaces.complexity import task_geometry
+
+
+def feature_map(x: jax.Array) -> jax.Array:
+    """phi(x) = elu(x) + 1 > 0 (Katharopoulos et al., 2020)."""
+    return jax.nn.elu(x) + 1.0
+
+
+def softmax_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool) -> jax.Array:
+    """q, k, v: (B, T, H, hd) -> (B, T, H, hd)."""
+    scores = jnp.einsum("bthd,bshd->bhts", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)  # (B,H,T,T)
+    if causal:
+        T = q.shape[1]
+        scores = jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), scores, jnp.finfo(scores.dtype).min)
+    return jnp.einsum("bhts,bshd->bthd", jax.nn.softmax(scores, axis=-1), v)
+
+
+def linear_attention(
+    q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool, eps: float = 1e-6
+) -> jax.Array:
+    """Kernelized attention, O(T hd^2) per head. q, k, v: (B, T, H, hd) -> (B, T, H, hd)."""
+    q, k = feature_map(q), feature_map(k)
+    if causal:
+        kv = jnp.cumsum(jnp.einsum("bthd,bthe->bthde", k, v), axis=1)  # (B,T,H,hd,hd) running sums
+        num = jnp.einsum("bthd,bthde->bthe", q, kv)
+        den = jnp.einsum("bthd,bthd->bth", q, jnp.cumsum(k, axis=1))
+    else:
+        kv = jnp.einsum("bthd,bthe->bhde", k, v)  # (B,H,hd,hd)
+        num = jnp.einsum("bthd,bhde->bthe", q, kv)
+        den = jnp.einsum("bthd,bhd->bth", q, k.sum(axis=1))
+    return num / (den[..., None] + eps)
+
+
+class Block(nn.Module):
+    """x + Attn(LN(x)), then x + MLP(LN(x)); x: (B, T, E)."""
+
+    num_heads: int
+    head_dim: int
+    mlp_dim: int
+    attn_type: str
+    causal: bool
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        B, T, E = x.shape
+        H, hd = self.num_heads, self.head_dim
+        h = nn.LayerNorm(name="ln1")(x)
+        qkv = nn.Dense(3 * H * hd, name="qkv")(h).reshape(B, T, 3, H, hd)  # (B,T,3,H,hd)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        attend = linear_attention if self.attn_type == "linear" else softmax_attention
+        a = attend(q, k, v, causal=self.causal).reshape(B, T, H * hd)  # (B,T,A)
+        x = x + nn.Dense(E, name="out")(a)
+        h = nn.LayerNorm(name="ln2")(x)
+        h = nn.gelu(nn.Dense(self.mlp_dim, name="fc1")(h))  # (B,T,M)
+        return x + nn.Dense(E, name="fc2")(h)
+
+
+class Transformer(nn.Module):
+    """ViT classifier (``kind='vit'``) or causal character LM (``kind='charlm'``)."""
+
+    arch: ArchConfig
+    task: dict[str, Any]
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kind, E = self.task["kind"], self.arch.embed_dim
+        if kind == "vit":
+            x = patchify(x, patch=self.task["patch_size"], channels=self.task["channels"])  # (B,T,P)
+            x = nn.Dense(E, name="embed")(x)  # (B,T,E)
+        else:
+            x = nn.Embed(self.task["vocab_size"], E, name="embed")(x)  # (B,T,E)
+        T_max = x.shape[1] if kind == "vit" else self.task["seq_len"]
+        pos = self.param("pos", nn.initializers.normal(0.02), (T_max, E))
+        x = x + pos[: x.shape[1]]
+        for i in range(self.arch.depth):
+            x = Block(
+                num_heads=self.arch.num_heads[i],
+                head_dim=self.task["head_dim"],
+                mlp_dim=self.arch.mlp_dim[i],
+                attn_type=self.arch.attn_type[i],
+                causal=kind != "vit",
+                name=f"block{i}",
+            )(x)
+        x = nn.LayerNorm(name="ln_f")(x)
+        if kind == "vit":
+            x = x.mean(axis=1)  # (B,E)
+            return nn.Dense(self.task["num_classes"], name="head")(x)  # (B,C)
+        return nn.Dense(self.task["vocab_size"], name="head")(x)  # (B,T,V)
+
+
+def patchify(images: jax.Array, *, patch: int, channels: int) -> jax.Array:
+    """(B, H, W[, C]) or (B, H*W*C) images -> (B, patches, patch*patch*C)."""
+    B = images.shape[0]
+    if images.ndim == 2:
+        side = int(round((images.shape[1] // channels) ** 0.5))
+        images = images.reshape(B, side, side, channels)
+    elif images.ndim == 3:
+        images = images[..., None]
+    _, Hh, W, C = images.shape
+    x = images.reshape(B, Hh // patch, patch, W // patch, patch, C).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(B, (Hh // patch) * (W // patch), patch * patch * C)
+
+
+def build(space: SearchSpace, arch: ArchConfig) -> Transformer:
+    """The standalone Flax module of ``arch`` (validated against ``space``)."""
+    space.validate(arch)
+    task_geometry(space)  # clear error if the space has no buildable task
+    return Transformer(arch=arch, task=dict(space.task))
+
+
+def example_input(space: SearchSpace, batch_size: int = 1, seq_len: int | None = None) -> jax.Array:
+    """A zero input of the right shape and dtype for the space's task."""
+    t = space.task
+    if t["kind"] == "vit":
+        return jnp.zeros((batch_size, t["image_size"], t["image_size"], t["channels"]), jnp.float32)
+    return jnp.zeros((batch_size, seq_len or t["seq_len"]), jnp.int32)
+
+
+def init(space: SearchSpace, arch: ArchConfig, key: jax.Array) -> dict:
+    """Fresh parameters of the standalone model: ``{"params": ...}``."""
+    return build(space, arch).init(key, example_input(space))
