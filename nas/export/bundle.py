@@ -1,0 +1,189 @@
+"""Writing a standalone subnet bundle.
+
+A bundle is a folder anyone can use without the supernet::
+
+    config.json       architecture, space declaration, provenance, metrics
+    weights/          Orbax checkpoint of the standalone Flax parameters
+    model.stablehlo   jax.export artifact (weights inside, symbolic batch size)
+    model.onnx        the same forward through jax2onnx, checked with onnxruntime
+    README.md         model card: params, FLOPs, metrics, predicted and measured latency
+
+Bundles are written into a temporary sibling folder and renamed into place at
+the end, so an existing bundle is never half-overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+
+from search_spaces import ArchConfig, NasError, SearchSpace, complexity
+from supernet import standalone
+
+FORMAT_VERSION = 1
+
+
+def _symbolic_input(space: SearchSpace, name: str = "batch") -> jax.ShapeDtypeStruct:
+    from jax import export
+
+    (b,) = export.symbolic_shape(name)
+    x = standalone.example_input(space, 1)
+    return jax.ShapeDtypeStruct((b, *x.shape[1:]), x.dtype)
+
+
+def export_stablehlo(space: SearchSpace, arch: ArchConfig, variables: Any) -> bytes:
+    """Serialized ``jax.export`` of the forward pass with a symbolic batch dimension."""
+    from jax import export
+
+    model = standalone.build(space, arch)
+    exported = export.export(jax.jit(lambda x: model.apply(variables, x)))(_symbolic_input(space))
+    return bytes(exported.serialize())
+
+
+def export_onnx(
+    space: SearchSpace, arch: ArchConfig, variables: Any, *, check_batch: int = 3
+) -> tuple[bytes, float]:
+    """ONNX bytes of the forward pass (batch dim ``B``) and its max abs error vs JAX on a random input."""
+    import logging
+
+    import jax2onnx
+    import onnxruntime as ort
+
+    logging.getLogger("onnx_ir").setLevel(logging.ERROR)
+    model = standalone.build(space, arch)
+    proto = jax2onnx.to_onnx(
+        lambda x: model.apply(variables, x), [_symbolic_input(space, "B")], model_name="subnet"
+    )
+    data = proto.SerializeToString()
+    sample = example_batch(space, check_batch, seed=0)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+    out = sess.run(None, {sess.get_inputs()[0].name: sample})[0]
+    err = float(np.abs(out - np.asarray(model.apply(variables, sample))).max())
+    return data, err
+
+
+def example_batch(space: SearchSpace, batch_size: int, *, seed: int = 0) -> np.ndarray:
+    """A random valid input batch (images in [0, 1] or token ids)."""
+    rng = np.random.default_rng(seed)
+    x = standalone.example_input(space, batch_size)
+    if space.task["kind"] == "vit":
+        return rng.random(x.shape, dtype=np.float32)
+    return rng.integers(0, space.task["vocab_size"], size=x.shape).astype(np.int32)
+
+
+def check_weights(space: SearchSpace, arch: ArchConfig, variables: Any) -> None:
+    """Raises NasError unless ``variables`` has exactly the standalone tree of ``arch``."""
+    expected = jax.eval_shape(lambda: standalone.init(space, arch, jax.random.key(0)))
+    want = {jax.tree_util.keystr(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(expected)}
+    got = {jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(variables)}
+    for key in sorted(set(want) | set(got)):
+        if want.get(key) != got.get(key):
+            raise NasError(
+                f"weights do not match {arch.short()}: parameter {key} has shape {got.get(key)}, "
+                f"expected {want.get(key)}"
+            )
+
+
+def save_weights(path: Path, variables: Any) -> None:
+    import orbax.checkpoint as ocp
+
+    ckpt = ocp.StandardCheckpointer()
+    ckpt.save(path.absolute(), jax.tree.map(np.asarray, variables))
+    ckpt.wait_until_finished()
+
+
+def write_bundle(
+    out: str | Path,
+    *,
+    space: SearchSpace,
+    arch: ArchConfig,
+    variables: Any,
+    provenance: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    predicted_latency_ms: Mapping[str, float] | None = None,
+    measure_latency: bool = True,
+    onnx: bool = True,
+) -> Path:
+    """Writes a complete bundle to ``out`` atomically and returns its path."""
+    from nas.export.card import write_card
+
+    space.validate(arch)
+    check_weights(space, arch, variables)
+    out = Path(out)
+    if out.exists() and not (out / "config.json").is_file():
+        raise NasError(f"field '--out': '{out}' exists and is not a bundle; refusing to overwrite it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        save_weights(tmp / "weights", variables)
+        (tmp / "model.stablehlo").write_bytes(export_stablehlo(space, arch, variables))
+        onnx_err = None
+        if onnx:
+            data, onnx_err = export_onnx(space, arch, variables)
+            if not onnx_err <= 1e-4:
+                raise NasError(f"ONNX export of {arch.short()} differs from JAX by {onnx_err:.2e} (> 1e-4)")
+            (tmp / "model.onnx").write_bytes(data)
+        c = complexity(space, [arch])
+        measured = {}
+        if measure_latency:
+            measured = measure_bundle_latency(space, arch, variables)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "arch": arch.to_dict(),
+            "space": space.to_dict(),
+            "provenance": dict(provenance or {}),
+            "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+            "complexity": {"params": int(c["params"][0]), "flops": int(c["flops"][0])},
+            "predicted_latency_ms": {k: float(v) for k, v in (predicted_latency_ms or {}).items()},
+            "measured_latency": measured,
+            "onnx_max_abs_error": onnx_err,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        write_card(tmp, config)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{time.time_ns()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def measure_bundle_latency(
+    space: SearchSpace, arch: ArchConfig, variables: Any, *, repeats: int = 50
+) -> dict:
+    """Median batch-1 latency of the standalone forward on this machine (JAX on the host)."""
+    try:
+        from predictors import measure  # the latency package's measurement, when present
+    except ImportError:
+        measure = None
+    if measure is not None and callable(measure):
+        return dict(measure(space, arch, backend="jax", batch_size=1, repeats=repeats))
+    model = standalone.build(space, arch)
+    f = jax.jit(lambda x: model.apply(variables, x))
+    x = standalone.example_input(space, 1)
+    f(x).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(x).block_until_ready()
+        times.append((time.perf_counter() - t) * 1e3)
+    return {
+        "median_ms": float(np.median(times)),
+        "repeats": repeats,
+        "backend": "jax-" + jax.default_backend(),
+    }

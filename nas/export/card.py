@@ -1,0 +1,72 @@
+"""The model card (``README.md``) of an exported bundle, written from its config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+
+def _fmt(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{unit}"
+    return f"{x:g}"
+
+
+def card_text(config: Mapping[str, Any]) -> str:
+    arch, space = config["arch"], config["space"]
+    lines = [
+        f"# Subnet of `{space['name']}`",
+        "",
+        "Standalone transformer exported from a weight-sharing supernet.",
+        "",
+        "## Architecture",
+        "",
+        "```json",
+        __import__("json").dumps(arch, sort_keys=True),
+        "```",
+        "",
+        "| quantity | value |",
+        "| --- | --- |",
+        f"| parameters | {_fmt(config['complexity']['params'])} |",
+        f"| FLOPs (batch 1) | {_fmt(config['complexity']['flops'])} |",
+    ]
+    for k, v in sorted(config.get("metrics", {}).items()):
+        lines.append(f"| {k} | {v:.4g} |")
+    for dev, ms in sorted(config.get("predicted_latency_ms", {}).items()):
+        lines.append(f"| predicted latency on `{dev}` | {ms:.3f} ms |")
+    m = config.get("measured_latency") or {}
+    if "median_ms" in m:
+        lines.append(
+            f"| measured latency here ({m.get('backend', 'jax')}, batch 1) | {m['median_ms']:.3f} ms |"
+        )
+    if config.get("onnx_max_abs_error") is not None:
+        lines.append(f"| ONNX vs JAX max abs error | {config['onnx_max_abs_error']:.1e} |")
+    for key in ("finetune",):
+        if key in config:
+            f = config[key]
+            lines.append(
+                f"| fine-tuned {f.get('steps')} steps: before -> after | "
+                f"{f.get('before')} -> {f.get('after')} |"
+            )
+    lines += ["", "## Provenance", ""]
+    for k, v in sorted(config.get("provenance", {}).items()):
+        lines.append(f"- {k}: `{v}`")
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import nas",
+        "subnet = nas.load_subnet('THIS_FOLDER')",
+        "logits = subnet(x)   # x: a batch of inputs",
+        "```",
+        "",
+        "`model.stablehlo` (jax.export, symbolic batch) and `model.onnx` run without this code.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_card(folder: Path, config: Mapping[str, Any]) -> None:
+    (Path(folder) / "README.md").write_text(card_text(config))
