@@ -61,7 +61,7 @@ def bayesian(
     space: SearchSpace,
     *,
     initial: int = 10,
-    candidates: int = 256,
+    candidates: int = 96,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
 ) -> Strategy:

@@ -25,7 +25,7 @@ def nsga2(
     space: SearchSpace,
     *,
     population: int = 20,
-    mutation_prob: float = 0.2,
+    mutation_prob: float = 0.3,
     crossover_prob: float = 0.9,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
