@@ -81,7 +81,7 @@ def parse_objective(obj: Any, *, where: str = "objectives") -> Objective:
         else:
             raise NasError(f"field '{where}': expected 'max METRIC' or 'min METRIC', got {obj!r}")
     if isinstance(obj, Mapping) and set(obj) - {"metric", "goal"} and len(obj) == 1:
-        (metric, goal), = obj.items()
+        ((metric, goal),) = obj.items()
         obj = {"metric": metric, "goal": goal}
     if not isinstance(obj, Mapping) or "metric" not in obj:
         raise NasError(f"field '{where}': expected {{metric: NAME, goal: max|min}}, got {obj!r}")

@@ -20,7 +20,9 @@ from search_spaces.errors import NasError
 
 SPACE = load_space("vit-mnist")
 TARGET = SPACE.sample(123)
-SCALE = np.where(np.abs(SPACE.encode([SPACE.largest()])[0]) > 0, np.abs(SPACE.encode([SPACE.largest()])[0]), 1)
+SCALE = np.where(
+    np.abs(SPACE.encode([SPACE.largest()])[0]) > 0, np.abs(SPACE.encode([SPACE.largest()])[0]), 1
+)
 
 # name -> (options, budget, seeds): Bayesian optimization costs more per proposal.
 TABLE = {
@@ -91,7 +93,9 @@ def test_same_seed_same_proposals_and_state_round_trips(name):
 @pytest.mark.parametrize("name", sorted(TABLE))
 def test_pool_restricts_every_proposal(name):
     pool = SPACE.sample_many(7, 20)
-    strat = S.make(name, SPACE, pool=pool, **{**TABLE[name][0], **({"initial": 5} if name == "bayesian" else {})})
+    strat = S.make(
+        name, SPACE, pool=pool, **{**TABLE[name][0], **({"initial": 5} if name == "bayesian" else {})}
+    )
     state = S.run_sequential(strat, single, budget=20, seed=0, lag=2)
     members = {a.to_json() for a in pool}
     assert set(state.asked) == members  # the whole pool, each member once
@@ -107,7 +111,9 @@ def test_prefilter_constraints_met_by_resampling(name):
         return complexity(SPACE, archs)["params"] <= limit
 
     pre = S.Prefilter(small, f"params <= {limit:g}")
-    state = S.run_sequential(S.make(name, SPACE, prefilter=pre, **TABLE[name][0]), single, budget=16, seed=1, lag=2)
+    state = S.run_sequential(
+        S.make(name, SPACE, prefilter=pre, **TABLE[name][0]), single, budget=16, seed=1, lag=2
+    )
     archs = [S.base.parse_arch(a) for a in state.asked]
     assert len(archs) == 16 and small(archs).all()
 

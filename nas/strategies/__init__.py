@@ -9,8 +9,6 @@ from __future__ import annotations
 import inspect
 from typing import Any, Sequence
 
-from search_spaces import ArchConfig, SearchSpace
-from search_spaces.errors import NasError
 from nas.strategies.aging import aging_evolution
 from nas.strategies.base import (
     Domain,
@@ -23,6 +21,8 @@ from nas.strategies.bayesian import bayesian
 from nas.strategies.evolution import evolution
 from nas.strategies.nsga2 import nsga2
 from nas.strategies.random import random_search
+from search_spaces import ArchConfig, SearchSpace
+from search_spaces.errors import NasError
 
 FACTORIES = {
     "random": random_search,
@@ -36,7 +36,11 @@ FACTORIES = {
 def options(name: str) -> list[str]:
     """The keyword options a strategy takes (besides pool and prefilter)."""
     params = inspect.signature(FACTORIES[name]).parameters
-    return [p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p not in ("pool", "prefilter")]
+    return [
+        p
+        for p, v in params.items()
+        if v.kind is inspect.Parameter.KEYWORD_ONLY and p not in ("pool", "prefilter")
+    ]
 
 
 def make(
@@ -53,7 +57,9 @@ def make(
     allowed = options(name)
     for key in opts:
         if key not in allowed:
-            raise NasError(f"field 'strategy.{key}': strategy {name!r} has no option {key!r}; options are {allowed}")
+            raise NasError(
+                f"field 'strategy.{key}': strategy {name!r} has no option {key!r}; options are {allowed}"
+            )
     return FACTORIES[name](space, pool=pool, prefilter=prefilter, **opts)
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from search_spaces import ArchConfig, SearchSpace
 from nas.objectives import order_best_first
 from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
 from nas.strategies.evolution import check_count, check_prob
+from search_spaces import ArchConfig, SearchSpace
 
 
 def aging_evolution(

@@ -43,8 +43,10 @@ class StrategyState(NamedTuple):
     violation: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
-        return {k: list(map(list, v)) if k == "F" else (list(v) if isinstance(v, tuple) else v)
-                for k, v in self._asdict().items()}
+        return {
+            k: list(map(list, v)) if k == "F" else (list(v) if isinstance(v, tuple) else v)
+            for k, v in self._asdict().items()
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> StrategyState:
@@ -153,10 +155,14 @@ class Domain:
         idx = np.flatnonzero(self._unseen(seen))
         return self.pool[int(idx[rng.integers(len(idx))])] if len(idx) else None
 
-    def mutate(self, arch: ArchConfig, rng: np.random.Generator, seen: set[str], *, prob: float) -> ArchConfig | None:
+    def mutate(
+        self, arch: ArchConfig, rng: np.random.Generator, seen: set[str], *, prob: float
+    ) -> ArchConfig | None:
         return self.project(self.space.mutate(arch, rng, prob=prob), rng, seen)
 
-    def crossover(self, a: ArchConfig, b: ArchConfig, rng: np.random.Generator, seen: set[str]) -> ArchConfig | None:
+    def crossover(
+        self, a: ArchConfig, b: ArchConfig, rng: np.random.Generator, seen: set[str]
+    ) -> ArchConfig | None:
         return self.project(self.space.crossover(a, b, rng), rng, seen)
 
     # ---- the resampling loop shared by every strategy -----------------------------
@@ -197,7 +203,7 @@ class Domain:
             if self.prefilter is not None:
                 keep = np.asarray(self.prefilter.fn(chunk), dtype=bool)
                 rejected += int((~keep).sum())
-            for a, k in zip(chunk, keep):
+            for a, k in zip(chunk, keep, strict=False):
                 if k and len(out) < n:
                     out.append(a)
                     seen.add(a.to_json())
@@ -219,12 +225,16 @@ def new_state(seed: int) -> StrategyState:
     return StrategyState(seed=int(seed))
 
 
-def tell(state: StrategyState, archs: Sequence[ArchConfig], F: np.ndarray, violation: np.ndarray) -> StrategyState:
+def tell(
+    state: StrategyState, archs: Sequence[ArchConfig], F: np.ndarray, violation: np.ndarray
+) -> StrategyState:
     """Appends results (shared by every strategy: they differ only in how they ask)."""
     F = np.atleast_2d(np.asarray(F, dtype=np.float64))
     violation = np.asarray(violation, dtype=np.float64).reshape(-1)
     if len(F) != len(archs) or len(violation) != len(archs):
-        raise ValueError(f"tell: {len(archs)} archs but {len(F)} objective rows and {len(violation)} violations")
+        raise ValueError(
+            f"tell: {len(archs)} archs but {len(F)} objective rows and {len(violation)} violations"
+        )
     if state.F and F.shape[1] != len(state.F[0]):
         raise ValueError(f"tell: {F.shape[1]} objectives, earlier results had {len(state.F[0])}")
     return state._replace(

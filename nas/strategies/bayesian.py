@@ -22,9 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
-from search_spaces import ArchConfig, SearchSpace
 from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
 from nas.strategies.evolution import check_count
+from search_spaces import ArchConfig, SearchSpace
 
 
 def scalarize(F: np.ndarray, violation: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -53,7 +53,9 @@ def _gp(seed: int):
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(1.0, (1e-2, 1e2), nu=2.5) + WhiteKernel(1e-3, (1e-6, 1e-1))
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(1.0, (1e-2, 1e2), nu=2.5) + WhiteKernel(
+        1e-3, (1e-6, 1e-1)
+    )
     return GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
 
 

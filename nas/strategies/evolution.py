@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from search_spaces import ArchConfig, SearchSpace
-from search_spaces.errors import NasError
 from nas.objectives import order_best_first
 from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from search_spaces import ArchConfig, SearchSpace
+from search_spaces.errors import NasError
 
 
 def check_prob(name: str, value: float) -> float:

@@ -15,10 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
-from search_spaces import ArchConfig, SearchSpace
 from nas.objectives import order_best_first
 from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
 from nas.strategies.evolution import check_count, check_prob
+from search_spaces import ArchConfig, SearchSpace
 
 
 def nsga2(

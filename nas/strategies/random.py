@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from search_spaces import ArchConfig, SearchSpace
 from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from search_spaces import ArchConfig, SearchSpace
 
 
 def random_search(
