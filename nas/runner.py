@@ -162,6 +162,9 @@ def run_search(
     prefilter = build_prefilter(cfg)
     strategy = make(cfg.strategy, cfg.space, pool=pool, prefilter=prefilter, **cfg.strategy_options)
     recorded = read_history(run_dir) if resume else {}
+    if resume:  # drop a line torn by the kill, so that appends start on a fresh line
+        lines = [json.dumps(r, sort_keys=True) + "\n" for _, r in sorted(recorded.items())]
+        _write_atomic(run_dir / "history.jsonl", "".join(lines))
 
     started = _start_ray(address, workers or cfg.workers)
     try:
@@ -179,20 +182,24 @@ def run_search(
             return EvalWorker.remote(cfg.evaluators, space_dict, sys_path)
 
         actors = [spawn() for _ in range(n_workers)]
-        with open(run_dir / "history.jsonl", "a") as fh:
-            state = _loop(
-                cfg,
-                strategy,
-                actors,
-                spawn,
-                recorded,
-                fh,
-                run_dir,
-                lag,
-                progress,
-                RayActorError,
-                RayTaskError,
-            )
+        try:
+            with open(run_dir / "history.jsonl", "a") as fh:
+                state = _loop(
+                    cfg,
+                    strategy,
+                    actors,
+                    spawn,
+                    recorded,
+                    fh,
+                    run_dir,
+                    lag,
+                    progress,
+                    RayActorError,
+                    RayTaskError,
+                )
+        finally:
+            for actor in actors:
+                ray.kill(actor)
     finally:
         if started:
             ray.shutdown()
