@@ -161,6 +161,7 @@ def run_search(
     pool = build_pool(cfg)
     prefilter = build_prefilter(cfg)
     strategy = make(cfg.strategy, cfg.space, pool=pool, prefilter=prefilter, **cfg.strategy_options)
+    strategy.ask(strategy.init(cfg.seed), 1)  # an empty constraint region fails here, before Ray starts
     recorded = read_history(run_dir) if resume else {}
     if resume:  # drop a line torn by the kill, so that appends start on a fresh line
         lines = [json.dumps(r, sort_keys=True) + "\n" for _, r in sorted(recorded.items())]
