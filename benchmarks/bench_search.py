@@ -1,10 +1,10 @@
 """Search benchmarks: Ray throughput with pinned workers, and front quality.
 
-    python -m benchmarks.bench_search throughput [--evals 40] [--seconds 0.05]
+    python -m benchmarks.bench_search throughput [--evals 40] [--steps 30]
     python -m benchmarks.bench_search quality [--seeds 3] [--strategies random,evolution,...]
 
 ``throughput`` runs the same random search (``experiments.toy_evaluators:busy``,
-``--seconds`` of single-core JAX work per architecture) with 1 and then 2
+a fixed ``--steps`` of JAX matrix products per architecture) with 1 and then 2
 pinned Ray workers and prints evaluations per second in steady state (after
 each worker's first result, so that Ray start-up and JAX compilation are not
 counted) and their ratio (goal >= 1.7 on two free cores).
@@ -34,7 +34,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 CHECKPOINTS = (50, 100, 200)
 
 
-def throughput(evals: int, seconds: float) -> dict[int, float]:
+def throughput(evals: int, steps: int) -> dict[int, float]:
     from nas import runner, search_config
 
     rates = {}
@@ -46,7 +46,7 @@ def throughput(evals: int, seconds: float) -> dict[int, float]:
                     {
                         "kind": "callable",
                         "target": "experiments.toy_evaluators:busy",
-                        "options": {"seconds": seconds},
+                        "options": {"steps": steps},
                     }
                 ],
                 "objectives": ["max score"],
@@ -135,13 +135,13 @@ def main() -> None:
     sub = p.add_subparsers(dest="what", required=True)
     t = sub.add_parser("throughput")
     t.add_argument("--evals", type=int, default=40, help="evaluations per worker")
-    t.add_argument("--seconds", type=float, default=0.05, help="work per evaluation")
+    t.add_argument("--steps", type=int, default=30, help="256x256 matrix products per evaluation")
     q = sub.add_parser("quality")
     q.add_argument("--seeds", type=int, default=3)
     q.add_argument("--strategies", default="random,evolution,aging,nsga2,bayesian")
     a = p.parse_args()
     if a.what == "throughput":
-        throughput(a.evals, a.seconds)
+        throughput(a.evals, a.steps)
     else:
         quality(a.seeds, a.strategies.split(","))
 

@@ -9,8 +9,8 @@ benchmarks have a known optimum without training anything.
   encoding's sum, to minimize).  Options: ``sleep`` seconds per arch (to
   simulate a slow evaluation) and ``die_once`` (a file path: the first worker
   to see it missing creates it and exits hard, to simulate a crashed worker).
-* ``busy``: the same metrics after ``seconds`` of single-core JAX matrix
-  work per arch, for throughput benchmarks.
+* ``busy``: the same metrics after a fixed amount of JAX matrix work per
+  arch (``steps``), for throughput benchmarks.
 """
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ def synthetic(
 _KERNEL = {}
 
 
-def busy(
-    archs: list[ArchConfig], *, space: str = "vit-mnist", seconds: float = 0.05
-) -> list[dict[str, float]]:
+def busy(archs: list[ArchConfig], *, space: str = "vit-mnist", steps: int = 30) -> list[dict[str, float]]:
+    """The synthetic metrics after a fixed amount of JAX work (``steps`` chained
+    256x256 matrix products per arch): CPU work, not wall-clock time, so that
+    throughput with more workers grows only if they really run in parallel."""
     import jax
     import jax.numpy as jnp
 
@@ -64,9 +65,8 @@ def busy(
         _KERNEL["x"] = jnp.ones((256, 256)) * 0.01
         _KERNEL["f"](_KERNEL["x"]).block_until_ready()
     for _ in archs:
-        end = time.perf_counter() + seconds
         x = _KERNEL["x"]
-        while time.perf_counter() < end:
+        for _ in range(steps):
             x = _KERNEL["f"](x)
         x.block_until_ready()
     return _metrics(space, archs)

@@ -30,7 +30,7 @@ TABLE = {
     "evolution": ({"population": 20, "parents": 5}, 60, 4),
     "aging": ({"population": 20, "sample_size": 5}, 60, 4),
     "nsga2": ({"population": 10}, 60, 4),
-    "bayesian": ({"initial": 10, "candidates": 48}, 36, 2),
+    "bayesian": ({"initial": 8, "candidates": 48}, 30, 2),
 }
 
 
