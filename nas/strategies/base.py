@@ -122,6 +122,7 @@ class Domain:
                 space.validate(a)
             self.pool = pool
             self._pool_json = [a.to_json() for a in pool]
+            self._pool_index = {j: i for i, j in enumerate(self._pool_json)}
             self._pool_enc = self.encode(pool)
 
     def encode(self, archs: Sequence[ArchConfig]) -> np.ndarray:
@@ -135,7 +136,10 @@ class Domain:
 
     # ---- operators that land on members of the domain ---------------------------
     def _unseen(self, seen: set[str]) -> np.ndarray:
-        return np.asarray([j not in seen for j in self._pool_json], dtype=bool)
+        mask = np.ones(len(self._pool_json), dtype=bool)
+        idx = [self._pool_index[j] for j in seen if j in self._pool_index]
+        mask[idx] = False
+        return mask
 
     def project(self, arch: ArchConfig, rng: np.random.Generator, seen: set[str]) -> ArchConfig | None:
         """Nearest unseen pool member to ``arch`` (ties broken at random); ``arch`` without a pool."""

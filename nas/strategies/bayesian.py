@@ -56,7 +56,18 @@ def _gp(seed: int):
     kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(1.0, (1e-2, 1e2), nu=2.5) + WhiteKernel(
         1e-3, (1e-6, 1e-1)
     )
-    return GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed)
+    return GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed, optimizer=_fit_hyper)
+
+
+def _fit_hyper(obj_func, initial_theta, bounds):
+    """Marginal-likelihood fit of the kernel hyperparameters with a bounded number
+    of L-BFGS-B iterations, so that a proposal stays cheap."""
+    from scipy.optimize import minimize
+
+    res = minimize(
+        obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds, options={"maxiter": 20}
+    )
+    return res.x, res.fun
 
 
 def bayesian(
