@@ -5,8 +5,9 @@ as soon as one is free it gets the next proposal.  Yet the result does not
 depend on timing, because of one rule: proposal ``i`` is asked for after
 exactly the first ``i - lag + 1`` results *in proposal order* were told to the
 strategy (results that arrive early wait in a buffer).  With ``lag`` (default
-2 x workers) proposals in flight, a free worker waits only if one evaluation
-is ``lag`` places behind.  The same seed and the same evaluations therefore
+2 x workers) proposals in flight (two queued per worker, so that a worker
+does not idle while the driver handles its last result), a free worker waits
+only if one evaluation is ``lag`` places behind.  The same seed and the same evaluations therefore
 give the same proposals, whatever the number of workers or their speed.
 
 Every result is appended (and fsynced) to ``history.jsonl`` the moment it
@@ -40,6 +41,7 @@ from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 
 MAX_ATTEMPTS = 3  # evaluations of one arch lost to dying workers before giving up
+TASKS_PER_WORKER = 2  # queued on each worker, so that it never idles while the driver answers
 
 
 class SearchResult(NamedTuple):
@@ -220,7 +222,8 @@ def _loop(cfg, strategy, actors, spawn, recorded, fh, run_dir, lag, progress, Ra
     told, exhausted = 0, False
     queue: deque[int] = deque()
     inflight: dict = {}
-    idle = list(actors)
+    idle = [a for _ in range(TASKS_PER_WORKER) for a in actors]  # free task slots
+    dead: set = set()
     attempts: dict[int, int] = {}
     best = [None]
     last_save = [0.0]
@@ -299,10 +302,13 @@ def _loop(cfg, strategy, actors, spawn, recorded, fh, run_dir, lag, progress, Ra
                             f"architecture {proposals[i].to_json()} killed {MAX_ATTEMPTS} workers; giving up"
                         ) from None
                 queue.extendleft(reversed(batch))
-                actors.remove(actor)
-                fresh = spawn()
-                actors.append(fresh)
-                idle.append(fresh)
+                if actor not in dead:  # its other queued task fails too: replace it once
+                    dead.add(actor)
+                    idle[:] = [a for a in idle if a is not actor]
+                    actors.remove(actor)
+                    fresh = spawn()
+                    actors.append(fresh)
+                    idle.extend([fresh] * TASKS_PER_WORKER)
                 continue
             except RayTaskError as e:
                 cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
