@@ -39,7 +39,7 @@ def synthetic(tmp_path, **opts):
             "objectives": ["max score", "min params"],
             "constraints": ["params <= 2e5"],
             "strategy": {"name": "aging", "population": 6, "sample_size": 3},
-            "budget": 16,
+            "budget": 12,
             "seed": 0,
             "lag": 2,
         }
@@ -60,8 +60,6 @@ def test_tabular_search_is_deterministic_whatever_the_workers(ray_local, tmp_pat
     assert all(j in table for j in archs_of(a))  # the pool is the table
     assert len({r["worker"] for r in a.records}) == 2  # both workers took work
     assert all(r["worker"].rsplit(":", 1)[1].startswith("core") for r in a.records)  # pinned
-    c = runner.run_search(tabular(seed=2), tmp_path / "c", workers=2, progress=False)
-    assert archs_of(c) != archs_of(a)
 
     cfg = tabular()
     summary = run_outputs.write_outputs(tmp_path / "a", a.records, cfg.objectives, cfg.constraints)
@@ -90,7 +88,7 @@ def test_a_dying_worker_costs_only_a_retry(ray_local, tmp_path):
     cfg = synthetic(tmp_path, die_once=str(marker))
     res = runner.run_search(cfg, tmp_path / "run", workers=2, progress=False)
     assert marker.exists()  # a worker really exited mid-search
-    assert len(res.records) == 16 and len(set(archs_of(res))) == 16
+    assert len(res.records) == 12 and len(set(archs_of(res))) == 12
     assert any(r["attempts"] == 2 for r in res.records)
     clean = runner.run_search(synthetic(tmp_path), tmp_path / "clean", workers=2, progress=False)
     assert archs_of(clean) == archs_of(res)
