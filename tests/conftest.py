@@ -47,3 +47,25 @@ def lm_space():
     from search_spaces import load_space
 
     return load_space("charlm-shakespeare")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the whole session (2 CPUs); searches run in it reuse it."""
+    import ray
+
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "JAX_PLATFORMS": "cpu",
+    }
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="WARNING",
+        log_to_driver=False,
+        runtime_env={"env_vars": env},
+    )
+    yield ray
+    ray.shutdown()

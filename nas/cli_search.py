@@ -1,0 +1,70 @@
+"""``nas search``: run or resume a search on Ray.
+
+    nas search CONFIG.yaml [--set key=value ...] [--address HOST:PORT] [--workers N] [--run-dir DIR]
+    nas search --resume RUN_DIR [--address HOST:PORT] [--workers N]
+
+Without ``--address`` a local Ray is started and stopped by the command; with
+it the search joins a cluster started by ``ray start --head``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from search_spaces.errors import NasError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search a space on Ray; writes a run directory with the Pareto front")
+    p.add_argument("config", nargs="?", help="search config YAML (see experiments/search_tabular.yaml)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set budget=50 --set strategy.population=30",
+    )
+    p.add_argument("--address", help="HOST:PORT of a Ray cluster started with 'ray start --head'")
+    p.add_argument("--workers", type=int, help="Ray workers, one pinned core each (default: all CPUs)")
+    p.add_argument("--run-dir", help="output directory (default runs/search-STRATEGY-seedN)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed search from its run directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from nas import run_outputs, runner, search_config
+
+    if args.workers is not None and args.workers < 1:
+        raise NasError(f"--workers: expected an integer >= 1, got {args.workers}")
+    if args.resume:
+        if args.config or args.overrides:
+            raise NasError("--resume RUN_DIR takes its config from the run directory; drop CONFIG and --set")
+        run_dir = Path(args.resume)
+        cfg = runner.load_run_config(run_dir)
+    else:
+        if not args.config:
+            raise NasError("give a search CONFIG.yaml, or --resume RUN_DIR")
+        cfg = search_config.load(args.config, args.overrides)
+        run_dir = Path(args.run_dir or f"runs/search-{cfg.strategy}-seed{cfg.seed}")
+    result = runner.run_search(
+        cfg,
+        run_dir,
+        address=args.address,
+        workers=args.workers,
+        resume=bool(args.resume),
+        progress=not args.no_progress,
+    )
+    summary = run_outputs.write_outputs(
+        run_dir, result.records, cfg.objectives, cfg.constraints, hv_reference=cfg.hv_reference
+    )
+    run_outputs.print_table(summary["front"], cfg.objectives)
+    best = summary["best"].get("all constraints")
+    print(
+        f"{len(result.records)} evaluations; hypervolume {summary['hypervolume']:.6g}; run directory {run_dir}"
+    )
+    if best is None:
+        print("no evaluated architecture meets all constraints")
+    return 0

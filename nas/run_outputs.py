@@ -1,0 +1,171 @@
+"""What a finished search leaves in its run directory, and the final table.
+
+* ``pareto.json``: the feasible Pareto front (arch, metrics, index), best first
+  by the first objective.
+* ``best.json``: the best config by the first objective under all constraints
+  together and under each constraint alone.
+* ``pareto.png``: every evaluation and the front in the plane of the first two
+  objectives (or the first objective against the evaluation index).
+* ``progress.png``: best-so-far of the first objective and hypervolume of the
+  feasible front against the number of evaluations.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from nas.objectives import Constraint, Objective, hypervolume, objective_vector, pareto_mask, total_violation
+
+
+def _F(records: Sequence[dict], objectives: Sequence[Objective]) -> np.ndarray:
+    return np.array([objective_vector(r["metrics"], objectives) for r in records]).reshape(len(records), -1)
+
+
+def feasible(records: Sequence[dict], constraints: Sequence[Constraint]) -> np.ndarray:
+    return np.array([total_violation(r["metrics"], constraints) <= 0 for r in records], dtype=bool)
+
+
+def pareto_front(
+    records: Sequence[dict], objectives: Sequence[Objective], constraints: Sequence[Constraint]
+) -> list[dict]:
+    """Feasible non-dominated records, sorted by the first objective (best first)."""
+    ok = np.flatnonzero(feasible(records, constraints))
+    if len(ok) == 0:
+        return []
+    F = _F([records[i] for i in ok], objectives)
+    front = ok[pareto_mask(F)]
+    order = np.lexsort((front, _F([records[i] for i in front], objectives)[:, 0]))
+    return [records[int(front[j])] for j in order]
+
+
+def reference_point(
+    records: Sequence[dict], objectives: Sequence[Objective], given: Sequence[float] | None
+) -> np.ndarray:
+    """In minimization units; by default the worst value of each objective plus 10 % of its range."""
+    if given is not None:
+        return np.array([o.sign * float(x) for o, x in zip(objectives, given, strict=False)])
+    F = _F(records, objectives)
+    F = F[np.all(np.isfinite(F), axis=1)]
+    if len(F) == 0:
+        return np.zeros(len(objectives))
+    lo, hi = F.min(0), F.max(0)
+    return hi + 0.1 * np.where(hi > lo, hi - lo, 1.0)
+
+
+def curves(records, objectives, constraints, ref) -> tuple[np.ndarray, np.ndarray]:
+    """Best-so-far of the first objective (metric units) and hypervolume after each evaluation."""
+    F = _F(records, objectives)
+    ok = feasible(records, constraints)
+    best, hv = np.full(len(records), np.nan), np.zeros(len(records))
+    cur, front = np.inf, np.zeros((0, F.shape[1]))
+    for i in range(len(records)):
+        if ok[i] and np.all(np.isfinite(F[i])):
+            cur = min(cur, F[i, 0])
+            front = np.vstack([front, F[i]])
+            front = front[pareto_mask(front)]
+        best[i] = objectives[0].sign * cur if np.isfinite(cur) else np.nan
+        hv[i] = hypervolume(front, ref)
+    return best, hv
+
+
+def best_under_each(records, objectives, constraints) -> dict:
+    out = {}
+    F0 = _F(records, objectives)[:, 0] if records else np.zeros(0)
+    groups = [("all constraints", list(constraints))] + [(str(c), [c]) for c in constraints]
+    for label, cons in groups:
+        ok = np.flatnonzero(feasible(records, cons)) if records else np.zeros(0, int)
+        if len(ok):
+            i = int(ok[np.argmin(F0[ok])])
+            out[label] = {
+                "index": records[i]["index"],
+                "arch": records[i]["arch"],
+                "metrics": records[i]["metrics"],
+            }
+        else:
+            out[label] = None
+    return out
+
+
+def write_outputs(run_dir: str | Path, records, objectives, constraints, *, hv_reference=None) -> dict:
+    """Writes pareto.json, best.json and the plots; returns a summary dict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    front = pareto_front(records, objectives, constraints)
+    slim = [{"index": r["index"], "arch": r["arch"], "metrics": r["metrics"]} for r in front]
+    (run_dir / "pareto.json").write_text(json.dumps(slim, indent=1, sort_keys=True))
+    best = best_under_each(records, objectives, constraints)
+    (run_dir / "best.json").write_text(json.dumps(best, indent=1, sort_keys=True))
+    ref = reference_point(records, objectives, hv_reference)
+    best_curve, hv = curves(records, objectives, constraints, ref)
+
+    ok = feasible(records, constraints)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    m0 = objectives[0].metric
+    y0 = np.array([r["metrics"].get(m0, np.nan) for r in records])
+    if len(objectives) >= 2:
+        m1 = objectives[1].metric
+        x = np.array([r["metrics"].get(m1, np.nan) for r in records])
+        ax.scatter(x[~ok], y0[~ok], s=8, c="lightgray", label="infeasible")
+        ax.scatter(x[ok], y0[ok], s=8, c="tab:blue", alpha=0.5, label="feasible")
+        ax.plot(
+            [r["metrics"][m1] for r in front],
+            [r["metrics"][m0] for r in front],
+            "o-",
+            c="tab:red",
+            label="Pareto front",
+        )
+        ax.set_xlabel(m1)
+    else:
+        ax.scatter(np.arange(len(records))[ok], y0[ok], s=8, c="tab:blue", label="feasible")
+        ax.set_xlabel("evaluation")
+    ax.set_ylabel(m0)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(run_dir / "pareto.png", dpi=110)
+    plt.close(fig)
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a1.plot(np.arange(1, len(records) + 1), best_curve)
+    a1.set_xlabel("evaluations")
+    a1.set_ylabel(f"best {m0} (feasible)")
+    a2.plot(np.arange(1, len(records) + 1), hv)
+    a2.set_xlabel("evaluations")
+    a2.set_ylabel("hypervolume")
+    fig.tight_layout()
+    fig.savefig(run_dir / "progress.png", dpi=110)
+    plt.close(fig)
+    return {
+        "front": slim,
+        "best": best,
+        "hypervolume": float(hv[-1]) if len(hv) else 0.0,
+        "reference": ref.tolist(),
+    }
+
+
+def print_table(front: Sequence[dict], objectives: Sequence[Objective], *, limit: int = 15) -> None:
+    """The Pareto front as a rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Pareto front ({len(front)} architectures)")
+    table.add_column("#", justify="right")
+    for o in objectives:
+        table.add_column(f"{o.metric} ({o.goal})", justify="right")
+    table.add_column("architecture")
+    for r in front[:limit]:
+        from search_spaces import ArchConfig
+
+        table.add_row(
+            str(r["index"]),
+            *[f"{r['metrics'].get(o.metric, float('nan')):.4g}" for o in objectives],
+            ArchConfig.from_dict(r["arch"]).short(),
+        )
+    Console(width=140).print(table)

@@ -1,0 +1,239 @@
+"""The search config: a YAML file plus ``--set key=value`` overrides.
+
+Example (``experiments/search_tabular.yaml`` is a complete one)::
+
+    space: experiments/tabular_toy_space.yaml  # built-in name, YAML path or inline mapping
+    evaluators:
+      - {kind: table, path: experiments/data/tabular_toy.jsonl}
+    objectives:
+      - {metric: accuracy, goal: max}
+      - {metric: params, goal: min}
+    constraints: ["params <= 2e5"]
+    strategy: {name: nsga2, population: 20}
+    budget: 200
+    seed: 0
+    workers: 2        # Ray workers, one pinned core each
+    lag: null         # results a proposal may run ahead of (default 2 x workers)
+    batch_size: 1     # archs per Ray task
+    pool: null        # 'table' (rows of the table evaluator), a JSON-lines file of archs, or null
+    hv_reference: null  # reference point of the hypervolume, in metric units
+
+Relative paths are relative to the working directory.  With a table evaluator
+and no ``pool`` the search is restricted to the table's rows.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import yaml
+
+from nas import evaluators as E
+from nas.objectives import Constraint, Objective, parse_constraint, parse_objective
+from search_spaces import SearchSpace, load_space, space_from_dict
+from search_spaces.errors import NasError
+
+DEFAULTS: dict[str, Any] = {
+    "space": None,
+    "evaluators": None,
+    "objectives": None,
+    "constraints": [],
+    "strategy": {"name": "evolution"},
+    "budget": 100,
+    "seed": 0,
+    "workers": None,
+    "lag": None,
+    "batch_size": 1,
+    "pool": None,
+    "hv_reference": None,
+}
+
+
+class SearchConfig(NamedTuple):
+    """A checked config; ``raw`` is the mapping it came from (saved in the run dir)."""
+
+    raw: dict
+    space: SearchSpace
+    evaluators: list[dict]
+    objectives: list[Objective]
+    constraints: list[Constraint]
+    strategy: str
+    strategy_options: dict
+    budget: int
+    seed: int
+    workers: int | None
+    lag: int | None
+    batch_size: int
+    pool: str | None
+    hv_reference: list[float] | None
+
+
+def _int(raw: Mapping, key: str, minimum: int, *, allow_none: bool = False) -> int | None:
+    v = raw[key]
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise NasError(f"field '{key}': expected an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
+    """``key=value`` or ``a.b=value`` (value parsed as YAML) into a copy of ``raw``."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise NasError(
+                f"--set {item!r}: expected KEY=VALUE (for example budget=50 or strategy.population=30)"
+            )
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise NasError(f"--set {item!r}: value {text!r} is not valid YAML") from None
+        parts = key.split(".")
+        if parts[0] not in DEFAULTS:
+            raise NasError(f"--set {item!r}: unknown field {parts[0]!r}; fields are {sorted(DEFAULTS)}")
+        node = out
+        for p in parts[:-1]:
+            if node.get(p) is None:
+                node[p] = {}
+            if not isinstance(node[p], dict):
+                raise NasError(f"--set {item!r}: field {p!r} is not a mapping")
+            node = node[p]
+        node[parts[-1]] = value
+    return out
+
+
+def load_raw(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise NasError(f"search config '{path}' does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise NasError(f"search config '{path}': malformed YAML{where}") from None
+    if not isinstance(data, dict):
+        raise NasError(f"search config '{path}': expected a mapping at the top level")
+    return data
+
+
+def _abs(path: str) -> str:
+    return os.path.abspath(path) if not os.path.isabs(path) else path
+
+
+def check(raw: Mapping[str, Any]) -> SearchConfig:
+    """A SearchConfig from the parsed YAML, with one-line errors naming the field."""
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise NasError(f"search config: unknown field {unknown[0]!r}; fields are {sorted(DEFAULTS)}")
+    raw = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(dict(raw))}
+    for key in ("space", "evaluators", "objectives"):
+        if raw[key] is None:
+            raise NasError(f"search config: field {key!r} is missing")
+    if isinstance(raw["space"], Mapping):
+        space = space_from_dict(raw["space"], source="field 'space'")
+    elif isinstance(raw["space"], str):
+        space = load_space(raw["space"])
+        if raw["space"].endswith((".yaml", ".yml")):
+            raw["space"] = _abs(raw["space"])
+    else:
+        raise NasError(
+            f"field 'space': expected a space name, a YAML path or a mapping, got {raw['space']!r}"
+        )
+
+    evs = raw["evaluators"]
+    if isinstance(evs, Mapping):
+        evs = [evs]
+    if not isinstance(evs, list) or not evs:
+        raise NasError(f"field 'evaluators': expected a non-empty list, got {raw['evaluators']!r}")
+    evs = [E.check_spec(s, where=f"evaluators[{i}]") for i, s in enumerate(evs)]
+    for s in evs:
+        for key in ("path", "workdir"):
+            if key in s:
+                s[key] = _abs(s[key])
+    raw["evaluators"] = evs
+
+    objs = raw["objectives"]
+    if isinstance(objs, Mapping):
+        objs = [{k: v} for k, v in objs.items()]
+    if not isinstance(objs, list) or not objs:
+        raise NasError(f"field 'objectives': expected a non-empty list, got {raw['objectives']!r}")
+    objectives = [parse_objective(o, where=f"objectives[{i}]") for i, o in enumerate(objs)]
+    cons = raw["constraints"] or []
+    if isinstance(cons, str):
+        cons = [cons]
+    if not isinstance(cons, list):
+        raise NasError(f"field 'constraints': expected a list like ['params <= 2e6'], got {cons!r}")
+    constraints = [parse_constraint(c, where=f"constraints[{i}]") for i, c in enumerate(cons)]
+
+    known = [E.static_provides(s) for s in evs]
+    if all(k is not None for k in known):
+        names = sorted({m for k in known for m in k})
+        for what, metric in [("objectives", o.metric) for o in objectives] + [
+            ("constraints", c.metric) for c in constraints
+        ]:
+            if metric not in names:
+                raise NasError(
+                    f"field '{what}': metric {metric!r} is not given by any evaluator; they give {names}"
+                )
+
+    strat = raw["strategy"]
+    if isinstance(strat, str):
+        strat = {"name": strat}
+    if not isinstance(strat, Mapping) or "name" not in strat:
+        raise NasError(f"field 'strategy': expected {{name: evolution, ...options}}, got {strat!r}")
+    from nas import strategies
+
+    opts = {k: v for k, v in strat.items() if k != "name"}
+    strategies.make(strat["name"], space, **opts)  # checks name and options now
+    raw["strategy"] = dict(strat)
+
+    pool = raw["pool"]
+    if pool is not None and not isinstance(pool, str):
+        raise NasError(f"field 'pool': expected 'table', a JSON-lines file of archs, or null, got {pool!r}")
+    if pool is None and any(s["kind"] == "table" for s in evs):
+        pool = "table"
+    if pool not in (None, "table"):
+        pool = raw["pool"] = _abs(pool)
+        if not Path(pool).is_file():
+            raise NasError(f"field 'pool': file '{pool}' does not exist")
+    if pool == "table" and not any(s["kind"] == "table" for s in evs):
+        raise NasError("field 'pool': 'table' needs an evaluator of kind 'table'")
+
+    ref = raw["hv_reference"]
+    if ref is not None and (
+        not isinstance(ref, list)
+        or len(ref) != len(objectives)
+        or not all(isinstance(x, (int, float)) for x in ref)
+    ):
+        raise NasError(
+            f"field 'hv_reference': expected {len(objectives)} numbers (one per objective), got {ref!r}"
+        )
+
+    return SearchConfig(
+        raw=raw,
+        space=space,
+        evaluators=evs,
+        objectives=objectives,
+        constraints=constraints,
+        strategy=strat["name"],
+        strategy_options=opts,
+        budget=_int(raw, "budget", 1),
+        seed=_int(raw, "seed", 0),
+        workers=_int(raw, "workers", 1, allow_none=True),
+        lag=_int(raw, "lag", 1, allow_none=True),
+        batch_size=_int(raw, "batch_size", 1),
+        pool=pool,
+        hv_reference=[float(x) for x in ref] if ref is not None else None,
+    )
+
+
+def load(path: str | Path, overrides: Sequence[str] = ()) -> SearchConfig:
+    """Reads, overrides and checks a search config file."""
+    return check(apply_overrides(load_raw(path), overrides))

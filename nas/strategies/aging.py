@@ -1,0 +1,47 @@
+"""Regularized (aging) evolution.
+
+Real et al., "Regularized Evolution for Image Classifier Architecture Search",
+AAAI 2019: the population is the ``population`` most recent results (the
+oldest dies, however good it was); each child mutates the best of a random
+sample of ``sample_size`` members.  Ageing favours architectures that stay good
+when re-discovered and copes with noisy scores.  The order of results is the
+order they were told, which the runner keeps equal to the proposal order.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from nas.objectives import order_best_first
+from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from nas.strategies.evolution import check_count, check_prob
+from search_spaces import ArchConfig, SearchSpace
+
+
+def aging_evolution(
+    space: SearchSpace,
+    *,
+    population: int = 20,
+    sample_size: int = 5,
+    mutation_prob: float = 0.3,
+    pool: Sequence[ArchConfig] | None = None,
+    prefilter: Prefilter | None = None,
+) -> Strategy:
+    check_count("population", population)
+    check_count("sample_size", sample_size)
+    check_prob("mutation_prob", mutation_prob)
+    domain = Domain(space, pool=pool, prefilter=prefilter)
+
+    def propose(hist, rng, n, seen):
+        if len(seen) < population or len(hist.archs) < 1:
+            return domain.fill(rng, n, seen)
+        alive = list(range(max(0, len(hist.archs) - population), len(hist.archs)))
+
+        def child(rng, seen):
+            pick = rng.choice(alive, size=min(sample_size, len(alive)), replace=False)
+            best = pick[order_best_first(hist.F[pick], hist.violation[pick])[0]]
+            return domain.mutate(hist.archs[int(best)], rng, seen, prob=mutation_prob)
+
+        return domain.fill(rng, n, seen, child)
+
+    return make_strategy("aging", propose)

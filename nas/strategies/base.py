@@ -1,0 +1,295 @@
+"""The ask/tell protocol every search strategy follows, and what they share.
+
+A strategy is a :class:`Strategy` NamedTuple of pure functions (the optax
+pattern; pyglove's propose/feedback)::
+
+    state = strategy.init(seed)
+    archs, state = strategy.ask(state, n)          # n new proposals
+    state = strategy.tell(state, archs, F, violation)
+
+``F`` holds one row of objectives *to minimize* per architecture and
+``violation`` the total constraint violation (0 = feasible), see
+:mod:`nas.objectives`.  The state is plain data (:class:`StrategyState`: the
+seed, every proposal and every result, as JSON-able tuples) so it goes into a
+checkpoint as is, and it is everything a strategy knows: the randomness of the
+``k``-th ask comes from ``(seed, k)``, so the same seed and the same
+evaluations give the same proposals.
+
+:class:`Domain` is where proposals come from: the whole search space or a
+finite pool of candidates (for example every row of a lookup table).  It
+never proposes an architecture twice, projects mutants and children onto the
+pool, and resamples until an optional cheap pre-filter (constraints on
+complexity or predicted latency, as HAT does) accepts them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from search_spaces import ArchConfig, SearchSpace
+from search_spaces.errors import NasError
+
+
+class StrategyState(NamedTuple):
+    """Everything a strategy knows; all fields are JSON-able."""
+
+    seed: int
+    asked: tuple[str, ...] = ()  # every proposal, as arch JSON, in order
+    told: tuple[str, ...] = ()  # evaluated archs, in the order they were told
+    F: tuple[tuple[float, ...], ...] = ()  # objectives to minimize, one row per told arch
+    violation: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            k: list(map(list, v)) if k == "F" else (list(v) if isinstance(v, tuple) else v)
+            for k, v in self._asdict().items()
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StrategyState:
+        return cls(
+            seed=int(d["seed"]),
+            asked=tuple(d["asked"]),
+            told=tuple(d["told"]),
+            F=tuple(tuple(float(x) for x in row) for row in d["F"]),
+            violation=tuple(float(v) for v in d["violation"]),
+        )
+
+
+class Strategy(NamedTuple):
+    """``init(seed)``, ``ask(state, n) -> (archs, state)``, ``tell(state, archs, F, violation)``."""
+
+    name: str
+    init: Callable[[int], StrategyState]
+    ask: Callable[[StrategyState, int], tuple[list[ArchConfig], StrategyState]]
+    tell: Callable[[StrategyState, Sequence[ArchConfig], np.ndarray, np.ndarray], StrategyState]
+
+
+class Prefilter(NamedTuple):
+    """A cheap feasibility test applied before proposing: ``fn(archs) -> bool array``."""
+
+    fn: Callable[[list[ArchConfig]], np.ndarray]
+    text: str  # the constraints it checks, for error messages
+
+
+@functools.lru_cache(maxsize=65536)
+def parse_arch(text: str) -> ArchConfig:
+    return ArchConfig.from_json(text)
+
+
+class History(NamedTuple):
+    """The told results as arrays, plus the pending (asked, not yet told) archs."""
+
+    archs: list[ArchConfig]
+    F: np.ndarray  # (n, k)
+    violation: np.ndarray  # (n,)
+    pending: list[ArchConfig]
+
+
+def history(state: StrategyState) -> History:
+    told = [parse_arch(t) for t in state.told]
+    k = len(state.F[0]) if state.F else 1
+    F = np.asarray(state.F, dtype=np.float64).reshape(len(told), k)
+    told_set = set(state.told)
+    pending = [parse_arch(a) for a in state.asked if a not in told_set]
+    return History(told, F, np.asarray(state.violation, dtype=np.float64), pending)
+
+
+class Domain:
+    """Where proposals come from: a space, or a finite pool of its members."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        pool: Sequence[ArchConfig] | None = None,
+        prefilter: Prefilter | None = None,
+    ) -> None:
+        self.space = space
+        self.prefilter = prefilter
+        enc = space.encode([space.largest(), space.smallest()])
+        scale = np.abs(enc).max(0)
+        self._scale = np.where(scale > 0, scale, 1.0)
+        self.pool: list[ArchConfig] | None = None
+        if pool is not None:
+            pool = list(dict.fromkeys(pool))
+            if not pool:
+                raise NasError("field 'pool': the candidate pool is empty")
+            for a in pool:
+                space.validate(a)
+            self.pool = pool
+            self._pool_json = [a.to_json() for a in pool]
+            self._pool_index = {j: i for i, j in enumerate(self._pool_json)}
+            self._pool_enc = self.encode(pool)
+
+    def encode(self, archs: Sequence[ArchConfig]) -> np.ndarray:
+        """Encoding scaled to about [0, 1] per feature."""
+        if not archs:
+            return np.zeros((0, len(self._scale)))
+        return self.space.encode(list(archs)) / self._scale
+
+    def size(self) -> int | None:
+        return len(self.pool) if self.pool is not None else None
+
+    # ---- operators that land on members of the domain ---------------------------
+    def _unseen(self, seen: set[str]) -> np.ndarray:
+        mask = np.ones(len(self._pool_json), dtype=bool)
+        idx = [self._pool_index[j] for j in seen if j in self._pool_index]
+        mask[idx] = False
+        return mask
+
+    def project(self, arch: ArchConfig, rng: np.random.Generator, seen: set[str]) -> ArchConfig | None:
+        """Nearest unseen pool member to ``arch`` (ties broken at random); ``arch`` without a pool."""
+        if self.pool is None:
+            return arch
+        ok = self._unseen(seen)
+        if not ok.any():
+            return None
+        d = np.abs(self._pool_enc - self.encode([arch])).sum(1)
+        d = np.where(ok, d, np.inf)
+        best = np.flatnonzero(d <= d.min() + 1e-9)
+        return self.pool[int(best[rng.integers(len(best))])]
+
+    def sample(self, rng: np.random.Generator, seen: set[str]) -> ArchConfig | None:
+        if self.pool is None:
+            return self.space.sample(rng)
+        idx = np.flatnonzero(self._unseen(seen))
+        return self.pool[int(idx[rng.integers(len(idx))])] if len(idx) else None
+
+    def mutate(
+        self, arch: ArchConfig, rng: np.random.Generator, seen: set[str], *, prob: float
+    ) -> ArchConfig | None:
+        return self.project(self.space.mutate(arch, rng, prob=prob), rng, seen)
+
+    def crossover(
+        self, a: ArchConfig, b: ArchConfig, rng: np.random.Generator, seen: set[str]
+    ) -> ArchConfig | None:
+        return self.project(self.space.crossover(a, b, rng), rng, seen)
+
+    # ---- the resampling loop shared by every strategy -----------------------------
+    def fill(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        seen: set[str],
+        generate: Callable[[np.random.Generator, set[str]], ArchConfig | None] | None = None,
+        *,
+        tries: int = 60,
+    ) -> list[ArchConfig]:
+        """Up to ``n`` new, distinct, pre-filter-feasible archs from ``generate``
+        (uniform samples when ``generate`` is None or keeps failing).
+
+        Returns fewer (possibly none) only when the domain runs out of unseen
+        members; raises NasError when no candidate at all passes the pre-filter.
+        """
+        seen = set(seen)
+        out: list[ArchConfig] = []
+        rejected = drawn = 0
+        for attempt in range(tries):
+            gen = generate if (generate is not None and attempt < tries // 2) else None
+            chunk: dict[str, ArchConfig] = {}
+            for _ in range(max(2 * (n - len(out)), 8)):
+                a = gen(rng, seen) if gen is not None else self.sample(rng, seen)
+                if a is not None:
+                    key = a.to_json()
+                    if key not in seen and key not in chunk:
+                        chunk[key] = a
+            chunk = list(chunk.values())
+            if not chunk:
+                if self.pool is not None and not self._unseen(seen).any():
+                    return out
+                continue
+            drawn += len(chunk)
+            keep = np.ones(len(chunk), dtype=bool)
+            if self.prefilter is not None:
+                keep = np.asarray(self.prefilter.fn(chunk), dtype=bool)
+                rejected += int((~keep).sum())
+            for a, k in zip(chunk, keep, strict=False):
+                if k and len(out) < n:
+                    out.append(a)
+                    seen.add(a.to_json())
+                elif not k:
+                    seen.add(a.to_json())
+            if len(out) >= n:
+                return out
+        if not out and drawn and rejected == drawn:
+            raise NasError(
+                f"the constraint region looks empty: none of {drawn} sampled architectures satisfies "
+                f"{self.prefilter.text}; relax the constraints"
+            )
+        return out
+
+
+def new_state(seed: int) -> StrategyState:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise NasError(f"field 'seed': expected an integer, got {seed!r}")
+    return StrategyState(seed=int(seed))
+
+
+def tell(
+    state: StrategyState, archs: Sequence[ArchConfig], F: np.ndarray, violation: np.ndarray
+) -> StrategyState:
+    """Appends results (shared by every strategy: they differ only in how they ask)."""
+    F = np.atleast_2d(np.asarray(F, dtype=np.float64))
+    violation = np.asarray(violation, dtype=np.float64).reshape(-1)
+    if len(F) != len(archs) or len(violation) != len(archs):
+        raise ValueError(
+            f"tell: {len(archs)} archs but {len(F)} objective rows and {len(violation)} violations"
+        )
+    if state.F and F.shape[1] != len(state.F[0]):
+        raise ValueError(f"tell: {F.shape[1]} objectives, earlier results had {len(state.F[0])}")
+    return state._replace(
+        told=state.told + tuple(a.to_json() for a in archs),
+        F=state.F + tuple(tuple(float(x) for x in row) for row in F),
+        violation=state.violation + tuple(float(v) for v in violation),
+    )
+
+
+Proposer = Callable[[History, np.random.Generator, int, set[str]], list[ArchConfig]]
+
+
+def make_strategy(name: str, propose: Proposer) -> Strategy:
+    """A Strategy from a ``propose(history, rng, n, seen) -> archs`` function."""
+
+    def ask(state: StrategyState, n: int) -> tuple[list[ArchConfig], StrategyState]:
+        if n <= 0:
+            return [], state
+        rng = np.random.default_rng([state.seed, len(state.asked)])
+        seen = set(state.asked)
+        archs = propose(history(state), rng, n, seen)
+        return archs, state._replace(asked=state.asked + tuple(a.to_json() for a in archs))
+
+    return Strategy(name=name, init=new_state, ask=ask, tell=tell)
+
+
+def run_sequential(
+    strategy: Strategy,
+    evaluate: Callable[[list[ArchConfig]], tuple[np.ndarray, np.ndarray]],
+    *,
+    budget: int,
+    seed: int,
+    lag: int = 1,
+) -> StrategyState:
+    """Runs a strategy without Ray, with the runner's schedule: proposal ``i`` is
+    made after the first ``i - lag + 1`` results were told (``lag`` evaluations
+    in flight).  ``evaluate(archs) -> (F, violation)``.  For tests and benchmarks."""
+    state = strategy.init(seed)
+    proposed: list[ArchConfig] = []
+    told = 0
+    while len(proposed) < budget:
+        target = max(0, len(proposed) - lag + 1)
+        if told < target:
+            F, v = evaluate(proposed[told:target])
+            state = strategy.tell(state, proposed[told:target], F, v)
+            told = target
+        archs, state = strategy.ask(state, 1)
+        if not archs:
+            break
+        proposed += archs
+    if told < len(proposed):
+        F, v = evaluate(proposed[told:])
+        state = strategy.tell(state, proposed[told:], F, v)
+    return state

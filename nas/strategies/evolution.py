@@ -1,0 +1,71 @@
+"""Evolutionary search in the style of HAT and AutoFormer.
+
+HAT (Wang et al., "HAT: Hardware-Aware Transformers", ACL 2020) and AutoFormer
+(Chen et al., ICCV 2021) start from a random population, keep the top-k
+architectures as parents and make children by mutation (every dimension and
+every layer slot resampled with a fixed probability) and uniform crossover;
+children that break the hardware constraint are resampled.  Here the loop is
+steady-state so that it fits ask/tell and asynchronous workers: the first
+``population`` proposals are uniform samples, and every later one is a child of
+the current top-``parents`` of all results so far (feasible first, then
+Pareto rank and crowding distance, so several objectives work too).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from nas.objectives import order_best_first
+from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from search_spaces import ArchConfig, SearchSpace
+from search_spaces.errors import NasError
+
+
+def check_prob(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise NasError(f"field 'strategy.{name}': expected a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def check_count(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise NasError(f"field 'strategy.{name}': expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def evolution(
+    space: SearchSpace,
+    *,
+    population: int = 20,
+    parents: int = 5,
+    mutation_prob: float = 0.3,
+    crossover_prob: float = 0.5,
+    pool: Sequence[ArchConfig] | None = None,
+    prefilter: Prefilter | None = None,
+) -> Strategy:
+    """Args:
+    population: number of initial uniform samples.
+    parents: top-k results that children are made from.
+    mutation_prob: per-dimension (and per-layer-slot) resampling probability.
+    crossover_prob: share of children made by crossover (the rest by mutation).
+    """
+    check_count("population", population)
+    check_count("parents", parents)
+    check_prob("mutation_prob", mutation_prob)
+    check_prob("crossover_prob", crossover_prob)
+    domain = Domain(space, pool=pool, prefilter=prefilter)
+
+    def propose(hist, rng, n, seen):
+        if len(seen) < population or len(hist.archs) < 1:
+            return domain.fill(rng, n, seen)
+        top = [hist.archs[i] for i in order_best_first(hist.F, hist.violation)[:parents]]
+
+        def child(rng, seen):
+            if len(top) >= 2 and rng.random() < crossover_prob:
+                i, j = rng.choice(len(top), size=2, replace=False)
+                return domain.crossover(top[i], top[j], rng, seen)
+            return domain.mutate(top[int(rng.integers(len(top)))], rng, seen, prob=mutation_prob)
+
+        return domain.fill(rng, n, seen, child)
+
+    return make_strategy("evolution", propose)

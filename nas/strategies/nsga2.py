@@ -1,0 +1,58 @@
+"""NSGA-II for several objectives.
+
+Deb et al., "A Fast and Elitist Multiobjective Genetic Algorithm: NSGA-II",
+IEEE TEVC 2002.  Survival keeps the best ``population`` of all results by
+(feasibility, non-dominated rank, crowding distance); parents are picked by
+binary tournament on that order; a child is a crossover of two parents
+(with probability ``crossover_prob``) followed by mutation.  Non-dominated
+sorting and crowding distance come from pymoo (see :mod:`nas.objectives`).
+Steady-state, so that it fits asynchronous workers.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from nas.objectives import order_best_first
+from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from nas.strategies.evolution import check_count, check_prob
+from search_spaces import ArchConfig, SearchSpace
+
+
+def nsga2(
+    space: SearchSpace,
+    *,
+    population: int = 20,
+    mutation_prob: float = 0.3,
+    crossover_prob: float = 0.9,
+    pool: Sequence[ArchConfig] | None = None,
+    prefilter: Prefilter | None = None,
+) -> Strategy:
+    check_count("population", population, minimum=2)
+    check_prob("mutation_prob", mutation_prob)
+    check_prob("crossover_prob", crossover_prob)
+    domain = Domain(space, pool=pool, prefilter=prefilter)
+
+    def propose(hist, rng, n, seen):
+        if len(seen) < population or len(hist.archs) < 2:
+            return domain.fill(rng, n, seen)
+        order = order_best_first(hist.F, hist.violation)[:population]
+        survivors = [hist.archs[i] for i in order]
+        position = np.arange(len(order))  # smaller is better
+
+        def tournament(rng):
+            i, j = rng.choice(len(survivors), size=2, replace=False)
+            return survivors[i if position[i] < position[j] else j]
+
+        def child(rng, seen):
+            a = tournament(rng)
+            if rng.random() < crossover_prob:
+                b = tournament(rng)
+                a = space.crossover(a, b, rng)
+            return domain.mutate(a, rng, seen, prob=mutation_prob)
+
+        return domain.fill(rng, n, seen, child)
+
+    return make_strategy("nsga2", propose)

@@ -1,0 +1,167 @@
+"""``nas search`` through real subprocesses: errors, kill and resume, a ``ray start`` cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from conftest import ROOT, run_cli
+
+from experiments.make_tabular import SPACE_FILE, TABLE_FILE
+from nas import run_outputs, runner, search_config
+
+NO_AUTH = {"RAY_AUTH_MODE": "disabled"}  # the test cluster is ours alone; no shared token file
+
+
+def write_config(tmp_path, **extra) -> str:
+    raw = {
+        "space": str(SPACE_FILE),
+        "evaluators": [{"kind": "table", "path": str(TABLE_FILE)}],
+        "objectives": ["max accuracy", "min params"],
+        "constraints": ["flops <= 4e6"],
+        "strategy": {"name": "nsga2", "population": 8},
+        "budget": 16,
+        "seed": 0,
+        "lag": 2,
+    }
+    raw.update(extra)
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope.yaml"], "search config 'nope.yaml' does not exist"),
+        (["CFG", "--set", "budgett=3"], "unknown field 'budgett'"),
+        (["CFG", "--set", "budget"], "expected KEY=VALUE"),
+        (["CFG", "--set", "budget=0"], "field 'budget': expected an integer >= 1, got 0"),
+        (["CFG", "--set", "constraints=[params <> 3]"], "field 'constraints[0]'"),
+        (
+            ["CFG", "--set", 'objectives=["max latency_ms[cpu-host]"]'],
+            "metric 'latency_ms[cpu-host]' is not given",
+        ),
+        (["CFG", "--set", "strategy.name=cmaes"], "unknown strategy 'cmaes'"),
+        (["CFG", "--set", "strategy.popsize=3"], "field 'strategy.popsize'"),
+        (["CFG", "--set", "evaluators=[{kind: oracle}]"], "unknown evaluator 'oracle'"),
+        (["CFG", "--set", "constraints=[flops <= 1]"], "constraint region looks empty"),
+        (["--resume", "/nonexistent/run"], "no search there"),
+        ([], "give a search CONFIG.yaml"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(tmp_path, args, message):
+    cfg = write_config(tmp_path)
+    args = [cfg if a == "CFG" else a for a in args]
+    out = run_cli("search", *args, "--run-dir", str(tmp_path / "run"), "--no-progress", env=NO_AUTH)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def _cli_env() -> dict:
+    env = dict(os.environ, **NO_AUTH)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    return env
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_to_the_same_pareto_front(ray_local, tmp_path):
+    extra = {
+        "space": "vit-mnist",
+        "evaluators": [
+            {
+                "kind": "callable",
+                "target": "experiments.toy_evaluators:synthetic",
+                "options": {"sleep": 0.2},
+            },
+            {"kind": "complexity"},
+        ],
+        "objectives": ["max score", "min params"],
+        "constraints": ["params <= 2e5"],
+        "budget": 20,
+    }
+    cfg = write_config(tmp_path, **extra)
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "nas",
+        "search",
+        cfg,
+        "--run-dir",
+        str(run),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    history = run / "history.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 6:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    proc.wait()
+    before = [json.loads(x) for x in history.read_text().splitlines() if x.endswith("}")]
+    assert 6 <= len(before) < 20
+
+    out = run_cli("search", "--resume", str(run), "--no-progress", env=NO_AUTH)
+    assert out.returncode == 0, out.stderr
+    after = {json.loads(x)["index"]: json.loads(x) for x in history.read_text().splitlines()}
+    assert sorted(after) == list(range(20))
+    for rec in before:  # finished evaluations kept, not evaluated again
+        assert after[rec["index"]] == rec
+
+    ref = search_config.load(cfg)
+    full = runner.run_search(ref, tmp_path / "full", workers=2, progress=False)
+    run_outputs.write_outputs(tmp_path / "full", full.records, ref.objectives, ref.constraints)
+    resumed = json.loads((run / "pareto.json").read_text())
+    assert resumed == json.loads((tmp_path / "full" / "pareto.json").read_text()) and resumed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_search_joins_a_cluster_started_with_ray_start(tmp_path):
+    port = _free_port()
+    head = subprocess.Popen(
+        ["ray", "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
+         "--include-dashboard=false", "--disable-usage-stats", "--block"],
+        env=_cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        cfg = write_config(tmp_path)
+        out = run_cli("search", cfg, "--address", f"127.0.0.1:{port}", "--run-dir", str(tmp_path / "run"),
+                      "--no-progress", env=NO_AUTH)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "16 evaluations" in out.stdout
+        workers = {
+            json.loads(x)["worker"] for x in (tmp_path / "run" / "history.jsonl").read_text().splitlines()
+        }
+        assert len(workers) == 2
+        assert json.loads((tmp_path / "run" / "pareto.json").read_text())
+    finally:
+        head.send_signal(signal.SIGTERM)  # stops exactly the processes this head started
+        head.wait(timeout=60)

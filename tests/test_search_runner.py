@@ -1,0 +1,154 @@
+"""The Ray runner: asynchrony with deterministic results, cache, worker death, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from experiments.make_tabular import SPACE_FILE, TABLE_FILE
+from nas import evaluators as E
+from nas import run_outputs, runner, search_config
+from search_spaces import ArchConfig, load_space, load_space_file
+from search_spaces.errors import NasError
+
+
+def tabular(**extra):
+    raw = {
+        "space": str(SPACE_FILE),
+        "evaluators": [{"kind": "table", "path": str(TABLE_FILE)}],
+        "objectives": [{"metric": "accuracy", "goal": "max"}, {"metric": "params", "goal": "min"}],
+        "constraints": ["flops <= 4e6"],
+        "strategy": {"name": "evolution", "population": 8, "parents": 4},
+        "budget": 24,
+        "seed": 1,
+        "lag": 3,
+    }
+    raw.update(extra)
+    return search_config.check(raw)
+
+
+def synthetic(tmp_path, **opts):
+    return search_config.check(
+        {
+            "space": "vit-mnist",
+            "evaluators": [
+                {"kind": "callable", "target": "experiments.toy_evaluators:synthetic", "options": opts},
+                {"kind": "complexity"},
+            ],
+            "objectives": ["max score", "min params"],
+            "constraints": ["params <= 2e5"],
+            "strategy": {"name": "aging", "population": 6, "sample_size": 3},
+            "budget": 12,
+            "seed": 0,
+            "lag": 2,
+        }
+    )
+
+
+def archs_of(result):
+    return [ArchConfig.from_dict(r["arch"]).to_json() for r in result.records]
+
+
+def test_tabular_search_is_deterministic_whatever_the_workers(ray_local, tmp_path):
+    a = runner.run_search(tabular(), tmp_path / "a", workers=2, progress=False)
+    b = runner.run_search(tabular(), tmp_path / "b", workers=1, progress=False)
+    assert [r["index"] for r in a.records] == list(range(24))
+    assert archs_of(a) == archs_of(b) and a.state == b.state
+    assert len(set(archs_of(a))) == 24  # never evaluated twice
+    table = E.read_table(TABLE_FILE)
+    assert all(j in table for j in archs_of(a))  # the pool is the table
+    assert len({r["worker"] for r in a.records}) == 2  # both workers took work
+    assert all(r["worker"].rsplit(":", 1)[1].startswith("core") for r in a.records)  # pinned
+
+    cfg = tabular()
+    summary = run_outputs.write_outputs(tmp_path / "a", a.records, cfg.objectives, cfg.constraints)
+    front = json.loads((tmp_path / "a" / "pareto.json").read_text())
+    assert front == summary["front"] and front
+    assert all(r["metrics"]["flops"] <= 4e6 for r in front)
+    feasible = [r for r in a.records if r["metrics"]["flops"] <= 4e6]
+    for p in front:  # nothing feasible dominates a front member
+        assert not any(
+            q["metrics"]["accuracy"] >= p["metrics"]["accuracy"]
+            and q["metrics"]["params"] <= p["metrics"]["params"]
+            and (q["metrics"]["accuracy"], q["metrics"]["params"])
+            != (p["metrics"]["accuracy"], p["metrics"]["params"])
+            for q in feasible
+        )
+    best = json.loads((tmp_path / "a" / "best.json").read_text())
+    assert best["all constraints"]["metrics"]["accuracy"] == max(r["metrics"]["accuracy"] for r in feasible)
+    assert (tmp_path / "a" / "pareto.png").stat().st_size > 1000
+    assert (tmp_path / "a" / "progress.png").stat().st_size > 1000
+    with pytest.raises(NasError, match="already holds a search"):
+        runner.run_search(tabular(), tmp_path / "a", workers=1, progress=False)
+
+
+def test_a_dying_worker_costs_only_a_retry(ray_local, tmp_path):
+    marker = tmp_path / "died"
+    cfg = synthetic(tmp_path, die_once=str(marker))
+    res = runner.run_search(cfg, tmp_path / "run", workers=2, progress=False)
+    assert marker.exists()  # a worker really exited mid-search
+    assert len(res.records) == 12 and len(set(archs_of(res))) == 12
+    assert any(r["attempts"] == 2 for r in res.records)
+    clean = runner.run_search(synthetic(tmp_path), tmp_path / "clean", workers=2, progress=False)
+    assert archs_of(clean) == archs_of(res)
+    assert [r["metrics"] for r in clean.records] == [r["metrics"] for r in res.records]
+
+
+def test_resume_reuses_history_and_continues_identically(ray_local, tmp_path):
+    full = runner.run_search(tabular(), tmp_path / "full", workers=2, progress=False)
+    part = tmp_path / "part"
+    part.mkdir()
+    (part / "config.yaml").write_text((tmp_path / "full" / "config.yaml").read_text())
+    lines = (tmp_path / "full" / "history.jsonl").read_text().splitlines()
+    kept = [json.loads(x) for x in lines[:10]]
+    (part / "history.jsonl").write_text("\n".join(lines[:10]) + "\n" + lines[10][:25])  # torn last line
+    res = runner.run_search(runner.load_run_config(part), part, workers=2, resume=True, progress=False)
+    assert archs_of(res) == archs_of(full) and res.state == full.state
+    by_index = {r["index"]: r for r in res.records}
+    for r in kept:  # finished evaluations were kept, not redone
+        assert by_index[r["index"]] == r
+
+
+def test_resume_detects_a_changed_config(ray_local, tmp_path):
+    runner.run_search(tabular(), tmp_path / "r", workers=1, progress=False)
+    with pytest.raises(NasError, match="cannot resume: proposal 0 differs"):
+        runner.run_search(tabular(seed=5), tmp_path / "r", workers=1, resume=True, progress=False)
+
+
+def test_evaluators_for_real(tmp_path):
+    space = load_space_file(SPACE_FILE)
+    archs = space.sample_many(0, 3)
+    cx = E.build({"kind": "complexity"}, space).fn(archs)
+    assert cx[0]["params"] > 0 and cx[0]["flops"] == 2 * cx[0]["macs"]
+    row = next(iter(E.read_table(TABLE_FILE).items()))
+    tab = E.build({"kind": "table", "path": str(TABLE_FILE)}, space)
+    assert tab.fn([ArchConfig.from_json(row[0])]) == [row[1]]
+    assert (
+        tab.fn([ArchConfig.from_json(row[0])])[0]["params"]
+        == E.build({"kind": "complexity"}, space).fn([ArchConfig.from_json(row[0])])[0]["params"]
+    )
+    missing = [a for a in space.sample_many(9, 50) if a.to_json() not in E.read_table(TABLE_FILE)][0]
+    with pytest.raises(NasError, match="has no row for architecture"):
+        tab.fn([missing])
+    vit = load_space("vit-mnist")
+    user = E.build({"kind": "callable", "target": "experiments.toy_evaluators:synthetic"}, vit)
+    assert user.fn([vit.sample(123)])[0]["score"] == pytest.approx(0.0, abs=0.05)
+    with pytest.raises(NasError, match="has no function 'nope'"):
+        E.build({"kind": "callable", "target": "experiments.toy_evaluators:nope"}, vit)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"arch": {"depth": 1}}\n')
+    with pytest.raises(NasError, match="line 1"):
+        E.read_table(bad)
+
+
+def test_latency_and_supernet_evaluators_fail_clearly_without_their_packages(tmp_path):
+    space = load_space("vit-mnist")
+    for spec in ({"kind": "latency", "device": "cpu-host"}, {"kind": "supernet", "workdir": str(tmp_path)}):
+        try:
+            ev = E.build(spec, space)
+        except NasError as e:
+            assert spec["kind"] in str(e) and "\n" not in str(e)
+        else:  # the package has landed: it must then give its metric
+            out = ev.fn(space.sample_many(0, 2))
+            assert len(out) == 2
