@@ -247,7 +247,7 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
     arch = largest_arch(space)
     task = dict(space.task)
     model = standalone.Transformer(arch=arch, task=task)
-    p = model.init(key, standalone.example_input(space))["params"]
+    p = jax.jit(model.init)(key, standalone.example_input(space))["params"]
     L, E, Hm, hd = geo.max_depth, arch.embed_dim, max(geo.head_choices), geo.head_dim
     blocks = [p[f"block{i}"] for i in range(L)]
 
