@@ -63,13 +63,26 @@ def load(workdir: str | Path) -> tuple[SearchSpace, dict, dict]:
         raise NasError(f"field 'workdir': '{workdir}' holds no checkpoints (run 'nas train' first)")
     mngr = manager(path)
     try:
-        found = restore(mngr)
+        step = mngr.latest_step()
+        if step is None:
+            raise NasError(f"field 'workdir': '{workdir}' holds no complete checkpoint")
+        meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        space = space_from_dict(meta["space"], source=f"{workdir} checkpoint")
+        target = abstract_state(space, meta["config"])
+        out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
     finally:
         mngr.close()
-    if found is None:
-        raise NasError(f"field 'workdir': '{workdir}' holds no complete checkpoint")
-    step, arrays, meta = found
-    space = space_from_dict(meta["space"], source=f"{workdir} checkpoint")
     config = dict(meta["config"], restored_step=step)
-    params = jax.tree.map(np.asarray, arrays["params"])
-    return space, params, config
+    return space, out["state"]["params"], config
+
+
+def abstract_state(space: SearchSpace, config: dict) -> dict:
+    """Shapes and dtypes of ``{"params", "opt_state"}`` on this process's first device."""
+    from supernet import model
+    from supernet.train import make_optimizer
+
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    params = jax.eval_shape(lambda: model.init(space, jax.random.key(0)))
+    opt_state = jax.eval_shape(make_optimizer(config).init, params)
+    tree = {"params": params, "opt_state": opt_state}
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), tree)

@@ -202,6 +202,7 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
         "step": step,
         "final": {"smallest": results[0], "largest": results[1]},
         "compiles": fns.compiles(),
+        "devices": len(devices),
     }
     emit(final)
     log.close()
