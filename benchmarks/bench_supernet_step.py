@@ -40,14 +40,17 @@ from supernet.samplers import uniform  # noqa: E402
 from supernet.train import StepFns, make_optimizer  # noqa: E402
 
 
-def _timed(fn, repeats: int) -> float:
-    fn()  # warm
-    times = []
+def _timed_pair(fa, fb, repeats: int) -> tuple[float, float]:
+    """Medians of ``fa`` and ``fb`` timed alternately (a shared machine's load drifts)."""
+    jax.block_until_ready(fa())  # warm
+    jax.block_until_ready(fb())
+    ta, tb = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        for f, out in ((fa, ta), (fb, tb)):
+            t = time.perf_counter()
+            jax.block_until_ready(f())
+            out.append(time.perf_counter() - t)
+    return float(np.median(ta)), float(np.median(tb))
 
 
 def standalone_step(space, arch, tx):
@@ -111,25 +114,25 @@ def main() -> None:
     chosen = [archs[i] for i in rng.choice(len(archs), size=min(args.compare, len(archs)), replace=False)]
     largest = space.largest()
     sub_l = extract(params, largest, space=space)["params"]
-    t_largest = _timed(
-        lambda: standalone_step(space, largest, tx)(sub_l, tx.init(sub_l), x, y)[0], args.repeats
-    )
+    step_l, opt_l = standalone_step(space, largest, tx), tx.init(sub_l)
     rows = []
     for arch in chosen:
         sub = extract(params, arch, space=space)["params"]
         s_opt = tx.init(sub)
         step_fn = standalone_step(space, arch, tx)
-        t_std = _timed(
-            lambda step_fn=step_fn, sub=sub, s_opt=s_opt: step_fn(sub, s_opt, x, y)[0], args.repeats
+        t_sup, t_std = _timed_pair(
+            super_fn(arch), lambda f=step_fn, p=sub, o=s_opt: f(p, o, x, y)[0], args.repeats
         )
-        t_sup = _timed(super_fn(arch), args.repeats)
+        t_largest, t_std2 = _timed_pair(
+            lambda: step_l(sub_l, opt_l, x, y)[0], lambda f=step_fn, p=sub, o=s_opt: f(p, o, x, y)[0], 3
+        )
         rows.append(
             {
                 "arch": arch.short(),
                 "supernet_ms": 1e3 * t_sup,
                 "standalone_ms": 1e3 * t_std,
                 "ratio": t_sup / t_std,
-                "largest_over_standalone": t_largest / t_std,
+                "largest_over_standalone": t_largest / t_std2,
             }
         )
     for r in rows:
