@@ -1,0 +1,160 @@
+"""Supernet training step vs a standalone static model of the same architecture.
+
+    JAX_PLATFORMS=cpu python benchmarks/bench_supernet_step.py [--steps 200] [--batch 128]
+
+Trains ``--steps`` optimizer steps of the ``vit-mnist`` supernet over uniformly
+sampled random subnets (one subnet per step), then, for ``--compare`` of those
+subnets, times the supernet's step against a jitted train step of the plain
+``supernet.standalone`` model of exactly that architecture (same batch, same
+AdamW update, compiled once per architecture), both warm, median of
+``--repeats``.  Prints:
+
+(a) the median ratio supernet step / standalone step (1.0 is the limit);
+(b) the number of XLA compiles of the supernet step functions after 10 % of
+    the steps and at the end (bounded by the number of embedding widths, not by
+    the number of steps);
+and, for context, the median ratio of the largest model's standalone step to
+each subnet's (what pure masking would cost at least).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from search_spaces import load_space  # noqa: E402
+from supernet import data, extract, model, standalone  # noqa: E402
+from supernet.config import load_config  # noqa: E402
+from supernet.samplers import uniform  # noqa: E402
+from supernet.train import StepFns, make_optimizer  # noqa: E402
+
+
+def _timed_pair(fa, fb, repeats: int) -> tuple[float, float]:
+    """Medians of ``fa`` and ``fb`` timed alternately (a shared machine's load drifts)."""
+    jax.block_until_ready(fa())  # warm
+    jax.block_until_ready(fb())
+    ta, tb = [], []
+    for _ in range(repeats):
+        for f, out in ((fa, ta), (fb, tb)):
+            t = time.perf_counter()
+            jax.block_until_ready(f())
+            out.append(time.perf_counter() - t)
+    return float(np.median(ta)), float(np.median(tb))
+
+
+def standalone_step(space, arch, tx):
+    m = standalone.build(space, arch)
+
+    def loss(p, x, y):
+        return optax.softmax_cross_entropy_with_integer_labels(m.apply({"params": p}, x), y).mean()
+
+    @jax.jit
+    def step(p, s, x, y):
+        value, g = jax.value_and_grad(loss)(p, x, y)
+        u, s = tx.update(g, s, p)
+        return optax.apply_updates(p, u), s, value
+
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--compare", type=int, default=12, help="subnets timed against their standalone model")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    space = load_space("vit-mnist")
+    geo = model.geometry(space)
+    cfg = load_config(None, [f"steps={args.steps}", f"batch_size={args.batch}"])
+    tx = make_optimizer(cfg)
+    fns = StepFns(geo, tx)
+    params = model.init(space, jax.random.key(args.seed))
+    opt_state = tx.init(params)
+    sampler = uniform(space, k=1)
+    state = sampler.init(jax.random.key(1))
+    ds = data.mnist()
+    x, y = (jax.device_put(a) for a in data.train_batch(ds, step=0, batch_size=args.batch, seed=0))
+
+    def put(c):
+        return jax.device_put(c)
+
+    archs, step_times, compiles_early = [], [], None
+    t0 = time.perf_counter()
+    for step in range(args.steps):
+        (arch,), state = sampler.sample(jax.random.fold_in(jax.random.key(2), step), state, step)
+        xb, yb = (jax.device_put(a) for a in data.train_batch(ds, step=step, batch_size=args.batch, seed=0))
+        t = time.perf_counter()
+        params, opt_state, _ = fns.step(params, opt_state, xb, yb, [arch], distill=False, put=put)
+        jax.block_until_ready(params)
+        step_times.append(time.perf_counter() - t)
+        archs.append(arch)
+        if step + 1 == max(1, args.steps // 10):
+            compiles_early = fns.compiles()
+    train_s = time.perf_counter() - t0
+    compiles = fns.compiles()
+
+    def super_fn(arch):
+        return lambda: fns.step(params, opt_state, x, y, [arch], distill=False, put=put)[0]
+
+    rng = np.random.default_rng(args.seed)
+    chosen = [archs[i] for i in rng.choice(len(archs), size=min(args.compare, len(archs)), replace=False)]
+    largest = space.largest()
+    sub_l = extract(params, largest, space=space)["params"]
+    step_l, opt_l = standalone_step(space, largest, tx), tx.init(sub_l)
+    rows = []
+    for arch in chosen:
+        sub = extract(params, arch, space=space)["params"]
+        s_opt = tx.init(sub)
+        step_fn = standalone_step(space, arch, tx)
+        t_sup, t_std = _timed_pair(
+            super_fn(arch), lambda f=step_fn, p=sub, o=s_opt: f(p, o, x, y)[0], args.repeats
+        )
+        t_largest, t_std2 = _timed_pair(
+            lambda: step_l(sub_l, opt_l, x, y)[0], lambda f=step_fn, p=sub, o=s_opt: f(p, o, x, y)[0], 3
+        )
+        rows.append(
+            {
+                "arch": arch.short(),
+                "supernet_ms": 1e3 * t_sup,
+                "standalone_ms": 1e3 * t_std,
+                "ratio": t_sup / t_std,
+                "largest_over_standalone": t_largest / t_std2,
+            }
+        )
+    for r in rows:
+        print(json.dumps(r))
+    ratios = [r["ratio"] for r in rows]
+    summary = {
+        "steps": args.steps,
+        "batch": args.batch,
+        "devices": len(jax.devices()),
+        "median_ratio_supernet_over_standalone": float(np.median(ratios)),
+        "ratio_range": [float(min(ratios)), float(max(ratios))],
+        "median_ratio_largest_over_standalone(masking_lower_bound)": float(
+            np.median([r["largest_over_standalone"] for r in rows])
+        ),
+        "compiles_after_10pct_steps": compiles_early,
+        "compiles_total": compiles,
+        "distinct_archs_trained": len(set(archs)),
+        "median_train_step_ms_incl_first_compiles": 1e3 * float(np.median(step_times)),
+        "train_loop_s": train_s,
+    }
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""``nas train`` and ``nas eval``: train a supernet, score subnets with inherited weights.
+
+    nas train experiments/train_vit_mnist.yaml --workdir runs/vit [--set steps=200 --set sampler.name=uniform]
+    nas eval --workdir runs/vit --arch arch.json
+
+``train`` prints one JSON line of metrics per ``log_every`` steps (also kept in
+``WORKDIR/metrics.jsonl``) and a progress bar on stderr; run it again with the
+same workdir to resume from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train a supernet from a config YAML (resumes in WORKDIR)")
+    t.add_argument("config", help="CONFIG.yaml (see experiments/)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    t.add_argument("--workdir", default=None, help="run folder (default: runs/<config name>)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar, no metrics on stdout")
+    t.set_defaults(func=cmd_train)
+    e = sub.add_parser("eval", help="inherited validation metrics of architectures from a trained supernet")
+    e.add_argument("--workdir", required=True, help="folder of a 'nas train' run")
+    e.add_argument(
+        "--arch", required=True, nargs="+", help="ARCH.json files (an object or a list of objects)"
+    )
+    e.set_defaults(func=cmd_eval)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from supernet.config import load_config
+    from supernet.train import train_and_evaluate
+
+    cfg = load_config(args.config, args.set)
+    workdir = args.workdir or str(Path("runs") / Path(args.config).stem)
+    train_and_evaluate(cfg, workdir, quiet=args.quiet)
+    return 0
+
+
+def _read_archs(path: str, space) -> list:
+    from search_spaces.errors import InvalidArchError, NasError
+
+    p = Path(path)
+    if not p.is_file():
+        raise NasError(f"field '--arch': file '{path}' does not exist")
+    try:
+        obj = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise NasError(f"field '--arch': '{path}' is not valid JSON ({e.msg})") from None
+    objs = obj if isinstance(obj, list) else [obj]
+    try:
+        return [space.parse(o) for o in objs]
+    except InvalidArchError as e:
+        raise NasError(f"{path}: {e}") from None
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from supernet import checkpoint, data
+    from supernet.evaluation import evaluate
+
+    space, params, config = checkpoint.load(args.workdir)
+    archs = [a for path in args.arch for a in _read_archs(path, space)]
+    batches = data.val_batches(
+        data.load(space), batch_size=config["eval_batch_size"], max_examples=config["eval_max_examples"]
+    )
+    for arch, metrics in zip(archs, evaluate(space, params, archs, batches), strict=True):
+        print(json.dumps({"arch": arch.to_dict(), **metrics}, sort_keys=True))
+    return 0

@@ -1,0 +1,72 @@
+"""Inherited evaluation: any subnet scored with the supernet's weights, no retraining.
+
+Many subnets are evaluated with the same compiled programs (one per embedding
+width, see :mod:`supernet.model`), never one compile per subnet.  Metrics on
+the validation split: ``accuracy`` and ``loss`` (vit); ``loss`` and
+``perplexity`` (charlm).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from search_spaces import ArchConfig, SearchSpace
+from supernet import checkpoint, data, model
+
+
+@functools.partial(jax.jit, static_argnames=("geo", "embed_dim"))
+def _batch_stats(params, x, y, codes, *, geo: model.Geometry, embed_dim: int):
+    """(sum of token/example losses, number correct, count) on one batch."""
+    logits = model.apply_codes(params, x, codes, geo=geo, embed_dim=embed_dim)
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+    correct = (logits.argmax(-1) == y).sum()
+    return losses.sum(), correct, losses.size
+
+
+def evaluate(
+    space: SearchSpace, params: dict, archs: Sequence[ArchConfig], batches: Sequence[tuple]
+) -> list[dict[str, float]]:
+    """Validation metrics of each architecture with inherited weights."""
+    geo = model.geometry(space)
+    batches = [(jnp.asarray(x), jnp.asarray(y)) for x, y in batches]
+    out = []
+    for arch in archs:
+        space.validate(arch)
+        E, codes = model.encode_arch(geo, arch)
+        codes = jnp.asarray(codes)
+        stats = [_batch_stats(params, x, y, codes, geo=geo, embed_dim=E) for x, y in batches]
+        loss_sum, correct, count = (float(np.sum(v)) for v in zip(*jax.device_get(stats), strict=True))
+        loss = loss_sum / count
+        if geo.kind == "vit":
+            out.append({"accuracy": correct / count, "loss": loss})
+        else:
+            out.append({"loss": loss, "perplexity": math.exp(loss)})
+    return out
+
+
+def compiles() -> int:
+    """Number of evaluation programs compiled in this process."""
+    return _batch_stats._cache_size()
+
+
+def load_evaluator(workdir: str | Path) -> Callable[[list[ArchConfig]], list[dict[str, float]]]:
+    """Loads the latest checkpoint of a run once; returns ``archs -> metrics`` on its validation split."""
+    space, params, config = checkpoint.load(workdir)
+    params = jax.device_put(params)
+    ds = data.load(space)
+    batches = data.val_batches(
+        ds, batch_size=config["eval_batch_size"], max_examples=config["eval_max_examples"]
+    )
+
+    def evaluator(archs: list[ArchConfig]) -> list[dict[str, float]]:
+        return evaluate(space, params, archs, batches)
+
+    return evaluator

@@ -1,0 +1,30 @@
+"""Standalone weights of one subnet, sliced from the supernet.
+
+``extract(params, arch)`` returns ``{"params": ...}`` for
+:func:`supernet.standalone.build` of exactly ``arch``; the standalone model's
+outputs equal the supernet's outputs for that arch (tested to 1e-5).  It uses
+the same slicing functions as the supernet's forward pass.
+"""
+
+from __future__ import annotations
+
+import jax
+
+from search_spaces import ArchConfig, SearchSpace
+from supernet.model import geometry, slice_globals, slice_layer
+
+
+def extract(params: dict, arch: ArchConfig, *, space: SearchSpace | None = None) -> dict:
+    """``{"params": tree}`` of the plain model of ``arch`` (names as in supernet.standalone).
+
+    ``space`` (optional) validates ``arch`` first; slicing itself needs only the weights.
+    """
+    if space is not None:
+        space.validate(arch)
+        geometry(space)
+    E = int(arch.embed_dim)
+    out = slice_globals(params, E=E)
+    for i in range(arch.depth):
+        layer = jax.tree.map(lambda w, i=i: w[i], params["layers"])
+        out[f"block{i}"] = slice_layer(layer, E=E, H=int(arch.num_heads[i]), M=int(arch.mlp_dim[i]))
+    return {"params": jax.tree.map(lambda w: jax.numpy.array(w), out)}

@@ -1,0 +1,209 @@
+"""The one supernet trainer: ``train_and_evaluate(config, workdir)``.
+
+Each optimizer step the sampler proposes several subnets (its ``k``); their
+gradients on the same batch are accumulated into one AdamW update (warm-up +
+cosine schedule, global-norm clipping; Loshchilov & Hutter, ICLR 2019).  With
+``distill`` the largest subnet learns from the labels and every other subnet
+from its soft predictions (inplace distillation, BigNAS, Yu et al., ECCV 2020).
+
+Data parallel: the batch is split over all local JAX devices along a ``data``
+mesh axis (``jax.sharding``); params and optimizer state are replicated.
+
+Every ``checkpoint_every`` steps an Orbax checkpoint stores params, optimizer
+state, sampler state, step (= data position) and the PRNG key, so a run killed
+at any point and started again continues exactly as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from search_spaces import SearchSpace, load_space
+from search_spaces.errors import NasError
+from supernet import checkpoint, data, model
+from supernet.samplers import make_sampler
+
+
+def make_optimizer(cfg: dict[str, Any]) -> optax.GradientTransformation:
+    """AdamW with linear warm-up, cosine decay and global-norm clipping."""
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=cfg["learning_rate"],
+        warmup_steps=min(cfg["warmup_steps"], cfg["steps"] - 1),
+        decay_steps=cfg["steps"],
+        end_value=cfg["learning_rate"] * 0.01,
+    )
+    return optax.chain(
+        optax.clip_by_global_norm(cfg["clip_norm"]),
+        optax.adamw(schedule, weight_decay=cfg["weight_decay"]),
+    )
+
+
+def loss_fn(params, x, y, codes, soft, *, geo: model.Geometry, embed_dim: int):
+    """Mean cross-entropy against labels ``y``, or against ``soft`` probabilities when given."""
+    logits = model.apply_codes(params, x, codes, geo=geo, embed_dim=embed_dim)
+    if soft is None:
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    else:
+        loss = optax.softmax_cross_entropy(logits, soft).mean()
+    return loss, logits
+
+
+class StepFns:
+    """The compiled pieces of one training step (one compile per embed width and loss kind)."""
+
+    def __init__(self, geo: model.Geometry, tx: optax.GradientTransformation):
+        self.grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True), static_argnames=("geo", "embed_dim"))
+        self.add = jax.jit(lambda a, b: jax.tree.map(jnp.add, a, b))
+
+        def update(params, opt_state, grads, n):
+            grads = jax.tree.map(lambda g: g / n, grads)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
+
+        self.update = jax.jit(update)
+        self.geo = geo
+
+    def compiles(self) -> int:
+        """XLA compiles so far (the cache sizes of the jitted functions)."""
+        return sum(f._cache_size() for f in (self.grad, self.add, self.update))
+
+    def step(self, params, opt_state, x, y, archs, *, distill: bool, put: Callable):
+        """One optimizer step over ``archs`` (the first is the teacher when distilling)."""
+        grads, losses, soft = None, [], None
+        for i, arch in enumerate(archs):
+            E, codes = model.encode_arch(self.geo, arch)
+            (loss, logits), g = self.grad(params, x, y, put(codes), soft, geo=self.geo, embed_dim=E)
+            if distill and i == 0:
+                soft = jax.nn.softmax(jax.lax.stop_gradient(logits))
+            grads = g if grads is None else self.add(grads, g)
+            losses.append(loss)
+        params, opt_state = self.update(params, opt_state, grads, float(len(archs)))
+        return params, opt_state, [float(v) for v in jax.device_get(losses)]
+
+
+def _space(cfg: dict) -> SearchSpace:
+    return load_space(cfg["space"])
+
+
+def _metrics_file(workdir: Path, keep_until: int) -> Any:
+    """metrics.jsonl with lines after step ``keep_until`` dropped (they are recomputed on resume)."""
+    path = workdir / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    kept = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= keep_until]
+    path.write_text("".join(ln + "\n" for ln in kept))
+    return path.open("a")
+
+
+def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool = False) -> dict[str, Any]:
+    """Trains (or resumes) the supernet of ``cfg`` in ``workdir``; returns the final metrics."""
+    from tqdm import tqdm
+
+    from supernet.evaluation import evaluate
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    space = _space(cfg)
+    geo = model.geometry(space)
+    ds = data.load(space)
+    devices = jax.devices()
+    if cfg["batch_size"] % len(devices):
+        raise NasError(
+            f"config: field 'batch_size' ({cfg['batch_size']}) must be divisible by the {len(devices)} devices"
+        )
+    mesh = Mesh(np.asarray(devices), ("data",))
+    replicated, batch_sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    opts = dict(cfg["sampler"].get("options") or {})
+    if cfg["sampler"]["name"] == "performance_aware":
+        opts.setdefault("total_steps", cfg["steps"])
+    sampler = make_sampler(cfg["sampler"]["name"], space, **opts)
+    tx = make_optimizer(cfg)
+    fns = StepFns(geo, tx)
+
+    key = jax.random.key(cfg["seed"])
+    init_key, sampler_key, run_key = jax.random.split(key, 3)
+    params = jax.device_put(model.init(space, init_key), replicated)
+    opt_state = jax.jit(tx.init, out_shardings=replicated)(params)
+    sampler_state = sampler.init(sampler_key)
+    step = 0
+
+    mngr = checkpoint.manager(workdir)
+    found = checkpoint.restore(mngr, {"params": params, "opt_state": opt_state})
+    if found is not None:
+        step, arrays, meta = found
+        if meta["space"] != space.to_dict():
+            raise NasError(f"field 'space': workdir '{workdir}' holds a run of another space")
+        params, opt_state = arrays["params"], arrays["opt_state"]
+        sampler_state = meta["sampler_state"]
+        run_key = checkpoint.key_from_json(meta["key"])
+    (workdir / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
+    log = _metrics_file(workdir, step)
+
+    def emit(record: dict) -> None:
+        line = json.dumps(record, sort_keys=True)
+        log.write(line + "\n")
+        log.flush()
+        if not quiet:
+            print(line, flush=True)
+
+    def put(codes):
+        return jax.device_put(codes, replicated)
+
+    def meta() -> dict:
+        return {
+            "step": step,
+            "data_position": step,
+            "sampler_state": sampler_state,
+            "key": checkpoint.key_to_json(run_key),
+            "config": cfg,
+            "space": space.to_dict(),
+        }
+
+    largest = space.largest()
+    bar = tqdm(total=cfg["steps"], initial=step, disable=quiet, file=sys.stderr, desc="train")
+    while step < cfg["steps"]:
+        step_key = jax.random.fold_in(run_key, step)
+        archs, sampler_state = sampler.sample(step_key, sampler_state, step)
+        if cfg["distill"] and archs[0] != largest:
+            archs = [largest, *archs]
+        x, y = data.train_batch(ds, step=step, batch_size=cfg["batch_size"], seed=cfg["seed"])
+        x, y = jax.device_put(x, batch_sharded), jax.device_put(y, batch_sharded)
+        params, opt_state, losses = fns.step(params, opt_state, x, y, archs, distill=cfg["distill"], put=put)
+        sampler_state = sampler.update(sampler_state, archs, losses)
+        step += 1
+        bar.update(1)
+        if step % cfg["log_every"] == 0 or step == cfg["steps"]:
+            rec = {"step": step, "loss": float(np.mean(losses)), "losses": losses}
+            if isinstance(sampler_state, dict) and "bin" in sampler_state:
+                rec["bin"] = sampler_state["bin"]
+            emit(rec)
+        if step % cfg["checkpoint_every"] == 0 or step == cfg["steps"]:
+            checkpoint.save(mngr, step, {"params": params, "opt_state": opt_state}, meta())
+        if cfg["crash_after_step"] is not None and step == cfg["crash_after_step"]:
+            log.close()
+            os._exit(3)  # like a kill: no cleanup, an async checkpoint may be half written
+    bar.close()
+    mngr.wait_until_finished()
+    mngr.close()
+    vb = data.val_batches(ds, batch_size=cfg["eval_batch_size"], max_examples=cfg["eval_max_examples"])
+    results = evaluate(space, params, [space.smallest(), largest], vb)
+    final = {
+        "step": step,
+        "final": {"smallest": results[0], "largest": results[1]},
+        "compiles": fns.compiles(),
+        "devices": len(devices),
+    }
+    emit(final)
+    log.close()
+    return final

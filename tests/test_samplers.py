@@ -1,0 +1,98 @@
+"""One table that every sampler joins: determinism, membership, and the bin walk."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from search_spaces import complexity
+from supernet.complexity_sampling import complexity_aware, flops_cost, performance_aware
+from supernet.samplers import make_sampler, sandwich, uniform
+
+SAMPLERS = {
+    "uniform": lambda s: uniform(s, k=2),
+    "sandwich": lambda s: sandwich(s, k=2),
+    "complexity_aware": lambda s: complexity_aware(s, k=2, num_bins=6, pool_size=4000),
+    "performance_aware": lambda s: performance_aware(s, k=2, num_bins=6, pool_size=4000, total_steps=30),
+}
+
+
+def _run(sampler, seed: int, steps: int):
+    state = sampler.init(jax.random.key(seed))
+    key = jax.random.key(seed + 100)
+    out, states = [], []
+    for step in range(steps):
+        archs, state = sampler.sample(jax.random.fold_in(key, step), state, step)
+        losses = [float(len(a.to_json()) % 7) for a in archs]  # any deterministic feedback
+        state = sampler.update(state, archs, losses)
+        out.append(archs)
+        states.append(state)
+    return out, states
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+@pytest.mark.parametrize("space_name", ["vit_space", "lm_space"])
+def test_sampler_is_deterministic_and_stays_in_space(request, name, space_name):
+    space = request.getfixturevalue(space_name)
+    sampler = SAMPLERS[name](space)
+    a, sa = _run(sampler, 0, 30)
+    b, sb = _run(sampler, 0, 30)
+    c, _ = _run(sampler, 1, 30)
+    assert a == b and sa == sb
+    assert a != c
+    for archs in a:
+        assert archs
+        for arch in archs:
+            space.validate(arch)
+
+
+@pytest.mark.parametrize("name", ["complexity_aware", "performance_aware"])
+def test_bin_walk_moves_at_most_one_bin_and_covers_all(vit_space, name):
+    sampler = SAMPLERS[name](vit_space)
+    bins = sampler.bins
+    archs, states = _run(sampler, 3, 400)
+    walk = [s["bin"] for s in states]
+    assert max(abs(x - y) for x, y in zip(walk, walk[1:], strict=False)) <= 1
+    assert set(walk) == set(range(len(bins.lows)))
+    assert len(bins.lows) >= 4
+    for b, group in zip(walk, archs, strict=True):  # every subnet of a step lies in that step's bin
+        costs = complexity(vit_space, group)["flops"]
+        assert np.all(costs >= bins.lows[b] - 1e-6) and np.all(costs <= bins.lows[b] + bins.bound + 1e-6)
+
+
+def test_sandwich_contains_extremes(vit_space):
+    archs, _ = sandwich(vit_space, k=1).sample(jax.random.key(0), {}, 0)
+    assert archs[0] == vit_space.largest() and archs[1] == vit_space.smallest() and len(archs) == 3
+
+
+def test_performance_aware_prefers_low_loss_bank_entries(vit_space):
+    s = performance_aware(
+        vit_space, k=4, num_bins=1, pool_size=2000, exploit_start=1.0, exploit_end=1.0, temperature=0.05
+    )
+    state = s.init(jax.random.key(0))
+    good, bad = vit_space.sample(1), vit_space.sample(2)
+    state = s.update(state, [good, bad], [0.1, 3.0])
+    picks = [a for i in range(10) for a in s.sample(jax.random.key(i), state, 5)[0]]
+    assert picks.count(good) == len(picks)
+
+
+def test_custom_cost_function_defines_bins(vit_space):
+    def depth_cost(space, batch):  # e.g. a latency predictor: any vectorized cost
+        return batch.depth.astype(float)
+
+    s = complexity_aware(
+        vit_space, k=3, num_bins=6, cost_fn=depth_cost, pool_size=2000, include_smallest=False
+    )
+    state = s.init(jax.random.key(0))
+    for i in range(20):
+        archs, state = s.sample(jax.random.key(i), state, i)
+        assert len({a.depth for a in archs}) == 1
+    assert flops_cost is not depth_cost
+
+
+def test_unknown_sampler_is_a_clear_error(vit_space):
+    from search_spaces.errors import NasError
+
+    with pytest.raises(NasError, match="'sampler.name' is 'nope'"):
+        make_sampler("nope", vit_space)

@@ -1,0 +1,123 @@
+"""The supernet against the plain model: extract equality, exact params, FLOPs vs XLA."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from search_spaces import ArchConfig, SearchSpace, complexity, params
+from supernet import extract, model, standalone
+
+
+def _reduced(space: SearchSpace) -> SearchSpace:
+    """The built-in task with fewer choices (fewer branches to compile), same code paths."""
+    d = space.to_dict()
+    d["name"] = space.name + "-test"
+    d["max_depth"] = 3
+    d["global"] = {"embed_dim": d["global"]["embed_dim"][:2], "depth": [1, 2, 3]}
+    d["layer"] = {
+        "num_heads": d["layer"]["num_heads"][:2],
+        "mlp_dim": d["layer"]["mlp_dim"][:2],
+        "attn_type": ["linear", "softmax"],
+    }
+    from search_spaces import space_from_dict
+
+    return space_from_dict(d)
+
+
+@pytest.fixture(scope="module", params=["vit_space", "lm_space"])
+def setup(request):
+    space = _reduced(request.getfixturevalue(request.param))
+    p = model.init(space, jax.random.key(0))
+    return space, p
+
+
+def _input(space, key):
+    if space.task["kind"] == "vit":
+        return jax.random.uniform(key, (3, 28, 28, 1))
+    return jax.random.randint(key, (3, space.task["seq_len"]), 0, space.task["vocab_size"])
+
+
+def _archs(space):
+    E = sorted(space.global_dims["embed_dim"])
+    H, M = sorted(space.layer_dims["num_heads"]), sorted(space.layer_dims["mlp_dim"])
+    return [
+        space.smallest(),
+        ArchConfig.make(
+            depth=3,
+            embed_dim=E[1],
+            num_heads=[H[0], H[1], H[1]],
+            mlp_dim=[M[1], M[0], M[1]],
+            attn_type=["linear", "softmax", "linear"],
+        ),
+        ArchConfig.make(
+            depth=2,
+            embed_dim=E[0],
+            num_heads=[H[1], H[0]],
+            mlp_dim=[M[0], M[1]],
+            attn_type=["softmax", "linear"],
+        ),
+    ]
+
+
+def test_extract_equals_supernet_and_counts_params_exactly(setup):
+    space, p = setup
+    geo = model.geometry(space)
+    x = _input(space, jax.random.key(1))
+    for arch in _archs(space):
+        sub = extract(p, arch, space=space)
+        ref = standalone.build(space, arch).apply(sub, x)
+        out = model.apply(p, x, arch, geo=geo)
+        np.testing.assert_allclose(out, ref, atol=1e-5, rtol=0)
+        assert sum(w.size for w in jax.tree.leaves(sub)) == params(space, arch)
+        # the extracted tree has exactly the standalone model's structure and shapes
+        fresh = standalone.init(space, arch, jax.random.key(2))
+        assert jax.tree.map(np.shape, sub) == jax.tree.map(np.shape, fresh)
+
+
+def test_subnet_is_an_argument_not_state(setup):
+    space, p = setup
+    geo = model.geometry(space)
+    x = _input(space, jax.random.key(3))
+    a, b = _archs(space)[2], _archs(space)[2].replace(attn_type=["softmax", "softmax", "linear"])
+    ya, yb, ya2 = (model.apply(p, x, arch, geo=geo) for arch in (a, b, a))
+    assert not np.allclose(ya, yb)
+    np.testing.assert_array_equal(ya, ya2)
+
+
+FLOPS_TOLERANCE = 0.25  # XLA also counts norms, activations, softmax and the causal cumsums
+
+
+def test_flops_within_tolerance_of_xla_cost_analysis(vit_space, lm_space):
+    """complexity counts matrix-product FLOPs: a lower bound of XLA's count, within 25 % of it."""
+    for space in (vit_space, lm_space):
+        for arch in [space.sample(7)]:
+            m = standalone.build(space, arch)
+            variables = standalone.init(space, arch, jax.random.key(0))
+            x = standalone.example_input(space, 4)
+            ca = jax.jit(m.apply).lower(variables, x).compile().cost_analysis()
+            ca = ca[0] if isinstance(ca, list) else ca
+            ours = complexity(space, [arch], batch_size=4)["flops"][0]
+            assert ours <= ca["flops"] <= ours * (1 + FLOPS_TOLERANCE), (arch.short(), ca["flops"], ours)
+
+
+def test_geometry_rejects_unbuildable_space():
+    from search_spaces.errors import NasError
+
+    space = SearchSpace(
+        name="u",
+        max_depth=2,
+        global_dims={"embed_dim": [8]},
+        layer_dims={"num_heads": [1]},
+        task={
+            "kind": "vit",
+            "image_size": 28,
+            "patch_size": 7,
+            "channels": 1,
+            "num_classes": 10,
+            "head_dim": 4,
+        },
+    )
+    with pytest.raises(NasError, match="mlp_dim"):
+        model.geometry(space)
