@@ -18,6 +18,7 @@ from search_spaces.errors import NasError
 # import because an optional part is missing is skipped with a note on --help.
 COMMAND_MODULES = [
     "nas.cli_spaces",
+    "nas.cli_latency",
 ]
 
 
