@@ -163,7 +163,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     pred = predictors.load(args.device, space=load_space(args.space) if args.space else None)
     archs = _read_archs(args)
     mean, std = pred.predict_with_uncertainty(archs)
-    for a, m, s in zip(archs, mean, std):
+    for a, m, s in zip(archs, mean, std, strict=False):
         print(
             json.dumps({"arch": a.to_dict(), "latency_ms": round(float(m), 5), "std_ms": round(float(s), 5)})
         )

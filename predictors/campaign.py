@@ -19,7 +19,16 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from search_spaces import ArchConfig, NasError, SearchSpace, complexity, from_batch, load_space, sample_batch
+from search_spaces import (
+    ArchBatch,
+    ArchConfig,
+    NasError,
+    SearchSpace,
+    complexity,
+    from_batch,
+    load_space,
+    sample_batch,
+)
 
 
 def stratified_archs(
@@ -30,11 +39,13 @@ def stratified_archs(
         raise NasError(f"field 'n': must be >= 0, got {n}")
     rng = np.random.default_rng(seed)
     batch = sample_batch(space, rng, max(pool, 4 * n))
-    archs = from_batch(space, batch)
     logf = np.log(complexity(space, batch)["flops"])
     edges = np.linspace(logf.min(), logf.max(), bins + 1)
     which = np.clip(np.digitize(logf, edges[1:-1]), 0, bins - 1)
     queues = [list(rng.permutation(np.flatnonzero(which == b))) for b in range(bins)]
+    order = []  # round robin over the bins
+    while any(queues):
+        order.extend(q.pop() for q in queues if q)
     # The extremes themselves belong to the range a predictor must cover.
     chosen: list[ArchConfig] = []
     seen: set[ArchConfig] = set()
@@ -42,16 +53,22 @@ def stratified_archs(
         if len(chosen) < n and a not in seen:
             chosen.append(a)
             seen.add(a)
-    while len(chosen) < n and any(queues):
-        for q in queues:
-            while q:
-                a = archs[q.pop()]
-                if a not in seen:
-                    chosen.append(a)
-                    seen.add(a)
+    start, chunk = 0, max(2 * n, 64)
+    while len(chosen) < n and start < len(order):
+        idx = np.asarray(order[start : start + chunk])
+        start += chunk
+        sub = ArchBatch(
+            depth=batch.depth[idx],
+            active=batch.active[idx],
+            codes={k: v[idx] for k, v in batch.codes.items()},
+            values={k: v[idx] for k, v in batch.values.items()},
+        )
+        for a in from_batch(space, sub):
+            if a not in seen:
+                chosen.append(a)
+                seen.add(a)
+                if len(chosen) >= n:
                     break
-            if len(chosen) >= n:
-                break
     return chosen
 
 

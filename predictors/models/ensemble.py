@@ -28,5 +28,5 @@ def predict(params: dict[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, n
             for m in range(K)
         ]
     )
-    mean = np.exp(logs.mean(0))
+    mean = np.exp(np.clip(logs.mean(0), -80.0, 80.0))
     return mean, mean * logs.std(0)

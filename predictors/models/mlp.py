@@ -17,7 +17,7 @@ def _init(key, sizes):
     import jax
 
     params = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         k = jax.random.fold_in(key, i)
         params.append((jax.random.normal(k, (a, b)) * np.sqrt(2.0 / a), np.zeros(b)))
     return params
@@ -89,7 +89,7 @@ def _log_predict(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     for i in range(n):
         x = x @ params[f"W{i}"] + params[f"b{i}"]
         if i < n - 1:
-            x = x / (1.0 + np.exp(-x))  # silu
+            x = x / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))  # silu
     return x[:, 0] * params["t_sd"] + params["t_mu"]
 
 

@@ -16,7 +16,7 @@ from predictors.models import check_xy, linear, log_inputs
 
 
 def fit(
-    X: np.ndarray, y: np.ndarray, *, seed: int = 0, n_trees: int = 64, max_depth: int = 10
+    X: np.ndarray, y: np.ndarray, *, seed: int = 0, n_trees: int = 32, max_depth: int = 8
 ) -> dict[str, np.ndarray]:
     from sklearn.ensemble import ExtraTreesRegressor
 
@@ -28,41 +28,53 @@ def fit(
     est = ExtraTreesRegressor(
         n_estimators=n_trees, max_depth=max_depth, min_samples_leaf=2, random_state=seed
     ).fit(log_inputs(X), r)
-    left, right, feat, thr, val, roots = [], [], [], [], [], []
+    out = {f"base.{k}": v for k, v in base.items()}
+    out.update(export(est))
+    return out
+
+
+def export(est) -> dict[str, np.ndarray]:
+    """A fitted sklearn forest as arrays: for node i, ``child[2i]`` / ``child[2i+1]`` are the
+    left / right child (a leaf points to itself), ``feature``, ``threshold``, ``value``."""
+    child, feat, thr, val, roots = [], [], [], [], []
     offset = 0
     for t in est.estimators_:
         tr = t.tree_
+        own = np.arange(tr.node_count)
         leaf = tr.children_left < 0
-        left.append(np.where(leaf, np.arange(tr.node_count), tr.children_left) + offset)
-        right.append(np.where(leaf, np.arange(tr.node_count), tr.children_right) + offset)
+        lr = np.stack([np.where(leaf, own, tr.children_left), np.where(leaf, own, tr.children_right)], 1)
+        child.append((lr + offset).ravel())
         feat.append(np.where(leaf, 0, tr.feature))
         thr.append(np.where(leaf, np.inf, tr.threshold))
         val.append(tr.value[:, 0, 0])
         roots.append(offset)
         offset += tr.node_count
-    out = {f"base.{k}": v for k, v in base.items()}
-    out.update(
-        left=np.concatenate(left).astype(np.int32),
-        right=np.concatenate(right).astype(np.int32),
-        feature=np.concatenate(feat).astype(np.int32),
-        threshold=np.concatenate(thr),
-        value=np.concatenate(val),
-        roots=np.asarray(roots, np.int32),
-        max_depth=np.asarray(max(t.tree_.max_depth for t in est.estimators_)),
-    )
-    return out
+    return {
+        "child": np.concatenate(child).astype(np.int64),
+        "feature": np.concatenate(feat).astype(np.int64),
+        "threshold": np.concatenate(thr),
+        "value": np.concatenate(val),
+        "roots": np.asarray(roots, np.int64),
+        "max_depth": np.asarray(max(t.tree_.max_depth for t in est.estimators_)),
+    }
+
+
+def leaf_values(params: dict[str, np.ndarray], Z: np.ndarray) -> np.ndarray:
+    """(n, trees) leaf values of inputs ``Z`` (already log-transformed)."""
+    n, F = Z.shape
+    flat = np.ascontiguousarray(Z).ravel()
+    row = (np.arange(n, dtype=np.int64) * F)[:, None]
+    node = np.broadcast_to(params["roots"][None, :], (n, len(params["roots"])))
+    child, feat, thr = params["child"], params["feature"], params["threshold"]
+    for _ in range(int(params["max_depth"])):
+        go_right = flat[row + feat[node]] > thr[node]
+        node = child[2 * node + go_right]
+    return params["value"][node]
 
 
 def predict(params: dict[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=np.float64)
-    Z = log_inputs(X)
     b, _ = linear.predict({k[5:]: v for k, v in params.items() if k.startswith("base.")}, X)
-    b = np.maximum(b, 1e-9)
-    rows = np.arange(len(X))[:, None]
-    node = np.broadcast_to(params["roots"][None, :], (len(X), len(params["roots"]))).copy()
-    for _ in range(int(params["max_depth"])):
-        go_left = Z[rows, params["feature"][node]] <= params["threshold"][node]
-        node = np.where(go_left, params["left"][node], params["right"][node])
-    r = params["value"][node]  # (n, trees)
-    mean = b * np.exp(r.mean(1))
+    r = leaf_values(params, log_inputs(X))
+    mean = np.maximum(b, 1e-9) * np.exp(r.mean(1))
     return mean, mean * r.std(1)
