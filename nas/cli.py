@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "nas.cli_spaces",
     "nas.cli_train",
     "nas.cli_search",
+    "nas.cli_latency",
 ]
 
 

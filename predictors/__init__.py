@@ -1,1 +1,13 @@
-"""Hardware latency: measurement, features, predictor models and the per-device registry."""
+"""Hardware latency: measurement, features, predictor models and the per-device registry.
+
+import predictors
+p = predictors.load("cpu-host", space="vit-mnist")
+ms = p.predict(archs)                       # (n,) milliseconds
+ms, std = p.predict_with_uncertainty(archs)
+predictors.list_devices()
+"""
+
+from predictors.measure import measure
+from predictors.registry import LatencyPredictor, list_devices, load
+
+__all__ = ["LatencyPredictor", "list_devices", "load", "measure"]

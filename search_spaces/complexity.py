@@ -119,11 +119,12 @@ def complexity(
     head_params = E * C + C
     params = embed_params + T_max * E + layer_params.sum(1) + 2 * E + head_params
 
+    per_layer = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)
     macs = {
         "embed": (B * T * P * E) if not geo["lm"] else np.zeros_like(E),
-        "attn_proj": (B * T * (3 * El * A + A * El)).sum(1),
-        "attn_scores": np.where(linear, 2 * B * T * A * hd, 2 * B * T * T * A).sum(1),
-        "mlp": (2 * B * T * El * M).sum(1),
+        "attn_proj": per_layer["attn_proj"].sum(1),
+        "attn_scores": per_layer["attn_scores"].sum(1),
+        "mlp": per_layer["mlp"].sum(1),
         "head": (B * E * C) if not geo["lm"] else B * T * E * C,
     }
     out = {"params": params}
@@ -139,6 +140,35 @@ def complexity(
     head_live = B * T * E + (B * T * C if geo["lm"] else B * C)
     out["act_bytes"] = 4.0 * np.maximum(np.maximum(layer_peak, embed_live), head_live)
     return out
+
+
+def layer_macs(
+    space: SearchSpace, b: ArchBatch, *, batch_size: int = 1, seq_len: int | None = None
+) -> dict[str, np.ndarray]:
+    """Per-layer MACs ``attn_proj``, ``attn_scores``, ``mlp`` as (n, max_depth) arrays (0 when inactive).
+
+    Also ``linear`` (n, max_depth) bool: the layer uses linear attention.  The
+    same formulas as :func:`complexity` (which sums these over layers).
+    """
+    geo = task_geometry(space)
+    B, hd = float(batch_size), float(geo["head_dim"])
+    T = float(seq_len if seq_len is not None else geo["tokens"])
+    E = b.values["embed_dim"].astype(np.float64)
+    if E.ndim == 2:
+        raise NasError("dimension 'embed_dim' must be global for complexity")
+    El = np.where(b.active, E[:, None], 0.0)
+    A = _col(space, b, "num_heads") * hd
+    M = _col(space, b, "mlp_dim")
+    linear = np.zeros_like(b.active)
+    if "attn_type" in b.codes:
+        is_lin = b.is_("attn_type", "linear", space)
+        linear = (is_lin[:, None] if is_lin.ndim == 1 else is_lin) & b.active
+    return {
+        "attn_proj": B * T * (3 * El * A + A * El),
+        "attn_scores": np.where(linear, 2 * B * T * A * hd, 2 * B * T * T * A),
+        "mlp": 2 * B * T * El * M,
+        "linear": linear,
+    }
 
 
 def params(space: SearchSpace, arch: ArchConfig) -> int:

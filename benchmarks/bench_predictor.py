@@ -1,0 +1,141 @@
+"""Latency predictor benchmark: query throughput, held-out accuracy, and the HAT data.
+
+    JAX_PLATFORMS=cpu python benchmarks/bench_predictor.py              # all three parts
+    JAX_PLATFORMS=cpu python benchmarks/bench_predictor.py --remeasure 30
+
+1. Throughput: ``predict_batch`` of the shipped ``cpu-host`` predictor on 100k
+   architectures (ArchBatch), next to the plain FLOPs count
+   (``search_spaces.complexity``) of the same batch timed in the same run.
+2. Accuracy on architectures never seen in fitting: the held-out scores stored
+   with the shipped predictor and, with ``--remeasure K``, a fresh measurement of
+   K held-out architectures now: how often two measurements of the same
+   architecture agree within +-10 % (the noise floor of this machine) next to
+   how often the predictor agrees with the new measurement.
+3. HAT (Wang et al., ACL 2020) latency files: each candidate model fitted on the
+   README's split (seed-0 permutation, 1,800 train / 200 test), within +-10 %
+   against both README baselines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from predictors import load  # noqa: E402
+from predictors.fitting import fit_and_score  # noqa: E402
+from predictors.metrics import evaluate  # noqa: E402
+from predictors.tabular import load_csv  # noqa: E402
+from search_spaces import ArchConfig, complexity, sample_batch  # noqa: E402
+
+HAT = ROOT.parent / "shared" / "data" / "hat"
+HAT_FEATURES = (
+    "encoder_embed_dim,encoder_layer_num,encoder_ffn_embed_dim_avg,encoder_self_attention_heads_avg,"
+    "decoder_embed_dim,decoder_layer_num,decoder_ffn_embed_dim_avg,decoder_self_attention_heads_avg,"
+    "decoder_ende_attention_heads_avg,decoder_arbitrary_ende_attn_avg"
+).split(",")
+HAT_TARGETS = ["latency_mean_encoder", "latency_mean_decoder"]
+# README of shared/data/hat: within +-10 % of linear regression and MLP 4x400.
+HAT_BASELINES = {
+    "wmt14ende_cpu_raspberrypi_all.csv": (87.0, 92.5),
+    "wmt14ende_cpu_xeon_all.csv": (88.5, 86.0),
+    "wmt14ende_gpu_titanxp_all.csv": (86.0, 67.5),
+}
+
+
+def best_time(f, reps: int = 5) -> float:
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        out.append(time.perf_counter() - t0)
+    return min(out)
+
+
+def throughput(device: str, n: int) -> None:
+    print(f"== query throughput, {n:,d} architectures per call (best of 5) ==")
+    for space in load(device).spaces:
+        p = load(device, space=space)
+        b = sample_batch(p.space, 0, n)
+        t_pred = best_time(lambda p=p, b=b: p.predict_batch(b))
+        t_flops = best_time(lambda p=p, b=b: complexity(p.space, b)["flops"])
+        print(
+            f"{space:20s} predictor ({p.parts[space].model}) {n / t_pred:12,.0f} archs/s   "
+            f"FLOPs count {n / t_flops:12,.0f} archs/s   ratio {t_flops / t_pred:.2f}x"
+        )
+
+
+def heldout(device: str, remeasure: int) -> None:
+    from predictors.dataset import records_to_xy  # noqa: F401  (documentation of the path)
+    from predictors.measure import measure
+    from predictors.tabular import split
+
+    print("== accuracy on held-out architectures (never seen in fitting) ==")
+    data = ROOT / "predictors" / "data" / device
+    for space in load(device).spaces:
+        p = load(device, space=space)
+        meta = p.parts[space].meta
+        m = meta["metrics"]
+        print(
+            f"{space:20s} stored: n={m['n']} within10 {m['within10_pct']:.1f}%  within5 {m['within5_pct']:.1f}%  "
+            f"MAPE {m['mape_pct']:.1f}%  tau {m['kendall_tau']:.3f}  (model {meta['model']})"
+        )
+        if not remeasure:
+            continue
+        recs = [json.loads(x) for x in (data / "measurements.jsonl").read_text().splitlines() if x.strip()]
+        recs = [r for r in recs if r["space"] == space]
+        _, te = split(len(recs), seed=meta["split"]["seed"], test_fraction=meta["split"]["test_fraction"])
+        te = te[:remeasure]
+        archs = [ArchConfig.from_dict(recs[i]["arch"]) for i in te]
+        old = np.array([recs[i]["median_ms"] for i in te])
+        new = np.array([measure(p.space, a, repeats=100, warmup=10)["median_ms"] for a in archs])
+        pred = p.predict(archs)
+        floor = evaluate(new, old)
+        score = evaluate(new, pred)
+        print(
+            f"{'':20s} re-measured {len(te)} now: old vs new measurement within10 {floor['within10_pct']:.1f}% "
+            f"(tau {floor['kendall_tau']:.3f}) | predictor vs new within10 {score['within10_pct']:.1f}% "
+            f"(tau {score['kendall_tau']:.3f})"
+        )
+
+
+def hat(candidates: tuple[str, ...]) -> None:
+    print("== HAT latency files, README split (1,800 train / 200 test), within +-10 % ==")
+    for name, (lr, mlp) in HAT_BASELINES.items():
+        X, y = load_csv(HAT / name, HAT_FEATURES, HAT_TARGETS)
+        r = fit_and_score(X, y, candidates=candidates, seed=0, test_fraction=0.1)
+        s = r["scores"][r["best"]]
+        cells = "  ".join(f"{k} {v['within10_pct']:.1f}" for k, v in r["scores"].items())
+        ok = "beats both" if s["within10_pct"] > max(lr, mlp) else "DOES NOT beat both"
+        print(
+            f"{name:36s} {cells} | best {r['best']} {s['within10_pct']:.1f}% vs LR {lr} / MLP {mlp} "
+            f"({s['within10_pct'] / max(lr, mlp):.3f}x the better baseline): {ok}"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu-host")
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--remeasure", type=int, default=0, help="re-measure K held-out archs (noise floor)")
+    ap.add_argument("--hat-models", default="linear,poly2,trees")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: throughput,heldout,hat")
+    args = ap.parse_args()
+    skip = set(args.skip.split(","))
+    if "throughput" not in skip:
+        throughput(args.device, args.n)
+    if "heldout" not in skip:
+        heldout(args.device, args.remeasure)
+    if "hat" not in skip and HAT.is_dir():
+        hat(tuple(args.hat_models.split(",")))
+
+
+if __name__ == "__main__":
+    main()

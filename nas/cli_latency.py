@@ -1,0 +1,170 @@
+"""``nas latency``: measure on this device, fit, list and query latency predictors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from search_spaces import ArchConfig, NasError, load_space
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("latency", help="measure, fit, list and query per-device latency predictors")
+    s = p.add_subparsers(dest="latency_command", metavar="ACTION")
+    s.required = True
+
+    m = s.add_parser("measure", help="measure architectures stratified by FLOPs (resumable JSONL)")
+    m.add_argument("--space", required=True)
+    m.add_argument("--device", required=True, help="name for this device, e.g. my-laptop")
+    m.add_argument("--n", type=int, default=300)
+    m.add_argument("--out", required=True, help="FILE.jsonl (appended; re-run to resume)")
+    m.add_argument("--backend", choices=["jax", "onnx"], default="jax")
+    m.add_argument("--batch-size", type=int, default=1)
+    m.add_argument("--repeats", type=int, default=100)
+    m.add_argument("--warmup", type=int, default=10)
+    m.add_argument("--seed", type=int, default=0)
+    m.set_defaults(func=cmd_measure)
+
+    f = s.add_parser("fit", help="fit predictors on measurements (JSONL of ours, or any CSV)")
+    src = f.add_mutually_exclusive_group(required=True)
+    src.add_argument("--jsonl", help="measurements from 'nas latency measure'")
+    src.add_argument("--csv", help="a CSV of features and targets from any tool")
+    f.add_argument("--features", help="CSV feature columns, comma separated")
+    f.add_argument("--target", help="CSV target columns, comma separated (their sum is fitted)")
+    f.add_argument("--device", help="save the fitted predictor under this device name (with --jsonl)")
+    f.add_argument("--root", help="registry folder (default $NAS_PREDICTORS or ~/.nas/predictors)")
+    f.add_argument(
+        "--model", default="auto", help="auto (best held-out) or one of linear,poly2,mlp,ensemble,trees"
+    )
+    f.add_argument("--test-fraction", type=float, default=0.1)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--plot", help="predicted-vs-measured scatter PNG (one per space with --jsonl)")
+    f.set_defaults(func=cmd_fit)
+
+    s.add_parser("list", help="devices with a fitted predictor").set_defaults(func=cmd_list)
+
+    q = s.add_parser("query", help="predicted latency (ms) of architectures")
+    q.add_argument("--device", required=True)
+    q.add_argument("--space", help="needed when the device covers several spaces an arch fits")
+    g = q.add_mutually_exclusive_group(required=True)
+    g.add_argument("--arch", help="ARCH.json (one object)")
+    g.add_argument("--archs", help="FILE.jsonl (one architecture per line)")
+    q.set_defaults(func=cmd_query)
+
+
+def _candidates(model: str) -> tuple[str, ...]:
+    from predictors import models
+    from predictors.fitting import DEFAULT_CANDIDATES
+
+    if model == "auto":
+        return DEFAULT_CANDIDATES
+    names = tuple(x.strip() for x in model.split(","))
+    for n in names:
+        models.get(n)
+    return names
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from predictors.campaign import run_campaign
+
+    if args.n < 1:
+        raise NasError(f"field '--n': must be >= 1, got {args.n}")
+    recs = run_campaign(
+        args.space,
+        device=args.device,
+        n=args.n,
+        out=args.out,
+        seed=args.seed,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        warmup=args.warmup,
+    )
+    med = np.median([r["median_ms"] for r in recs]) if recs else float("nan")
+    print(f"{len(recs)} architectures of {args.space} measured in {args.out} (median {med:.3f} ms)")
+    return 0
+
+
+def _print_scores(scores: dict, best: str) -> None:
+    print(f"{'model':10s} {'within10%':>9s} {'within5%':>8s} {'MAPE%':>7s} {'RMSE ms':>9s} {'tau':>6s}")
+    for k, s in scores.items():
+        mark = "  <- kept" if k == best else ""
+        print(
+            f"{k:10s} {s['within10_pct']:9.1f} {s['within5_pct']:8.1f} {s['mape_pct']:7.2f} "
+            f"{s['rmse_ms']:9.4f} {s['kendall_tau']:6.3f}{mark}"
+        )
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from predictors.fitting import fit_and_score
+    from predictors.metrics import scatter_plot
+
+    cands = _candidates(args.model)
+    if args.csv:
+        from predictors.tabular import load_csv
+
+        if not args.features or not args.target:
+            raise NasError("fields '--features' and '--target' are required with --csv")
+        cols = [c.strip() for c in args.features.split(",") if c.strip()]
+        tgts = [c.strip() for c in args.target.split(",") if c.strip()]
+        X, y = load_csv(args.csv, cols, tgts)
+        r = fit_and_score(X, y, candidates=cands, seed=args.seed, test_fraction=args.test_fraction)
+        print(f"{args.csv}: {len(r['train_idx'])} train / {len(r['test_idx'])} test rows")
+        _print_scores(r["scores"], r["best"])
+        if args.plot:
+            print(f"plot: {scatter_plot(y[r['test_idx']], r['pred'], args.plot, title=Path(args.csv).stem)}")
+        return 0
+    from predictors.dataset import fit_device
+
+    fit_device(
+        args.jsonl,
+        device=args.device,
+        root=args.root,
+        candidates=cands,
+        seed=args.seed,
+        test_fraction=args.test_fraction,
+        plot=args.plot,
+        report=_print_scores,
+    )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from predictors import registry
+
+    for dev in registry.list_devices():
+        p = registry.load(dev)
+        for name, meta in p.meta.items():
+            m = meta.get("metrics", {})
+            fp = meta.get("fingerprint", {})
+            print(
+                f"{dev:14s} {name:22s} {meta['model']:9s} {m.get('within10_pct', float('nan')):5.1f}% within ±10%  "
+                f"tau {m.get('kendall_tau', float('nan')):.3f}  {fp.get('cpu_model', '?')} ({fp.get('backend', '?')}, batch {fp.get('batch_size', '?')})"
+            )
+    return 0
+
+
+def _read_archs(args: argparse.Namespace) -> list[ArchConfig]:
+    path = Path(args.arch or args.archs)
+    if not path.is_file():
+        raise NasError(f"field '{'--arch' if args.arch else '--archs'}': no file {str(path)!r}")
+    text = path.read_text()
+    if args.arch:
+        return [ArchConfig.from_json(text)]
+    return [ArchConfig.from_json(line) for line in text.splitlines() if line.strip()]
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import predictors
+
+    pred = predictors.load(args.device, space=load_space(args.space) if args.space else None)
+    archs = _read_archs(args)
+    mean, std = pred.predict_with_uncertainty(archs)
+    for a, m, s in zip(archs, mean, std, strict=False):
+        print(
+            json.dumps({"arch": a.to_dict(), "latency_ms": round(float(m), 5), "std_ms": round(float(s), 5)})
+        )
+    return 0

@@ -1,0 +1,227 @@
+"""Latency of an architecture's standalone forward on this machine.
+
+Protocol (as nn-Meter, Zhang et al., MobiSys 2021, and HAT, Wang et al., ACL
+2020, measure kernels and models): build the standalone model, compile it once,
+warm up, then time many single forward calls (blocking until the result is
+ready) with every thread of the process pinned to one CPU core, and keep the
+median with its spread (interquartile range, coefficient of variation) and a
+fingerprint of the device the figure belongs to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+from typing import Any, Iterator
+
+import numpy as np
+
+from search_spaces import ArchConfig, NasError, SearchSpace, load_space
+
+BACKENDS = ("jax", "onnx")
+
+
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (falls back to platform.processor())."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def fingerprint(*, backend: str = "jax", batch_size: int = 1, seq_len: int | None = None) -> dict[str, Any]:
+    """What a latency figure depends on besides the architecture."""
+    import jax
+    import jaxlib
+
+    fp = {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "jax_version": jax.__version__,
+        "xla_version": getattr(jaxlib, "__version__", "unknown"),
+        "platform": jax.default_backend(),
+        "backend": backend,
+        "batch_size": int(batch_size),
+        "seq_len": seq_len,
+    }
+    if backend == "onnx":
+        import onnxruntime
+
+        fp["onnxruntime_version"] = onnxruntime.__version__
+    return fp
+
+
+def _thread_ids() -> list[int]:
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
+
+
+@contextlib.contextmanager
+def pinned(core: int | None) -> Iterator[None]:
+    """Pins every thread of this process to ``core`` (Linux), restoring the old mask after.
+
+    ``os.sched_setaffinity(0, ...)`` only moves the calling thread; XLA's and
+    onnxruntime's worker threads already exist, so each thread id is pinned.
+    """
+    if core is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    old = os.sched_getaffinity(0)
+    if core not in old:
+        raise NasError(f"field 'core': {core} is not one of this process's cores {sorted(old)}")
+    tids = _thread_ids()
+    for t in tids:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(t, {core})
+    try:
+        yield
+    finally:
+        for t in _thread_ids():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(t, old)
+
+
+def summarize(times_ms: np.ndarray) -> dict[str, float]:
+    """Median, mean, IQR, coefficient of variation, min and max of repeat timings (ms)."""
+    t = np.asarray(times_ms, dtype=np.float64)
+    q1, med, q3 = np.percentile(t, [25, 50, 75])
+    return {
+        "median_ms": float(med),
+        "mean_ms": float(t.mean()),
+        "iqr_ms": float(q3 - q1),
+        "cv": float(t.std() / t.mean()) if t.mean() > 0 else 0.0,
+        "min_ms": float(t.min()),
+        "max_ms": float(t.max()),
+    }
+
+
+def random_variables(model: Any, x: Any, *, seed: int = 0) -> Any:
+    """Variables of the right shapes filled from numpy (latency does not depend on values).
+
+    ``model.init`` would compile and run every initializer op by op, which on a
+    busy CPU costs more than compiling the forward itself.
+    """
+    import jax
+
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(
+        lambda s: jax.numpy.asarray((0.02 * rng.standard_normal(s.shape)).astype(s.dtype)), shapes
+    )
+
+
+def _jax_runner(space: SearchSpace, arch: ArchConfig, batch_size: int, seq_len: int | None):
+    import jax
+
+    from supernet import standalone
+
+    model = standalone.build(space, arch)
+    x = standalone.example_input(space, batch_size, seq_len)
+    variables = random_variables(model, x)
+    fwd = jax.jit(model.apply).lower(variables, x).compile()
+
+    def call() -> None:
+        fwd(variables, x).block_until_ready()
+
+    return call
+
+
+def time_callable(
+    call, *, repeats: int, warmup: int, core: int | None, block_ms: float = 2.0
+) -> tuple[np.ndarray, int]:
+    """Per-call milliseconds of ``repeats`` timed blocks, and the calls per block.
+
+    Each block runs ``k`` back-to-back calls, ``k`` chosen from the warm-up so a
+    block lasts about ``block_ms``: sub-millisecond calls timed one by one are
+    dominated by timer and scheduler noise on a shared CPU (timeit's reasoning).
+    """
+    with pinned(core):
+        warm = []
+        for _ in range(max(warmup, 3)):
+            t0 = time.perf_counter()
+            call()
+            warm.append(time.perf_counter() - t0)
+        k = max(1, int(np.ceil(block_ms * 1e-3 / max(float(np.median(warm)), 1e-7))))
+        out = np.empty(repeats)
+        for i in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(k):
+                call()
+            out[i] = (time.perf_counter() - t0) * 1e3 / k
+    return out, k
+
+
+def default_core() -> int | None:
+    """The last core this process may run on (None where affinity is unsupported)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    return max(os.sched_getaffinity(0))
+
+
+def measure(
+    space: SearchSpace | str,
+    arch: ArchConfig,
+    *,
+    backend: str = "jax",
+    batch_size: int = 1,
+    seq_len: int | None = None,
+    repeats: int = 100,
+    warmup: int = 10,
+    core: int | None | str = "auto",
+    block_ms: float = 2.0,
+    onnx_model: Any = None,
+) -> dict[str, Any]:
+    """Latency of one forward pass of ``arch``'s standalone model.
+
+    Args:
+      space: the space (or its name / YAML path) ``arch`` belongs to.
+      backend: ``"jax"`` (XLA on this host's default JAX platform) or ``"onnx"``
+        (jax2onnx export, then onnxruntime on one CPU thread).
+      repeats, warmup: timed blocks and untimed calls after compilation.
+      block_ms: a timed block repeats the call for about this long (see :func:`time_callable`).
+      core: CPU core to pin to; ``"auto"`` is the last allowed core, None no pinning.
+      onnx_model: an already exported ONNX ModelProto / path (export reuses this).
+
+    Returns a dict with ``median_ms``, ``mean_ms``, ``iqr_ms``, ``cv``, ``min_ms``,
+    ``max_ms`` (per call, over blocks), ``repeats``, ``calls_per_block``, ``compile_s`` and
+    ``fingerprint``.
+    """
+    space = load_space(space)
+    if backend not in BACKENDS:
+        raise NasError(f"field 'backend': {backend!r} is not one of {list(BACKENDS)}")
+    if repeats < 1 or warmup < 0 or batch_size < 1:
+        raise NasError(
+            f"field 'repeats/warmup/batch_size': need repeats>=1, warmup>=0, batch_size>=1, "
+            f"got {repeats}/{warmup}/{batch_size}"
+        )
+    space.validate(arch)
+    if core == "auto":
+        core = default_core()
+    t0 = time.perf_counter()
+    if backend == "jax":
+        call = _jax_runner(space, arch, batch_size, seq_len)
+    else:
+        from predictors.onnx_backend import onnx_runner
+
+        call = onnx_runner(space, arch, batch_size=batch_size, seq_len=seq_len, model=onnx_model)
+    call()  # first call outside the compile timer's noise
+    compile_s = time.perf_counter() - t0
+    times, k = time_callable(call, repeats=repeats, warmup=warmup, core=core, block_ms=block_ms)
+    out = summarize(times)
+    out.update(
+        repeats=int(len(times)),
+        calls_per_block=int(k),
+        compile_s=float(compile_s),
+        core=core,
+        fingerprint=fingerprint(backend=backend, batch_size=batch_size, seq_len=seq_len),
+    )
+    return out

@@ -1,0 +1,58 @@
+"""Predictor models on a plain feature matrix.
+
+Every model is a pair of pure functions, ``fit(X, y, *, seed) -> params`` and
+``predict(params, X) -> (mean, std)``, where ``params`` is a flat dict of numpy
+arrays (saved as npz, never pickled) and ``y`` / ``mean`` / ``std`` are in the
+target's unit (milliseconds).  ``X`` may come from :mod:`predictors.features`
+or from any other tool's CSV.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from search_spaces import NasError
+
+
+class Model(NamedTuple):
+    fit: Callable[..., dict[str, np.ndarray]]
+    predict: Callable[[dict[str, np.ndarray], np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def get(name: str) -> Model:
+    """The model called ``name`` (one of :data:`NAMES`)."""
+    import functools
+
+    from predictors.models import ensemble, linear, mlp, trees
+
+    table = {
+        "linear": Model(linear.fit, linear.predict),
+        "poly2": Model(functools.partial(linear.fit, degree=2), linear.predict),
+        "mlp": Model(mlp.fit, mlp.predict),
+        "ensemble": Model(ensemble.fit, ensemble.predict),
+        "trees": Model(trees.fit, trees.predict),
+    }
+    if name not in table:
+        raise NasError(f"field 'model': {name!r} is not one of {sorted(table)}")
+    return table[name]
+
+
+NAMES = ("linear", "poly2", "mlp", "ensemble", "trees")
+
+
+def check_xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or not np.isfinite(X).all():
+        raise NasError(f"field 'X': expected a finite 2-D feature matrix, got shape {X.shape}")
+    if y is not None:
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != (X.shape[0],) or not np.isfinite(y).all() or (y <= 0).any():
+            raise NasError(f"field 'y': expected {X.shape[0]} positive finite latencies, got shape {y.shape}")
+    return X, y
+
+
+def log_inputs(X: np.ndarray) -> np.ndarray:
+    """sign(x) log1p(|x|): features spanning decades become comparable inputs."""
+    return np.sign(X) * np.log1p(np.abs(X))

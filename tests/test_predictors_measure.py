@@ -1,0 +1,81 @@
+"""Measurement on this machine: real compiled forwards, few repeats, tiny architectures."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from predictors.campaign import read_jsonl, run_campaign, stratified_archs
+from predictors.measure import measure, pinned, summarize
+from search_spaces import ArchConfig, NasError, complexity, sample_batch
+
+
+def test_measure_jax_reports_median_spread_and_fingerprint(vit_space):
+    r = measure(vit_space, vit_space.smallest(), repeats=5, warmup=2)
+    assert r["min_ms"] <= r["median_ms"] <= r["max_ms"] and r["median_ms"] > 0
+    assert r["iqr_ms"] >= 0 and r["cv"] >= 0 and r["repeats"] == 5 and r["calls_per_block"] >= 1
+    fp = r["fingerprint"]
+    assert fp["backend"] == "jax" and fp["batch_size"] == 1 and fp["cpu_count"] == os.cpu_count()
+    assert {"cpu_model", "jax_version", "xla_version", "platform", "seq_len"} <= set(fp)
+    json.dumps(r)  # a record is plain JSON
+
+
+@pytest.mark.slow
+def test_measure_onnx_backend(vit_space):
+    r = measure(vit_space, vit_space.smallest(), backend="onnx", repeats=3, warmup=1)
+    assert r["median_ms"] > 0 and r["fingerprint"]["backend"] == "onnx"
+    assert "onnxruntime_version" in r["fingerprint"]
+
+
+def test_measure_rejects_bad_input(vit_space, lm_space):
+    with pytest.raises(NasError, match="backend"):
+        measure(vit_space, vit_space.smallest(), backend="tflite")
+    with pytest.raises(NasError, match="embed_dim"):
+        measure(vit_space, lm_space.largest(), repeats=1)
+    with pytest.raises(NasError, match="repeats"):
+        measure(vit_space, vit_space.smallest(), repeats=0)
+
+
+def test_pinned_restores_affinity():
+    before = os.sched_getaffinity(0)
+    core = max(before)
+    with pinned(core):
+        assert os.sched_getaffinity(0) == {core}
+    assert os.sched_getaffinity(0) == before
+
+
+def test_summarize_figures():
+    s = summarize(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
+    assert s["median_ms"] == 3.0 and s["iqr_ms"] == 2.0 and s["min_ms"] == 1.0 and s["max_ms"] == 100.0
+
+
+def test_stratified_choice_is_deterministic_distinct_and_covers_the_range(lm_space):
+    a = stratified_archs(lm_space, 40, seed=3)
+    assert a == stratified_archs(lm_space, 40, seed=3)
+    assert len(set(a)) == 40 and a[:20] == stratified_archs(lm_space, 20, seed=3)
+    f = np.log(complexity(lm_space, a)["flops"])
+    pool = np.log(complexity(lm_space, sample_batch(lm_space, 3, 20000))["flops"])
+    lo, hi = np.quantile(pool, 0.1), np.quantile(pool, 0.9)
+    # Uniform sampling puts 10 % in each tail; stratification gives the tails more.
+    assert (f < lo).mean() + (f > hi).mean() > 0.3
+    assert lm_space.smallest() in a and lm_space.largest() in a
+
+
+def test_campaign_resumes_without_measuring_twice(vit_space, tmp_path):
+    out = tmp_path / "m.jsonl"
+    kw = dict(device="test", out=out, repeats=2, warmup=1, progress=False)
+    run_campaign(vit_space, n=2, **kw)
+    first = read_jsonl(out)
+    assert len(first) == 2
+    # A kill mid-write leaves a torn last line; the re-run drops it and goes on.
+    with open(out, "a") as f:
+        f.write('{"space": "vit-mnist", "arch": {"dep')
+    recs = run_campaign(vit_space, n=3, **kw)
+    lines = read_jsonl(out)
+    assert len(recs) == len(lines) == 3 and lines[:2] == first
+    archs = [ArchConfig.from_dict(r["arch"]) for r in lines]
+    assert len(set(archs)) == 3 and archs == stratified_archs(vit_space, 3)
+    assert all(r["device"] == "test" and r["flops"] > 0 for r in lines)

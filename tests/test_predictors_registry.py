@@ -1,0 +1,98 @@
+"""Registry: fitted predictors as data (JSON + npz), loaded in a fresh process, bad files rejected."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+import predictors
+from predictors import registry
+from predictors.dataset import fit_device
+from search_spaces import NasError, from_batch, sample_batch, to_batch
+
+
+@pytest.fixture(scope="session")
+def measured_root(tmp_path_factory, vit_space):
+    """A predictor fitted on 8 real measurements of this machine, in its own registry folder."""
+    from predictors.campaign import run_campaign
+
+    d = tmp_path_factory.mktemp("reg")
+    out = d / "m.jsonl"
+    run_campaign(vit_space, device="testdev", n=8, out=out, repeats=3, warmup=1, progress=False)
+    fit_device(out, device="testdev", root=d / "root", candidates=("linear", "trees"), test_fraction=0.25)
+    return d / "root"
+
+
+def test_roundtrip_in_a_fresh_process(measured_root, vit_space, monkeypatch):
+    monkeypatch.setenv("NAS_PREDICTORS", str(measured_root))
+    assert "testdev" in predictors.list_devices()
+    p = predictors.load("testdev")
+    assert p.space.name == "vit-mnist"
+    archs = vit_space.sample_many(0, 5)
+    mean, std = p.predict_with_uncertainty(archs)
+    assert mean.shape == std.shape == (5,) and (mean > 0).all() and (std >= 0).all()
+    np.testing.assert_allclose(p.predict_batch(to_batch(vit_space, archs)), mean)
+    meta = p.meta["vit-mnist"]
+    assert meta["fingerprint"]["backend"] == "jax" and len(meta["train_data_sha256"]) == 64
+    assert {"within10_pct", "kendall_tau", "mape_pct", "rmse_ms"} <= set(meta["metrics"])
+    code = (
+        "import json, predictors; from search_spaces import load_space; s = load_space('vit-mnist');"
+        "print(json.dumps(predictors.load('testdev').predict(s.sample_many(0, 5)).tolist()))"
+    )
+    env = {"NAS_PREDICTORS": str(measured_root), "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    np.testing.assert_allclose(json.loads(out.stdout), mean)
+    assert not list(measured_root.rglob("*.pkl"))
+
+
+def test_shipped_cpu_host_predictor():
+    assert "cpu-host" in predictors.list_devices()
+    for name in ("vit-mnist", "charlm-shakespeare"):
+        p = predictors.load("cpu-host", space=name)
+        b = sample_batch(p.space, 0, 1000)
+        ms = p.predict_batch(b)
+        assert ms.shape == (1000,) and np.isfinite(ms).all() and (ms > 0).all()
+        small, large = p.predict([p.space.smallest(), p.space.largest()])
+        assert large > 2 * small
+        np.testing.assert_allclose(p.predict(from_batch(p.space, b)[:20]), ms[:20])
+
+
+def test_unknown_device_lists_the_known_ones():
+    with pytest.raises(NasError, match=r"unknown device 'nope'.*cpu-host"):
+        predictors.load("nope")
+
+
+def test_arch_outside_the_space(measured_root, lm_space, monkeypatch):
+    monkeypatch.setenv("NAS_PREDICTORS", str(measured_root))
+    with pytest.raises(NasError, match="embed_dim"):
+        predictors.load("testdev").predict([lm_space.largest()])
+
+
+def _copy(src, dst):
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+
+
+def test_corrupted_and_version_mismatched_files(measured_root, tmp_path, monkeypatch):
+    bad = tmp_path / "bad"
+    _copy(measured_root / "testdev", bad / "dev")
+    monkeypatch.setenv("NAS_PREDICTORS", str(bad))
+    npz = bad / "dev" / "vit-mnist.npz"
+    npz.write_bytes(npz.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(NasError, match="corrupted"):
+        predictors.load("dev")
+    js = bad / "dev" / "vit-mnist.json"
+    meta = json.loads(js.read_text())
+    meta["format_version"] = 99
+    js.write_text(json.dumps(meta))
+    with pytest.raises(NasError, match="format_version 99"):
+        predictors.load("dev")
+    js.write_text("{not json")
+    with pytest.raises(NasError, match="corrupted"):
+        registry.load_part(js)
