@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "nas.cli_train",
     "nas.cli_search",
     "nas.cli_latency",
+    "nas.cli_export",
+    "nas.cli_quickstart",
 ]
 
 

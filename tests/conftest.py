@@ -69,3 +69,34 @@ def ray_local():
     )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_supernet(tmp_path_factory):
+    """A real supernet of experiments/spaces/vit-tiny.yaml trained for a few steps (Orbax checkpoint)."""
+    from supernet.config import load_config
+    from supernet.train import train_and_evaluate
+
+    workdir = tmp_path_factory.mktemp("tiny-supernet")
+    train_and_evaluate(load_config(ROOT / "experiments/train_tiny.yaml"), workdir, quiet=True)
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_search_run(tmp_path_factory, tiny_supernet, ray_local):
+    """A finished evolutionary search over the tiny supernet, on the session's local Ray."""
+    from nas import runner, search_config
+
+    raw = {
+        "space": str(ROOT / "experiments/spaces/vit-tiny.yaml"),
+        "evaluators": [{"kind": "supernet", "workdir": str(tiny_supernet)}, {"kind": "complexity"}],
+        "objectives": [{"metric": "accuracy", "goal": "max"}, {"metric": "flops", "goal": "min"}],
+        "constraints": ["params <= 2e5"],
+        "strategy": {"name": "evolution", "population": 4},
+        "budget": 8,
+        "seed": 0,
+        "workers": 1,
+    }
+    run_dir = tmp_path_factory.mktemp("tiny-search") / "run"
+    runner.run_search(search_config.check(raw), run_dir, workers=1, progress=False)
+    return run_dir

@@ -84,7 +84,9 @@ def check_weights(space: SearchSpace, arch: ArchConfig, variables: Any) -> None:
     """Raises NasError unless ``variables`` has exactly the standalone tree of ``arch``."""
     expected = jax.eval_shape(lambda: standalone.init(space, arch, jax.random.key(0)))
     want = {jax.tree_util.keystr(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(expected)}
-    got = {jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(variables)}
+    got = {
+        jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(variables)
+    }
     for key in sorted(set(want) | set(got)):
         if want.get(key) != got.get(key):
             raise NasError(
@@ -112,6 +114,7 @@ def write_bundle(
     predicted_latency_ms: Mapping[str, float] | None = None,
     measure_latency: bool = True,
     onnx: bool = True,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Writes a complete bundle to ``out`` atomically and returns its path."""
     from nas.export.card import write_card
@@ -135,7 +138,7 @@ def write_bundle(
         c = complexity(space, [arch])
         measured = {}
         if measure_latency:
-            measured = measure_bundle_latency(space, arch, variables)
+            measured = measure_bundle_latency(space, arch)
         config = {
             "format_version": FORMAT_VERSION,
             "arch": arch.to_dict(),
@@ -148,6 +151,7 @@ def write_bundle(
             "onnx_max_abs_error": onnx_err,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        config.update(extra or {})
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
         write_card(tmp, config)
         if out.exists():
@@ -163,27 +167,13 @@ def write_bundle(
     return out
 
 
-def measure_bundle_latency(
-    space: SearchSpace, arch: ArchConfig, variables: Any, *, repeats: int = 50
-) -> dict:
-    """Median batch-1 latency of the standalone forward on this machine (JAX on the host)."""
-    try:
-        from predictors import measure  # the latency package's measurement, when present
-    except ImportError:
-        measure = None
-    if measure is not None and callable(measure):
-        return dict(measure(space, arch, backend="jax", batch_size=1, repeats=repeats))
-    model = standalone.build(space, arch)
-    f = jax.jit(lambda x: model.apply(variables, x))
-    x = standalone.example_input(space, 1)
-    f(x).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(x).block_until_ready()
-        times.append((time.perf_counter() - t) * 1e3)
-    return {
-        "median_ms": float(np.median(times)),
-        "repeats": repeats,
-        "backend": "jax-" + jax.default_backend(),
+def measure_bundle_latency(space: SearchSpace, arch: ArchConfig, *, repeats: int = 30) -> dict:
+    """Batch-1 latency of the standalone forward on this machine (JAX on the host), pinned."""
+    from predictors import measure
+
+    m = measure(space, arch, backend="jax", batch_size=1, repeats=repeats)
+    keep = ("median_ms", "iqr_ms", "cv", "repeats")
+    return {k: m[k] for k in keep} | {
+        "backend": "jax-" + m["fingerprint"].get("platform", "cpu"),
+        "cpu": m["fingerprint"].get("cpu_model", ""),
     }

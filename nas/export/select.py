@@ -1,0 +1,75 @@
+"""Choosing which subnets of a finished search to export.
+
+``--select best`` takes the best feasible evaluation by the first objective,
+``pareto`` every member of the feasible Pareto front, and a constraint such as
+``"latency_ms[cpu-host]<=5"`` the best by the first objective among evaluations
+that also meet it (metrics missing from the history, like a latency the search
+did not score, are computed with the matching evaluator).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from search_spaces import NasError
+
+
+def select_records(run_dir: str | Path, select: str) -> tuple[object, list[dict]]:
+    """Returns the run's SearchConfig and the chosen history records (arch dict + metrics)."""
+    from nas import runner
+    from nas.objectives import parse_constraint
+    from nas.run_outputs import feasible, pareto_front
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise NasError(f"search run '{run_dir}' does not exist")
+    cfg = runner.load_run_config(run_dir)
+    records = [r for _, r in sorted(runner.read_history(run_dir).items()) if r.get("metrics")]
+    if not records:
+        raise NasError(f"search run '{run_dir}' has no finished evaluation (history.jsonl is empty)")
+    if select == "pareto":
+        chosen = pareto_front(records, cfg.objectives, cfg.constraints)
+    else:
+        constraints = list(cfg.constraints)
+        if select != "best":
+            extra = parse_constraint(select.replace("<=", " <= ").replace(">=", " >= "), where="--select")
+            _fill_metric(cfg, records, extra.metric)
+            constraints.append(extra)
+        ok = [r for r, good in zip(records, feasible(records, constraints), strict=True) if good]
+        if not ok:
+            raise NasError(
+                f"field '--select': no evaluation of '{run_dir}' meets {select!r} and the run's constraints"
+            )
+        first = cfg.objectives[0]
+        chosen = [min(ok, key=lambda r: first.sign * float(r["metrics"].get(first.metric, float("inf"))))]
+    if not chosen:
+        raise NasError(f"field '--select': nothing in '{run_dir}' matches {select!r}")
+    return cfg, chosen
+
+
+def _fill_metric(cfg, records: list[dict], metric: str) -> None:
+    """Adds ``metric`` to records that lack it, using the latency or complexity evaluator."""
+    missing = [r for r in records if metric not in r["metrics"]]
+    if not missing:
+        return
+    archs = [cfg.space.parse(r["arch"]) for r in missing]
+    if metric.startswith("latency_ms[") and metric.endswith("]"):
+        import predictors
+
+        values = predictors.load(metric[len("latency_ms[") : -1]).predict(archs)
+    else:
+        from search_spaces import complexity
+
+        try:
+            values = complexity(cfg.space, archs)[metric]
+        except KeyError:
+            raise NasError(f"field '--select': the run has no metric {metric!r}") from None
+    for r, v in zip(missing, values, strict=True):
+        r["metrics"][metric] = float(v)
+
+
+def supernet_workdir(cfg) -> str:
+    for spec in cfg.evaluators:
+        if spec.get("kind") == "supernet":
+            return spec["workdir"]
+    raise NasError("this search did not use a supernet evaluator, so there are no weights to export")

@@ -1,0 +1,174 @@
+"""``nas quickstart``: the whole mission on one machine, every step resumable.
+
+1. train a small ``vit-mnist`` supernet with complexity-aware sampling
+   (ElasticViT, Tang et al., ICCV 2023) -- Orbax checkpoints, resumes;
+2. latency: use the shipped ``cpu-host`` predictor when this CPU matches its
+   fingerprint, else measure this CPU (resumable JSONL) and fit a predictor;
+3. evolutionary search on local Ray: maximize inherited accuracy, minimize
+   predicted latency, under a latency constraint -- resumes from its history;
+4. export the best subnet as a standalone bundle;
+5. print a summary table with the paths to the plots.
+
+Re-running the same command after a kill continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search_spaces import NasError, load_space
+
+CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml"
+SIZES = {  # steps, search budget, population, measurements if the CPU is new
+    "small": (60, 16, 6, 24),
+    "default": (300, 60, 12, 120),
+}
+
+
+def _say(msg: str) -> None:
+    print(f"[quickstart] {msg}", flush=True)
+
+
+def train_step(workdir: Path, steps: int) -> dict:
+    from supernet.config import load_config
+    from supernet.train import train_and_evaluate
+
+    cfg = load_config(CONFIG, [f"steps={steps}", f"checkpoint_every={max(10, steps // 6)}"])
+    _say(f"1/5 training the vit-mnist supernet for {steps} steps (complexity-aware sampling)")
+    return train_and_evaluate(cfg, workdir / "supernet")
+
+
+def latency_step(workdir: Path, n_measure: int) -> str:
+    """Device name whose predictor the search will use."""
+    from predictors.measure import fingerprint
+    from predictors.registry import load as load_predictor
+
+    here = fingerprint()
+    try:
+        shipped = load_predictor("cpu-host", space="vit-mnist")
+        fp = shipped.meta["vit-mnist"].get("fingerprint", {})
+    except NasError:
+        shipped, fp = None, {}
+    keys = ("cpu_model", "cpu_count", "machine", "jax_version")
+    if shipped is not None and fp and all(fp.get(k) == here.get(k) for k in keys):
+        _say("2/5 this CPU matches the shipped 'cpu-host' latency predictor; using it")
+        return "cpu-host"
+    from predictors.campaign import run_campaign
+    from predictors.dataset import fit_device
+
+    root = workdir / "predictors"
+    os.environ["NAS_PREDICTORS"] = str(root.resolve())
+    _say(f"2/5 measuring {n_measure} architectures on this CPU ({here.get('cpu_model')}) and fitting")
+    jsonl = workdir / "latency" / "measurements.jsonl"
+    run_campaign("vit-mnist", device="local-cpu", n=n_measure, out=jsonl, repeats=20)
+    fit_device(jsonl, device="local-cpu", root=root, plot=workdir / "latency" / "heldout.png")
+    return "local-cpu"
+
+
+def search_step(workdir: Path, device: str, budget: int, population: int, workers: int | None):
+    import predictors
+    from nas import runner, search_config
+
+    space = load_space("vit-mnist")
+    metric = f"latency_ms[{device}]"
+    lat = predictors.load(device, space="vit-mnist").predict(space.sample_many(0, 500))
+    bound = float(np.round(np.quantile(lat, 0.4), 3))  # a constraint that cuts off 60 % of the space
+    raw = {
+        "space": "vit-mnist",
+        "evaluators": [
+            {"kind": "supernet", "workdir": str((workdir / "supernet").resolve())},
+            {"kind": "latency", "device": device},
+            {"kind": "complexity"},
+        ],
+        "objectives": [{"metric": "accuracy", "goal": "max"}, {"metric": metric, "goal": "min"}],
+        "constraints": [f"{metric} <= {bound}"],
+        "strategy": {"name": "evolution", "population": population},
+        "budget": budget,
+        "seed": 0,
+        "workers": workers,
+    }
+    run_dir = workdir / "search"
+    resume = (run_dir / "config.yaml").is_file()
+    _say(
+        f"3/5 evolutionary search on local Ray: {budget} subnets, constraint {metric} <= {bound} ms"
+        + (" (resuming)" if resume else "")
+    )
+    cfg = runner.load_run_config(run_dir) if resume else search_config.check(raw)
+    return runner.run_search(cfg, run_dir, workers=workers, resume=resume), f"{metric} <= {bound}"
+
+
+def export_step(workdir: Path) -> Path:
+    from nas.cli_export import export_run
+
+    out = workdir / "export" / "best"
+    _say(f"4/5 exporting the best subnet to {out}")
+    return export_run(workdir / "search", select="best", out=out)[0]
+
+
+def quickstart(
+    workdir: str | Path = "runs/quickstart", *, size: str = "default", workers: int | None = None
+) -> dict:
+    """Runs (or resumes) the whole pipeline in ``workdir``; returns the summary."""
+    if size not in SIZES:
+        raise NasError(f"field '--size': {size!r} is not one of {sorted(SIZES)}")
+    steps, budget, population, n_measure = SIZES[size]
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    train_step(workdir, steps)
+    device = latency_step(workdir, n_measure)
+    result, constraint = search_step(workdir, device, budget, population, workers)
+    bundle = export_step(workdir)
+    cfg = json.loads((bundle / "config.json").read_text())
+    summary: dict[str, Any] = {
+        "architecture": cfg["arch"],
+        "accuracy": cfg["metrics"].get("accuracy"),
+        "params": cfg["complexity"]["params"],
+        "flops": cfg["complexity"]["flops"],
+        "predicted_ms": cfg["predicted_latency_ms"].get(device),
+        "measured_ms": cfg["measured_latency"].get("median_ms"),
+        "device": device,
+        "constraint": constraint,
+        "evaluations": len(result.records),
+        "bundle": str(bundle),
+        "plots": [
+            str(p)
+            for p in sorted((workdir / "search").glob("*.png")) + sorted((workdir / "latency").glob("*.png"))
+        ],
+    }
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
+    print_summary(summary)
+    return summary
+
+
+def print_summary(s: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    _say("5/5 done")
+    t = Table(title="Best subnet under " + s["constraint"])
+    for col in (
+        "inherited accuracy",
+        "params",
+        "FLOPs",
+        f"predicted ms ({s['device']})",
+        "measured ms (here)",
+    ):
+        t.add_column(col, justify="right")
+    t.add_row(
+        f"{s['accuracy']:.4f}",
+        f"{s['params']:,}",
+        f"{s['flops']:,}",
+        f"{s['predicted_ms']:.3f}",
+        f"{s['measured_ms']:.3f}",
+    )
+    c = Console()
+    c.print(t)
+    c.print(f"architecture: {json.dumps(s['architecture'], sort_keys=True)}")
+    c.print(f"bundle: {s['bundle']}  (nas predict / nas finetune work on it)")
+    for p in s["plots"]:
+        c.print(f"plot: {p}")
