@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import SHARED
 
 HAT = SHARED / "data" / "hat"
@@ -77,6 +78,7 @@ def test_corrupted_predictor_exits_2_and_nothing_is_overwritten(cli, tmp_path, v
     assert (d / "vit-mnist.json").read_text() == '{"format_version": 1, "features": '
 
 
+@pytest.mark.slow
 def test_measure_then_fit_a_new_device(cli, tmp_path):
     out = tmp_path / "m.jsonl"
     args = (
