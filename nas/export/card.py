@@ -42,12 +42,11 @@ def card_text(config: Mapping[str, Any]) -> str:
         )
     if config.get("onnx_max_abs_error") is not None:
         lines.append(f"| ONNX vs JAX max abs error | {config['onnx_max_abs_error']:.1e} |")
-    for key in ("finetune",):
-        if key in config:
-            f = config[key]
+    f = config.get("finetune")
+    if f:
+        for k in sorted(f["after"]):
             lines.append(
-                f"| fine-tuned {f.get('steps')} steps: before -> after | "
-                f"{f.get('before')} -> {f.get('after')} |"
+                f"| {k} before -> after {f['steps']} fine-tuning steps | {f['before'][k]:.4g} -> {f['after'][k]:.4g} |"
             )
     lines += ["", "## Provenance", ""]
     for k, v in sorted(config.get("provenance", {}).items()):

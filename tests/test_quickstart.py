@@ -1,0 +1,35 @@
+"""The README's main command at its smallest setting, end to end, and its resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+@pytest.mark.slow
+def test_quickstart_small_end_to_end_and_resume(cli, tmp_path):
+    wd = tmp_path / "qs"
+    r = cli("quickstart", "--size", "small", "--workdir", wd, "--workers", "1", timeout=1500)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((wd / "summary.json").read_text())
+    assert 0.0 <= summary["accuracy"] <= 1.0 and summary["params"] > 0
+    assert summary["measured_ms"] > 0 and summary["predicted_ms"] > 0
+    assert (wd / "search" / "pareto.png").is_file() and (wd / "export" / "best" / "model.onnx").is_file()
+    history = (wd / "search" / "history.jsonl").read_text().splitlines()
+    assert len(history) == summary["evaluations"]
+    bound = float(summary["constraint"].split("<=")[1])
+    assert summary["predicted_ms"] <= bound
+
+    import nas
+
+    sub = nas.load_subnet(wd / "export" / "best")
+    assert sub(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
+
+    # Re-running resumes every step: nothing is trained or evaluated again, same answer.
+    r2 = cli("quickstart", "--size", "small", "--workdir", wd, "--workers", "1", timeout=1500)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert "(resuming)" in r2.stdout
+    assert (wd / "search" / "history.jsonl").read_text().splitlines() == history
+    assert json.loads((wd / "summary.json").read_text())["architecture"] == summary["architecture"]
