@@ -99,7 +99,11 @@ def search_step(workdir: Path, device: str, budget: int, population: int, worker
         + (" (resuming)" if resume else "")
     )
     cfg = runner.load_run_config(run_dir) if resume else search_config.check(raw)
-    return runner.run_search(cfg, run_dir, workers=workers, resume=resume), f"{metric} <= {bound}"
+    from nas.run_outputs import write_outputs
+
+    result = runner.run_search(cfg, run_dir, workers=workers, resume=resume)
+    write_outputs(run_dir, result.records, cfg.objectives, cfg.constraints, hv_reference=cfg.hv_reference)
+    return result, str(cfg.constraints[0])
 
 
 def export_step(workdir: Path) -> Path:

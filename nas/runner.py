@@ -125,8 +125,9 @@ def _start_ray(address: str | None, workers: int | None) -> bool:
     root = str(Path(__file__).resolve().parents[1])
     paths = [root, os.getcwd()] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
-    if "JAX_PLATFORMS" in os.environ:
-        env["JAX_PLATFORMS"] = os.environ["JAX_PLATFORMS"]
+    for var in ("JAX_PLATFORMS", "NAS_PREDICTORS"):  # workers see the driver's platform and predictors
+        if var in os.environ:
+            env[var] = os.environ[var]
     kw = dict(runtime_env={"env_vars": env}, logging_level="WARNING", log_to_driver=False)
     try:
         if address:
