@@ -82,7 +82,8 @@ def _nest(dotted: str, value: Any) -> dict:
 
 def _deep_update(d: dict, u: dict) -> dict:
     for k, v in u.items():
-        d[k] = _deep_update(dict(d.get(k) or {}), v) if isinstance(v, dict) else v
+        merge = isinstance(v, dict) and k != "options"  # sampler options are replaced as a whole
+        d[k] = _deep_update(dict(d.get(k) or {}), v) if merge else v
     return d
 
 
