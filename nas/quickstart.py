@@ -26,7 +26,7 @@ from search_spaces import NasError, load_space
 CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml"
 SIZES = {  # steps, search budget, population, measurements if the CPU is new
     "small": (60, 16, 6, 24),
-    "default": (300, 60, 12, 120),
+    "default": (600, 100, 16, 120),
 }
 
 

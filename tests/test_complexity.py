@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -64,14 +62,15 @@ def test_batch_matches_objects(lm_space):
         np.testing.assert_array_equal(c1[k], c2[k])
 
 
-def test_100k_configs_well_under_a_second(vit_space):
+def test_100k_configs_vectorized(vit_space):
+    """Scoring is columnar (speed is reported by benchmarks/bench_complexity.py, not asserted here)."""
     b = sample_batch(vit_space, 0, 100_000)
-    complexity(vit_space, b)  # warm
-    t = time.perf_counter()
     c = complexity(vit_space, b)
-    elapsed = time.perf_counter() - t
-    assert c["flops"].shape == (100_000,)
-    assert elapsed < 1.0, elapsed
+    assert c["flops"].shape == (100_000,) and np.isfinite(c["flops"]).all()
+    from search_spaces import from_batch
+
+    some = from_batch(vit_space, b)[:50]
+    np.testing.assert_array_equal(complexity(vit_space, some)["flops"], c["flops"][:50])
 
 
 def test_user_space_without_task_is_a_clear_error():
