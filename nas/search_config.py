@@ -35,6 +35,7 @@ from nas import evaluators as E
 from nas.objectives import Constraint, Objective, parse_constraint, parse_objective
 from search_spaces import SearchSpace, load_space, space_from_dict
 from search_spaces.errors import NasError
+from search_spaces.yaml_io import read_yaml
 
 DEFAULTS: dict[str, Any] = {
     "space": None,
@@ -109,15 +110,7 @@ def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
 
 
 def load_raw(path: str | Path) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise NasError(f"search config '{path}' does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise NasError(f"search config '{path}': malformed YAML{where}") from None
+    data = read_yaml(path, what="search config")
     if not isinstance(data, dict):
         raise NasError(f"search config '{path}': expected a mapping at the top level")
     return data

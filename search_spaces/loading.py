@@ -27,6 +27,7 @@ import yaml
 
 from search_spaces.errors import SpaceError
 from search_spaces.space import SearchSpace
+from search_spaces.yaml_io import read_yaml
 
 _KEYS = {"name", "description", "max_depth", "global", "layer", "task"}
 
@@ -67,15 +68,7 @@ def space_from_dict(d: Mapping[str, Any], *, source: str = "space") -> SearchSpa
 
 
 def load_space_file(path: str | Path) -> SearchSpace:
-    path = Path(path)
-    if not path.is_file():
-        raise SpaceError(f"space file '{path}' does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpaceError(f"space file '{path}': malformed YAML{where}: {getattr(e, 'problem', e)}") from None
+    data = read_yaml(path, what="space file", mapping=False, error=SpaceError)
     return space_from_dict(data, source=f"space file '{path}'")
 
 

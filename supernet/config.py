@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import yaml
 
 from search_spaces.errors import NasError
+from search_spaces.yaml_io import read_yaml
 
 DEFAULTS: dict[str, Any] = {
     "space": "vit-mnist",  # built-in space name or a space YAML file
@@ -91,15 +92,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     """DEFAULTS <- the YAML file <- ``key=value`` overrides (values parsed as YAML)."""
     raw: dict = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise NasError(f"config file '{path}' does not exist")
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise NasError(f"config file '{path}' is not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(raw, dict):
-            raise NasError(f"config file '{path}': expected a mapping at the top level")
+        raw = read_yaml(path, what="config file") or {}
     for item in overrides:
         if "=" not in item:
             raise NasError(f"--set {item!r}: expected key=value")
