@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", required=True, help="FILE.jsonl (appended; re-run to resume)")
     m.add_argument("--backend", choices=["jax", "onnx"], default="jax")
     m.add_argument("--batch-size", type=int, default=1)
-    m.add_argument("--repeats", type=int, default=100)
-    m.add_argument("--warmup", type=int, default=10)
+    m.add_argument("--rounds", type=int, default=9, help="interleaved rounds over a group (median kept)")
+    m.add_argument("--repeats", type=int, default=20, help="timed ~2 ms blocks per architecture per round")
+    m.add_argument("--warmup", type=int, default=3)
+    m.add_argument("--group", type=int, default=24, help="architectures compiled and timed together")
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_measure)
 
@@ -80,6 +82,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
         seed=args.seed,
         backend=args.backend,
         batch_size=args.batch_size,
+        group=args.group,
+        rounds=args.rounds,
         repeats=args.repeats,
         warmup=args.warmup,
     )

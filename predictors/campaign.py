@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -110,20 +110,26 @@ def run_campaign(
     n: int,
     out: str | Path,
     seed: int = 0,
-    measure_fn: Callable[..., dict[str, Any]] | None = None,
+    group: int = 24,
+    measure_fn: Callable[..., list[dict[str, Any]]] | None = None,
     progress: bool = True,
     **measure_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Measures the stratified choice of ``n`` architectures, appending to ``out`` (JSONL).
 
+    Architectures are measured ``group`` at a time, interleaved
+    (:func:`predictors.interleaved.measure_group`; ``measure_kwargs`` go to it), and a
+    group's lines are appended once it is done, so a kill loses at most one group.
     Each line: ``space``, ``device``, ``arch`` (dict), complexity figures and the
-    fields of :func:`predictors.measure.measure`.  Architectures already in
-    ``out`` for this space are skipped.  Returns all records of this space.
+    measurement fields.  Architectures already in ``out`` for this space are skipped.
+    Returns all records of this space.
     """
-    from predictors.measure import measure
+    from predictors.interleaved import measure_group
 
     space = load_space(space)
-    measure_fn = measure_fn or measure
+    if group < 1:
+        raise NasError(f"field 'group': must be >= 1, got {group}")
+    measure_fn = measure_fn or measure_group
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _repair_tail(out)
@@ -131,20 +137,28 @@ def run_campaign(
     done = {json.dumps(r["arch"], sort_keys=True) for r in existing if r.get("space") == space.name}
     todo = [a for a in stratified_archs(space, n, seed=seed) if a.to_json() not in done]
     records = [r for r in existing if r.get("space") == space.name]
-    it: Iterable[ArchConfig] = todo
+    bar = None
     if progress and todo:
         from tqdm import tqdm
 
-        it = tqdm(todo, desc=f"{space.name} on {device}", initial=n - len(todo), total=n)
-    for arch in it:
-        r = measure_fn(space, arch, **measure_kwargs)
-        c = complexity(space, [arch], batch_size=r["fingerprint"]["batch_size"])
-        rec = {"space": space.name, "device": device, "arch": arch.to_dict()}
-        rec.update({k: float(v[0]) for k, v in c.items()})
-        rec.update(r)
+        bar = tqdm(desc=f"{space.name} on {device}", initial=n - len(todo), total=n)
+    for start in range(0, len(todo), group):
+        chunk = todo[start : start + group]
+        results = measure_fn(space, chunk, seed=seed + start, **measure_kwargs)
+        lines = []
+        for arch, r in zip(chunk, results, strict=True):
+            c = complexity(space, [arch], batch_size=r["fingerprint"]["batch_size"])
+            rec = {"space": space.name, "device": device, "arch": arch.to_dict()}
+            rec.update({k: float(v[0]) for k, v in c.items()})
+            rec.update(r)
+            lines.append(rec)
         with open(out, "a") as f:
-            f.write(json.dumps(rec, sort_keys=True) + "\n")
+            f.write("".join(json.dumps(rec, sort_keys=True) + "\n" for rec in lines))
             f.flush()
             os.fsync(f.fileno())
-        records.append(rec)
+        records.extend(lines)
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
     return records

@@ -14,7 +14,7 @@ import contextlib
 import os
 import platform
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -206,15 +206,9 @@ def measure(
     space.validate(arch)
     if core == "auto":
         core = default_core()
-    t0 = time.perf_counter()
-    if backend == "jax":
-        call = _jax_runner(space, arch, batch_size, seq_len)
-    else:
-        from predictors.onnx_backend import onnx_runner
-
-        call = onnx_runner(space, arch, batch_size=batch_size, seq_len=seq_len, model=onnx_model)
-    call()  # first call outside the compile timer's noise
-    compile_s = time.perf_counter() - t0
+    call, compile_s = prepare(
+        space, arch, backend=backend, batch_size=batch_size, seq_len=seq_len, onnx_model=onnx_model
+    )
     times, k = time_callable(call, repeats=repeats, warmup=warmup, core=core, block_ms=block_ms)
     out = summarize(times)
     out.update(
@@ -225,3 +219,24 @@ def measure(
         fingerprint=fingerprint(backend=backend, batch_size=batch_size, seq_len=seq_len),
     )
     return out
+
+
+def prepare(
+    space: SearchSpace,
+    arch: ArchConfig,
+    *,
+    backend: str = "jax",
+    batch_size: int = 1,
+    seq_len: int | None = None,
+    onnx_model: Any = None,
+) -> tuple[Callable[[], None], float]:
+    """A compiled zero-argument forward of ``arch`` and the seconds compiling it took."""
+    t0 = time.perf_counter()
+    if backend == "jax":
+        call = _jax_runner(space, arch, batch_size, seq_len)
+    else:
+        from predictors.onnx_backend import onnx_runner
+
+        call = onnx_runner(space, arch, batch_size=batch_size, seq_len=seq_len, model=onnx_model)
+    call()  # first call outside the compile timer's noise
+    return call, time.perf_counter() - t0

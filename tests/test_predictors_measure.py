@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from predictors.campaign import read_jsonl, run_campaign, stratified_archs
+from predictors.interleaved import measure_group, time_group
 from predictors.measure import measure, pinned, summarize
 from search_spaces import ArchConfig, NasError, complexity, sample_batch
 
@@ -66,7 +67,7 @@ def test_stratified_choice_is_deterministic_distinct_and_covers_the_range(lm_spa
 
 def test_campaign_resumes_without_measuring_twice(vit_space, tmp_path):
     out = tmp_path / "m.jsonl"
-    kw = dict(device="test", out=out, repeats=2, warmup=1, progress=False)
+    kw = dict(device="test", out=out, group=2, rounds=2, repeats=2, warmup=1, progress=False)
     run_campaign(vit_space, n=2, **kw)
     first = read_jsonl(out)
     assert len(first) == 2
@@ -79,3 +80,26 @@ def test_campaign_resumes_without_measuring_twice(vit_space, tmp_path):
     archs = [ArchConfig.from_dict(r["arch"]) for r in lines]
     assert len(set(archs)) == 3 and archs == stratified_archs(vit_space, 3)
     assert all(r["device"] == "test" and r["flops"] > 0 for r in lines)
+
+
+def test_group_is_timed_in_rounds_and_keeps_the_median_of_round_medians(vit_space):
+    archs = [vit_space.smallest(), vit_space.largest()]
+    recs = measure_group(vit_space, archs, rounds=3, repeats=2, warmup=1)
+    assert [r["rounds"] for r in recs] == [3, 3] and all(r["round_iqr_ms"] >= 0 for r in recs)
+    assert all(r["min_ms"] <= r["median_ms"] <= r["max_ms"] for r in recs)
+    assert recs[0]["median_ms"] < recs[1]["median_ms"]  # 0.26 vs 29 MFLOPs
+    with pytest.raises(NasError, match="rounds"):
+        measure_group(vit_space, archs, rounds=0)
+
+
+def test_time_group_visits_every_call_once_per_round_in_a_seeded_order():
+    log: list[int] = []
+    calls = [lambda i=i: log.append(i) for i in range(4)]
+    times, med, k = time_group(calls, rounds=3, repeats=1, warmup=0, core=None, block_ms=0.0)
+    assert times.shape == (4, 3, 1) and med.shape == (4, 3) and (k == 1).all()
+    order = [i for i in log]  # warm-up (3 calls) + 1 timed call per visit
+    visits = [order[j] for j in range(0, len(order), 4)]
+    assert sorted(visits[:4]) == [0, 1, 2, 3] and len(visits) == 12
+    log.clear()
+    time_group(calls, rounds=3, repeats=1, warmup=0, core=None, block_ms=0.0)
+    assert log == order

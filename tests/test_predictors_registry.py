@@ -23,7 +23,7 @@ def measured_root(tmp_path_factory, vit_space):
 
     d = tmp_path_factory.mktemp("reg")
     out = d / "m.jsonl"
-    run_campaign(vit_space, device="testdev", n=8, out=out, repeats=3, warmup=1, progress=False)
+    run_campaign(vit_space, device="testdev", n=8, out=out, rounds=2, repeats=3, warmup=1, progress=False)
     fit_device(out, device="testdev", root=d / "root", candidates=("linear", "trees"), test_fraction=0.25)
     return d / "root"
 
