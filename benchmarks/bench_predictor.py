@@ -29,25 +29,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from predictors import hat as hat_data  # noqa: E402
 from predictors import load  # noqa: E402
 from predictors.fitting import fit_and_score  # noqa: E402
 from predictors.metrics import evaluate  # noqa: E402
-from predictors.tabular import load_csv  # noqa: E402
 from search_spaces import ArchConfig, complexity, sample_batch  # noqa: E402
 
-HAT = ROOT.parent / "shared" / "data" / "hat"
-HAT_FEATURES = (
-    "encoder_embed_dim,encoder_layer_num,encoder_ffn_embed_dim_avg,encoder_self_attention_heads_avg,"
-    "decoder_embed_dim,decoder_layer_num,decoder_ffn_embed_dim_avg,decoder_self_attention_heads_avg,"
-    "decoder_ende_attention_heads_avg,decoder_arbitrary_ende_attn_avg"
-).split(",")
-HAT_TARGETS = ["latency_mean_encoder", "latency_mean_decoder"]
-# README of shared/data/hat: within +-10 % of linear regression and MLP 4x400.
-HAT_BASELINES = {
-    "wmt14ende_cpu_raspberrypi_all.csv": (87.0, 92.5),
-    "wmt14ende_cpu_xeon_all.csv": (88.5, 86.0),
-    "wmt14ende_gpu_titanxp_all.csv": (86.0, 67.5),
-}
+HAT = hat_data.default_dir()
 
 
 def best_time(f, reps: int = 5) -> float:
@@ -74,7 +62,7 @@ def throughput(device: str, n: int) -> None:
 
 def heldout(device: str, remeasure: int) -> None:
     from predictors.dataset import records_to_xy  # noqa: F401  (documentation of the path)
-    from predictors.measure import measure
+    from predictors.interleaved import measure_group
     from predictors.tabular import split
 
     print("== accuracy on held-out architectures (never seen in fitting) ==")
@@ -95,7 +83,7 @@ def heldout(device: str, remeasure: int) -> None:
         te = te[:remeasure]
         archs = [ArchConfig.from_dict(recs[i]["arch"]) for i in te]
         old = np.array([recs[i]["median_ms"] for i in te])
-        new = np.array([measure(p.space, a, repeats=100, warmup=10)["median_ms"] for a in archs])
+        new = np.array([r["median_ms"] for r in measure_group(p.space, archs, seed=1)])
         pred = p.predict(archs)
         floor = evaluate(new, old)
         score = evaluate(new, pred)
@@ -108,8 +96,8 @@ def heldout(device: str, remeasure: int) -> None:
 
 def hat(candidates: tuple[str, ...]) -> None:
     print("== HAT latency files, README split (1,800 train / 200 test), within +-10 % ==")
-    for name, (lr, mlp) in HAT_BASELINES.items():
-        X, y = load_csv(HAT / name, HAT_FEATURES, HAT_TARGETS)
+    for name, (lr, mlp) in hat_data.BASELINES.items():
+        X, y = hat_data.load(HAT / name)
         r = fit_and_score(X, y, candidates=candidates, seed=0, test_fraction=0.1)
         s = r["scores"][r["best"]]
         cells = "  ".join(f"{k} {v['within10_pct']:.1f}" for k, v in r["scores"].items())

@@ -27,6 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--repeats", type=int, default=20, help="timed ~2 ms blocks per architecture per round")
     m.add_argument("--warmup", type=int, default=3)
     m.add_argument("--group", type=int, default=24, help="architectures compiled and timed together")
+    m.add_argument(
+        "--max-spread", type=float, default=0.1, help="re-measure if round IQR / median exceeds this"
+    )
+    m.add_argument("--retries", type=int, default=2, help="re-measurements of an unsteady architecture")
+    m.add_argument(
+        "--retry-unsteady", action="store_true", help="first re-measure unsteady records already in --out"
+    )
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_measure)
 
@@ -70,22 +77,29 @@ def _candidates(model: str) -> tuple[str, ...]:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from predictors.campaign import run_campaign
+    from predictors.campaign import remeasure_unsteady, run_campaign
 
     if args.n < 1:
         raise NasError(f"field '--n': must be >= 1, got {args.n}")
+    steady = dict(group=args.group, max_spread=args.max_spread, retries=args.retries)
+    timing = dict(
+        backend=args.backend,
+        batch_size=args.batch_size,
+        rounds=args.rounds,
+        repeats=args.repeats,
+        warmup=args.warmup,
+    )
+    if args.retry_unsteady and Path(args.out).is_file():
+        k = remeasure_unsteady(args.out, **steady, **timing)
+        print(f"re-measured {k} unsteady architectures in {args.out}")
     recs = run_campaign(
         args.space,
         device=args.device,
         n=args.n,
         out=args.out,
         seed=args.seed,
-        backend=args.backend,
-        batch_size=args.batch_size,
-        group=args.group,
-        rounds=args.rounds,
-        repeats=args.repeats,
-        warmup=args.warmup,
+        **steady,
+        **timing,
     )
     med = np.median([r["median_ms"] for r in recs]) if recs else float("nan")
     print(f"{len(recs)} architectures of {args.space} measured in {args.out} (median {med:.3f} ms)")

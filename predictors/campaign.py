@@ -103,6 +103,50 @@ def _repair_tail(path: Path) -> None:
         f.truncate(cut)
 
 
+def spread(rec: dict[str, Any]) -> float:
+    """Relative spread of a measurement: IQR of its round medians over their median."""
+    return float(rec.get("round_iqr_ms", rec.get("iqr_ms", 0.0))) / max(float(rec["median_ms"]), 1e-12)
+
+
+def measure_stable(
+    space: SearchSpace,
+    archs: list[ArchConfig],
+    measure_fn: Callable[..., list[dict[str, Any]]],
+    *,
+    seed: int,
+    max_spread: float,
+    retries: int,
+    **measure_kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Measures ``archs`` as a group, then re-measures (as a group) those whose :func:`spread`
+    exceeds ``max_spread``, up to ``retries`` times, keeping each one's steadiest attempt.
+
+    A burst of load from another process shows up as rounds that disagree; nn-Meter
+    likewise repeats a measurement until it is stable.  Each record gets ``attempts``.
+    """
+    best = measure_fn(space, archs, seed=seed, **measure_kwargs)
+    for rec in best:
+        rec["attempts"] = 1
+    for attempt in range(2, retries + 2):
+        bad = [j for j, r in enumerate(best) if spread(r) > max_spread]
+        if not bad:
+            break
+        again = measure_fn(space, [archs[j] for j in bad], seed=seed + 7919 * attempt, **measure_kwargs)
+        for j, r in zip(bad, again, strict=True):
+            if spread(r) < spread(best[j]):
+                best[j] = r
+            best[j]["attempts"] = attempt
+    return best
+
+
+def _record(space: SearchSpace, device: str, arch: ArchConfig, r: dict[str, Any]) -> dict[str, Any]:
+    c = complexity(space, [arch], batch_size=r["fingerprint"]["batch_size"])
+    rec = {"space": space.name, "device": device, "arch": arch.to_dict()}
+    rec.update({k: float(v[0]) for k, v in c.items()})
+    rec.update(r)
+    return rec
+
+
 def run_campaign(
     space: SearchSpace | str,
     *,
@@ -111,6 +155,8 @@ def run_campaign(
     out: str | Path,
     seed: int = 0,
     group: int = 24,
+    max_spread: float = 0.1,
+    retries: int = 2,
     measure_fn: Callable[..., list[dict[str, Any]]] | None = None,
     progress: bool = True,
     **measure_kwargs: Any,
@@ -118,17 +164,20 @@ def run_campaign(
     """Measures the stratified choice of ``n`` architectures, appending to ``out`` (JSONL).
 
     Architectures are measured ``group`` at a time, interleaved
-    (:func:`predictors.interleaved.measure_group`; ``measure_kwargs`` go to it), and a
-    group's lines are appended once it is done, so a kill loses at most one group.
-    Each line: ``space``, ``device``, ``arch`` (dict), complexity figures and the
-    measurement fields.  Architectures already in ``out`` for this space are skipped.
-    Returns all records of this space.
+    (:func:`predictors.interleaved.measure_group`; ``measure_kwargs`` go to it),
+    unsteady ones again (:func:`measure_stable`), and a group's lines are appended
+    once it is done, so a kill loses at most one group.  Each line: ``space``,
+    ``device``, ``arch`` (dict), complexity figures and the measurement fields.
+    Architectures already in ``out`` for this space are skipped.  Returns all
+    records of this space.
     """
     from predictors.interleaved import measure_group
 
     space = load_space(space)
-    if group < 1:
-        raise NasError(f"field 'group': must be >= 1, got {group}")
+    if group < 1 or retries < 0 or max_spread <= 0:
+        raise NasError(
+            f"fields 'group/retries/max_spread': need >= 1, >= 0, > 0, got {group}/{retries}/{max_spread}"
+        )
     measure_fn = measure_fn or measure_group
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -142,16 +191,11 @@ def run_campaign(
         from tqdm import tqdm
 
         bar = tqdm(desc=f"{space.name} on {device}", initial=n - len(todo), total=n)
+    stable = dict(max_spread=max_spread, retries=retries, **measure_kwargs)
     for start in range(0, len(todo), group):
         chunk = todo[start : start + group]
-        results = measure_fn(space, chunk, seed=seed + start, **measure_kwargs)
-        lines = []
-        for arch, r in zip(chunk, results, strict=True):
-            c = complexity(space, [arch], batch_size=r["fingerprint"]["batch_size"])
-            rec = {"space": space.name, "device": device, "arch": arch.to_dict()}
-            rec.update({k: float(v[0]) for k, v in c.items()})
-            rec.update(r)
-            lines.append(rec)
+        results = measure_stable(space, chunk, measure_fn, seed=seed + start, **stable)
+        lines = [_record(space, device, a, r) for a, r in zip(chunk, results, strict=True)]
         with open(out, "a") as f:
             f.write("".join(json.dumps(rec, sort_keys=True) + "\n" for rec in lines))
             f.flush()
@@ -162,3 +206,51 @@ def run_campaign(
     if bar is not None:
         bar.close()
     return records
+
+
+def remeasure_unsteady(
+    out: str | Path,
+    *,
+    group: int = 24,
+    max_spread: float = 0.1,
+    retries: int = 2,
+    measure_fn: Callable[..., list[dict[str, Any]]] | None = None,
+    **measure_kwargs: Any,
+) -> int:
+    """Re-measures the records of ``out`` whose :func:`spread` exceeds ``max_spread``.
+
+    For a campaign disturbed by other jobs: each unsteady architecture keeps its
+    steadiest measurement; the file is rewritten atomically.  Returns how many
+    architectures were re-measured.
+    """
+    from predictors.interleaved import measure_group
+
+    measure_fn = measure_fn or measure_group
+    out = Path(out)
+    records = read_jsonl(out)
+    bad = [i for i, r in enumerate(records) if spread(r) > max_spread]
+    by_space: dict[str, list[int]] = {}
+    for i in bad:
+        by_space.setdefault(records[i]["space"], []).append(i)
+    for name, idx in by_space.items():
+        space = load_space(name)
+        for start in range(0, len(idx), group):
+            part = idx[start : start + group]
+            archs = [ArchConfig.from_dict(records[i]["arch"]) for i in part]
+            again = measure_stable(
+                space,
+                archs,
+                measure_fn,
+                seed=start + 1,
+                max_spread=max_spread,
+                retries=retries,
+                **measure_kwargs,
+            )
+            for i, a, r in zip(part, archs, again, strict=True):
+                if spread(r) < spread(records[i]):
+                    tries = records[i].get("attempts", 1) + r["attempts"]
+                    records[i] = _record(space, records[i]["device"], a, r) | {"attempts": tries}
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        os.replace(tmp, out)
+    return len(bad)

@@ -13,6 +13,11 @@ random order each round, and keep the median of the per-round medians.  Drift
 then hits all members of a group alike and the median over rounds removes it:
 two campaigns taken this way agreed within +-10 % on 97 % of the same 30
 architectures (9 rounds of 20 blocks).
+
+On a virtual machine the hypervisor also takes the core away ("steal" time in
+``/proc/stat``): a visit during which the pinned core's steal counter moved is
+timed again (up to ``visit_tries`` times), and the visits still disturbed are
+counted in ``stolen_visits``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,20 @@ from predictors.measure import BACKENDS, default_core, fingerprint, prepare, sum
 from search_spaces import ArchConfig, NasError, SearchSpace, load_space
 
 
+def steal_ticks(core: int | None) -> int:
+    """Hypervisor steal time of ``core`` (all cores if None) in clock ticks; 0 where unknown."""
+    key = "cpu " if core is None else f"cpu{core} "
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith(key):
+                    fields = line.split()
+                    return int(fields[8]) if len(fields) > 8 else 0
+    except OSError:
+        pass
+    return 0
+
+
 def time_group(
     calls: Sequence[Callable[[], None]],
     *,
@@ -34,22 +53,32 @@ def time_group(
     core: int | None,
     block_ms: float = 2.0,
     seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-call ms of every block, shape ``(len(calls), rounds, repeats)``, and calls per block.
+    visit_tries: int = 3,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Times every call in every round, in a seeded random order per round.
 
-    Returns ``(times, round_medians, calls_per_block)``; ``round_medians`` has shape
-    ``(len(calls), rounds)``.
+    Returns ``(times, round_medians, calls_per_block, stolen)``: per-call ms of every
+    block ``(len(calls), rounds, repeats)``, their medians per round ``(len(calls),
+    rounds)``, calls per block and, per call, the visits whose core saw steal time
+    in all ``visit_tries`` tries.
     """
     rng = np.random.default_rng(seed)
     n = len(calls)
     times = np.empty((n, rounds, repeats))
     k = np.zeros(n, np.int64)
+    stolen = np.zeros(n, np.int64)
     for r in range(rounds):
         for j in rng.permutation(n):
-            times[j, r], k[j] = time_callable(
-                calls[j], repeats=repeats, warmup=warmup, core=core, block_ms=block_ms
-            )
-    return times, np.median(times, axis=2), k
+            for _ in range(max(1, visit_tries)):
+                s0 = steal_ticks(core)
+                times[j, r], k[j] = time_callable(
+                    calls[j], repeats=repeats, warmup=warmup, core=core, block_ms=block_ms
+                )
+                if steal_ticks(core) == s0:
+                    break
+            else:
+                stolen[j] += 1
+    return times, np.median(times, axis=2), k, stolen
 
 
 def measure_group(
@@ -70,8 +99,8 @@ def measure_group(
 
     Each record has the fields of :func:`predictors.measure.measure` (``median_ms`` is
     the median over rounds of each round's median block; ``iqr_ms``, ``cv``, ``min_ms``,
-    ``max_ms`` and ``mean_ms`` are over all blocks) plus ``rounds`` and
-    ``round_iqr_ms``, the spread of the per-round medians.
+    ``max_ms`` and ``mean_ms`` are over all blocks) plus ``rounds``, ``round_iqr_ms``
+    (the spread of the per-round medians) and ``stolen_visits``.
     """
     space = load_space(space)
     if backend not in BACKENDS:
@@ -86,7 +115,7 @@ def measure_group(
     if core == "auto":
         core = default_core()
     prepared = [prepare(space, a, backend=backend, batch_size=batch_size, seq_len=seq_len) for a in archs]
-    times, med, k = time_group(
+    times, med, k, stolen = time_group(
         [c for c, _ in prepared],
         rounds=rounds,
         repeats=repeats,
@@ -106,6 +135,7 @@ def measure_group(
             rounds=int(rounds),
             repeats=int(repeats),
             calls_per_block=int(k[j]),
+            stolen_visits=int(stolen[j]),
             compile_s=float(compile_s),
             core=core,
             fingerprint=dict(fp),

@@ -6,19 +6,14 @@ import numpy as np
 import pytest
 from conftest import SHARED
 
-from predictors import models
+from predictors import hat, models
 from predictors.features import feature_names, features
 from predictors.metrics import evaluate, scatter_plot
 from predictors.tabular import load_csv, split
 from search_spaces import NasError, complexity, sample_batch, to_batch
 
 HAT = SHARED / "data" / "hat"
-HAT_FEATURES = (
-    "encoder_embed_dim,encoder_layer_num,encoder_ffn_embed_dim_avg,encoder_self_attention_heads_avg,"
-    "decoder_embed_dim,decoder_layer_num,decoder_ffn_embed_dim_avg,decoder_self_attention_heads_avg,"
-    "decoder_ende_attention_heads_avg,decoder_arbitrary_ende_attn_avg"
-).split(",")
-HAT_TARGETS = ["latency_mean_encoder", "latency_mean_decoder"]
+HAT_FEATURES, HAT_TARGETS = list(hat.FEATURES), list(hat.TARGETS)
 
 
 def roofline_data(space, n, seed):

@@ -4,6 +4,8 @@ With per-op-kind MACs and bytes as features this is a roofline-style model
 (Williams et al., CACM 2009): each weight is a device's time per MAC or byte of
 an op kind.  Fitted by weighted ridge least squares with weights 1/y, so that
 the error minimised is relative (what "within +-10 %" scores), not absolute.
+A line fitted on few or noisy rows can extrapolate below zero, so predictions
+are floored at half the fastest latency seen in fitting.
 """
 
 from __future__ import annotations
@@ -41,11 +43,17 @@ def fit(
     coef = np.linalg.solve(Zw.T @ Zw + reg * len(X), Zw.T @ yw)
     pred = Z @ coef
     rel = np.std((y - pred) / y)
-    return {"coef": coef, "scale": scale, "rel_std": np.asarray(rel), "degree": np.asarray(degree)}
+    return {
+        "coef": coef,
+        "scale": scale,
+        "rel_std": np.asarray(rel),
+        "degree": np.asarray(degree),
+        "floor": np.asarray(0.5 * y.min()),
+    }
 
 
 def predict(params: dict[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     X = expand(X, int(params.get("degree", 1)))
     coef = params["coef"]
-    mean = coef[0] + (X / params["scale"]) @ coef[1:]
+    mean = np.maximum(coef[0] + (X / params["scale"]) @ coef[1:], float(params.get("floor", 1e-9)))
     return mean, np.abs(mean) * float(params["rel_std"])
