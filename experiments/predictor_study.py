@@ -58,7 +58,10 @@ def score_models(X, y, names, *, test_fraction: float, n_query: int = 100_000) -
         m.predict(params, rows)
         qps = n_query / (time.perf_counter() - t0)
         out[name] = evaluate(y[te], mean) | {"fit_s": fit_s, "query_rows_per_s": qps}
-        print(f"  {name:9s} within10 {out[name]['within10_pct']:5.1f}%  tau {out[name]['kendall_tau']:.3f}", flush=True)
+        print(
+            f"  {name:9s} within10 {out[name]['within10_pct']:5.1f}%  tau {out[name]['kendall_tau']:.3f}",
+            flush=True,
+        )
     return {"n_train": int(len(tr)), "n_test": int(len(te)), "models": out}
 
 
@@ -73,11 +76,15 @@ def plot(report: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), dpi=110)
     w = 0.8 / len(names)
     x = np.arange(len(sets))
-    for key, ax, label in (("within10_pct", axes[0], "% within ±10 %"), ("kendall_tau", axes[1], "Kendall tau")):
+    for key, ax, label in (
+        ("within10_pct", axes[0], "% within ±10 %"),
+        ("kendall_tau", axes[1], "Kendall tau"),
+    ):
         for i, n in enumerate(names):
             vals = [report["datasets"][s]["models"][n][key] for s in sets]
             ax.bar(x + (i - (len(names) - 1) / 2) * w, vals, w, label=n)
-        ax.set_xticks(x, [s.replace("wmt14ende_", "hat:").replace("_all.csv", "") for s in sets], fontsize=7)
+        short = [s.replace("wmt14ende_", "HAT\n").replace("_all.csv", "").replace(":", "\n") for s in sets]
+        ax.set_xticks(x, short, fontsize=7)
         ax.set_ylabel(label)
     for i, s in enumerate(sets):
         base = report["datasets"][s].get("baselines")
@@ -127,7 +134,14 @@ def main() -> None:
     ap.add_argument("--measurements", default=str(ROOT / "predictors/data/cpu-host/measurements.jsonl"))
     ap.add_argument("--hat-dir", default=str(hat.default_dir()))
     ap.add_argument("--results", default=str(ROOT / "experiments/results"))
+    ap.add_argument("--plot-only", action="store_true", help="redraw the figure and table from the JSON")
     args = ap.parse_args()
+    out = Path(args.results)
+    if args.plot_only:
+        report = json.loads((out / "predictor_study.json").read_text())
+        plot(report, out / "predictor_study.png")
+        (out / "predictor_study.md").write_text(markdown(report))
+        return
     names = tuple(args.models.split(","))
     for n in names:
         models.get(n)
@@ -150,7 +164,6 @@ def main() -> None:
         d["baselines"] = {"linear_regression": lr, "mlp_4x400": mlp}
         report["datasets"][fname] = d
     report["total_s"] = time.time() - t0
-    out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
     (out / "predictor_study.json").write_text(json.dumps(report, indent=1))
     plot(report, out / "predictor_study.png")
@@ -159,4 +172,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from search_spaces import NasError
+
+    try:
+        main()
+    except NasError as e:
+        sys.exit(f"predictor_study: {e}")
