@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     m.add_argument("--retries", type=int, default=2, help="re-measurements of an unsteady architecture")
     m.add_argument(
+        "--references",
+        type=int,
+        default=4,
+        help="reference architectures timed in every group, to correct drift between groups",
+    )
+    m.add_argument(
         "--retry-unsteady", action="store_true", help="first re-measure unsteady records already in --out"
     )
     m.add_argument("--seed", type=int, default=0)
@@ -64,12 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_query)
 
 
-def _candidates(model: str) -> tuple[str, ...]:
+def _candidates(model: str, *, csv: bool) -> tuple[str, ...]:
     from predictors import models
-    from predictors.fitting import DEFAULT_CANDIDATES
+    from predictors.fitting import ARCH_CANDIDATES, DEFAULT_CANDIDATES
 
     if model == "auto":
-        return DEFAULT_CANDIDATES
+        return DEFAULT_CANDIDATES if csv else ARCH_CANDIDATES
     names = tuple(x.strip() for x in model.split(","))
     for n in names:
         models.get(n)
@@ -98,6 +104,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         n=args.n,
         out=args.out,
         seed=args.seed,
+        references=args.references,
         **steady,
         **timing,
     )
@@ -120,7 +127,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from predictors.fitting import fit_and_score
     from predictors.metrics import scatter_plot
 
-    cands = _candidates(args.model)
+    cands = _candidates(args.model, csv=bool(args.csv))
     if args.csv:
         from predictors.tabular import load_csv
 

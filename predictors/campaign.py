@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from predictors.drift import reference_archs, with_references
 from search_spaces import (
     ArchBatch,
     ArchConfig,
@@ -139,6 +140,12 @@ def measure_stable(
     return best
 
 
+def file_references(records: list[dict[str, Any]], space_name: str) -> list[ArchConfig]:
+    """The reference architectures a file's groups of ``space_name`` were timed with."""
+    keys = {k for r in records if r.get("space") == space_name for k in r.get("ref_ms", {})}
+    return [ArchConfig.from_json(k) for k in sorted(keys)]
+
+
 def _record(space: SearchSpace, device: str, arch: ArchConfig, r: dict[str, Any]) -> dict[str, Any]:
     c = complexity(space, [arch], batch_size=r["fingerprint"]["batch_size"])
     rec = {"space": space.name, "device": device, "arch": arch.to_dict()}
@@ -157,6 +164,7 @@ def run_campaign(
     group: int = 24,
     max_spread: float = 0.1,
     retries: int = 2,
+    references: int = 4,
     measure_fn: Callable[..., list[dict[str, Any]]] | None = None,
     progress: bool = True,
     **measure_kwargs: Any,
@@ -165,6 +173,8 @@ def run_campaign(
 
     Architectures are measured ``group`` at a time, interleaved
     (:func:`predictors.interleaved.measure_group`; ``measure_kwargs`` go to it),
+    each group with the same ``references`` reference architectures
+    (:mod:`predictors.drift`; their medians go into every line as ``ref_ms``),
     unsteady ones again (:func:`measure_stable`), and a group's lines are appended
     once it is done, so a kill loses at most one group.  Each line: ``space``,
     ``device``, ``arch`` (dict), complexity figures and the measurement fields.
@@ -174,17 +184,21 @@ def run_campaign(
     from predictors.interleaved import measure_group
 
     space = load_space(space)
-    if group < 1 or retries < 0 or max_spread <= 0:
+    if group < 1 or retries < 0 or max_spread <= 0 or references < 0:
         raise NasError(
-            f"fields 'group/retries/max_spread': need >= 1, >= 0, > 0, got {group}/{retries}/{max_spread}"
+            "fields 'group/retries/max_spread/references': need >= 1, >= 0, > 0, >= 0, "
+            f"got {group}/{retries}/{max_spread}/{references}"
         )
-    measure_fn = measure_fn or measure_group
+    chosen = stratified_archs(space, n, seed=seed)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _repair_tail(out)
     existing = read_jsonl(out)
+    # A resumed campaign keeps the references of its file, so all its groups share a scale.
+    refs = file_references(existing, space.name) or reference_archs(space, chosen, references)
+    measure_fn = with_references(measure_fn or measure_group, refs)
     done = {json.dumps(r["arch"], sort_keys=True) for r in existing if r.get("space") == space.name}
-    todo = [a for a in stratified_archs(space, n, seed=seed) if a.to_json() not in done]
+    todo = [a for a in chosen if a.to_json() not in done]
     records = [r for r in existing if r.get("space") == space.name]
     bar = None
     if progress and todo:
@@ -225,7 +239,6 @@ def remeasure_unsteady(
     """
     from predictors.interleaved import measure_group
 
-    measure_fn = measure_fn or measure_group
     out = Path(out)
     records = read_jsonl(out)
     bad = [i for i, r in enumerate(records) if spread(r) > max_spread]
@@ -234,13 +247,14 @@ def remeasure_unsteady(
         by_space.setdefault(records[i]["space"], []).append(i)
     for name, idx in by_space.items():
         space = load_space(name)
+        refs_fn = with_references(measure_fn or measure_group, file_references(records, name))
         for start in range(0, len(idx), group):
             part = idx[start : start + group]
             archs = [ArchConfig.from_dict(records[i]["arch"]) for i in part]
             again = measure_stable(
                 space,
                 archs,
-                measure_fn,
+                refs_fn,
                 seed=start + 1,
                 max_spread=max_spread,
                 retries=retries,

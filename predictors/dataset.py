@@ -9,13 +9,19 @@ import numpy as np
 
 from predictors import features as feats
 from predictors.campaign import read_jsonl
-from predictors.fitting import DEFAULT_CANDIDATES, fit_and_score
+from predictors.drift import corrected_latency
+from predictors.fitting import ARCH_CANDIDATES, fit_and_score
 from predictors.registry import SpacePredictor, data_hash, save, user_root
 from search_spaces import ArchConfig, NasError, load_space
 
 
 def records_to_xy(records: Sequence[dict[str, Any]], space) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Feature matrix, median latencies (ms) and the feature definition of one space's records."""
+    """Feature matrix, latencies (ms) and the feature definition of one space's records.
+
+    The latencies are the medians corrected for the machine's drift between measured
+    groups (:func:`predictors.drift.corrected_latency`; raw medians where a file has no
+    reference timings).
+    """
     if not records:
         raise NasError(f"field 'records': no measurements of space '{space.name}'")
     fps = {(r["fingerprint"]["batch_size"], r["fingerprint"]["seq_len"]) for r in records}
@@ -24,10 +30,10 @@ def records_to_xy(records: Sequence[dict[str, Any]], space) -> tuple[np.ndarray,
     batch_size, seq_len = fps.pop()
     archs = [space.validate(ArchConfig.from_dict(r["arch"])) for r in records]
     X = feats.features(space, archs, batch_size=batch_size, seq_len=seq_len)
-    y = np.asarray([r["median_ms"] for r in records], np.float64)
+    y = corrected_latency(records)
     fdef = {
         "version": feats.FEATURE_VERSION,
-        "names": feats.feature_names(),
+        "names": feats.feature_names(space),
         "batch_size": batch_size,
         "seq_len": seq_len,
     }
@@ -39,7 +45,7 @@ def fit_device(
     *,
     device: str | None,
     root: str | Path | None = None,
-    candidates: Sequence[str] = DEFAULT_CANDIDATES,
+    candidates: Sequence[str] = ARCH_CANDIDATES,
     seed: int = 0,
     test_fraction: float = 0.1,
     plot: str | Path | None = None,

@@ -6,8 +6,17 @@ per-op launch cost, and different op kinds run at different rates on a device
 (nn-Meter, Zhang et al., MobiSys 2021, predicts per kernel for this reason).  So
 the features are MACs and bytes *per op kind* summed over the actual layers
 (softmax vs linear attention separately), op counts (layers of each kind,
-heads) and the widths themselves.  Everything is vectorized over
-:class:`~search_spaces.ArchBatch`.  The MACs come from
+heads) and the widths themselves.
+
+Sub-millisecond forwards on a CPU are dominated by per-op costs that no sum of
+MACs and bytes captures (dispatch, small-matrix efficiency that jumps with the
+width), so the features end with a per-layer *lookup table* in count form, as
+latency tables of layer choices do in FBNet (Wu et al., CVPR 2019) and
+Once-for-All (Cai et al., ICLR 2020): how many active layers have each
+(embedding width, attention choices) combination and each (embedding width,
+MLP width) combination, and which embedding width the model has.  A linear
+model on these columns learns one latency per layer kind.  Everything is
+vectorized over :class:`~search_spaces.ArchBatch`.  The MACs come from
 :func:`search_spaces.complexity.layer_macs`, the same formulas as ``complexity``.
 """
 
@@ -20,7 +29,7 @@ import numpy as np
 from search_spaces import ArchBatch, ArchConfig, NasError, SearchSpace, complexity, to_batch
 from search_spaces.complexity import _col, layer_macs, task_geometry
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 FEATURE_NAMES = (
     "macs_embed",
@@ -49,9 +58,72 @@ FEATURE_NAMES = (
 )
 
 
-def feature_names() -> list[str]:
-    """Column names of :func:`features` (the feature definition stored with a predictor)."""
-    return list(FEATURE_NAMES)
+# The layer dims of the MLP sub-block; every other layer dim belongs to attention.
+MLP_DIMS = ("mlp_dim",)
+WIDTH_DIM = "embed_dim"
+
+
+def _table_keys(space: SearchSpace) -> tuple[list[str], list[str], list[str]]:
+    """Dim names of the table: (global width dims, attention-block dims, MLP-block dims)."""
+    width = [WIDTH_DIM] if WIDTH_DIM in space.global_dims else []
+    layer = sorted(space.layer_dims)  # by name: a space read back from JSON may list them in another order
+    return width, [d for d in layer if d not in MLP_DIMS], [d for d in layer if d in MLP_DIMS]
+
+
+def _combos(space: SearchSpace, dims: list[str]) -> list[tuple]:
+    from itertools import product
+
+    choices = [space.global_dims.get(d, space.layer_dims.get(d)) for d in dims]
+    return list(product(*choices))
+
+
+def _label(dims: list[str], combo: tuple) -> str:
+    return ",".join(f"{d}={v}" for d, v in zip(dims, combo, strict=True))
+
+
+def table_names(space: SearchSpace) -> list[str]:
+    """Column names of the per-layer lookup-table part of :func:`features`."""
+    width, attn, mlp = _table_keys(space)
+    names = [f"model[{_label(width, c)}]" for c in _combos(space, width)]
+    for block, dims in (("attn", attn), ("mlp", mlp)):
+        if dims:
+            names += [f"{block}_layers[{_label(width + dims, c)}]" for c in _combos(space, width + dims)]
+    return names
+
+
+def feature_names(space: SearchSpace | None = None) -> list[str]:
+    """Column names of :func:`features` for ``space`` (the feature definition stored with a
+    predictor); without a space, only the physics columns every space shares."""
+    return list(FEATURE_NAMES) + (table_names(space) if space is not None else [])
+
+
+def _mixed_index(b: ArchBatch, space: SearchSpace, dims: list[str], per_layer: bool) -> tuple:
+    """Mixed-radix index of each (arch[, layer])'s choices of ``dims``, and the radix product."""
+    idx = np.zeros(b.active.shape if per_layer else (len(b),), np.int64)
+    size = 1
+    for d in dims:
+        codes = b.codes[d]
+        if per_layer and codes.ndim == 1:
+            codes = np.broadcast_to(codes[:, None], b.active.shape)
+        k = len(space.global_dims.get(d, space.layer_dims.get(d)))
+        idx, size = idx * k + codes, size * k
+    return idx, size
+
+
+def table_features(space: SearchSpace, b: ArchBatch) -> np.ndarray:
+    """(n, len(table_names(space))) counts of layer kinds (see the module docstring)."""
+    width, attn, mlp = _table_keys(space)
+    n = len(b)
+    gi, gsize = _mixed_index(b, space, width, per_layer=False)
+    cols = [np.eye(gsize)[gi]]
+    rows = np.broadcast_to(np.arange(n)[:, None], b.active.shape)[b.active]
+    for dims in (attn, mlp):
+        if not dims:
+            continue
+        li, lsize = _mixed_index(b, space, width + dims, per_layer=True)
+        counts = np.bincount(rows * lsize + li[b.active], minlength=n * lsize)
+        cols.append(counts.reshape(n, lsize).astype(np.float64))
+    return np.hstack(cols)
 
 
 def features(
@@ -61,7 +133,8 @@ def features(
     batch_size: int = 1,
     seq_len: int | None = None,
 ) -> np.ndarray:
-    """(n, len(FEATURE_NAMES)) float64 matrix of per-op-kind MACs, bytes, counts and widths."""
+    """(n, len(feature_names(space))) float64 matrix: per-op-kind MACs, bytes, counts and
+    widths, then the per-layer lookup-table counts."""
     geo = task_geometry(space)
     b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
     if batch_size < 1:
@@ -104,4 +177,4 @@ def features(
         np.full_like(depth, T),
         np.full_like(depth, B),
     ]
-    return np.stack(cols, axis=1)
+    return np.hstack([np.stack(cols, axis=1), table_features(space, b)])

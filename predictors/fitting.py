@@ -18,6 +18,9 @@ from predictors.tabular import split
 from search_spaces import NasError
 
 DEFAULT_CANDIDATES = ("linear", "poly2", "trees", "ensemble")
+# On architecture features (dozens of columns with the layer table) a degree-2
+# expansion has thousands of columns: slow to query and fitted on a few hundred rows.
+ARCH_CANDIDATES = ("linear", "trees", "ensemble")
 
 
 def fit_and_score(

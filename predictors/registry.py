@@ -162,12 +162,6 @@ def load_part(path: str | Path) -> SpacePredictor:
     ver = meta.get("format_version")
     if ver != FORMAT_VERSION:
         raise NasError(f"predictor file '{js}': format_version {ver!r}, this version reads {FORMAT_VERSION}")
-    fd = meta.get("features", {})
-    if fd.get("version") != feats.FEATURE_VERSION or fd.get("names") != feats.feature_names():
-        raise NasError(
-            f"predictor file '{js}': feature definition version {fd.get('version')!r} does not match "
-            f"this version's {feats.FEATURE_VERSION}; refit it with 'nas latency fit'"
-        )
     npz = js.with_suffix(".npz")
     try:
         raw = npz.read_bytes()
@@ -182,6 +176,12 @@ def load_part(path: str | Path) -> SpacePredictor:
         models.get(meta["model"])
     except (KeyError, TypeError) as e:
         raise NasError(f"predictor file '{js}': corrupted (missing {e})") from None
+    fd = meta.get("features", {})
+    if fd.get("version") != feats.FEATURE_VERSION or fd.get("names") != feats.feature_names(space):
+        raise NasError(
+            f"predictor file '{js}': feature definition version {fd.get('version')!r} does not match "
+            f"this version's {feats.FEATURE_VERSION}; refit it with 'nas latency fit'"
+        )
     return SpacePredictor(space=space, model=meta["model"], params=params, meta=meta)
 
 

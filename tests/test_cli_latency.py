@@ -94,6 +94,8 @@ def test_measure_then_fit_a_new_device(cli, tmp_path):
         "2",
         "--warmup",
         "1",
+        "--references",
+        "2",
     )
     r = cli(*args, "--n", "4")
     assert r.returncode == 0, r.stderr
@@ -103,6 +105,9 @@ def test_measure_then_fit_a_new_device(cli, tmp_path):
     assert (
         r.returncode == 0 and len(lines) == 5 and len({json.dumps(json.loads(x)["arch"]) for x in lines}) == 5
     )
+    # The resumed run timed the same 2 references as the first (one speed scale per file).
+    assert len({tuple(sorted(json.loads(x)["ref_ms"])) for x in lines}) == 1
+    assert all(len(json.loads(x)["ref_ms"]) == 2 for x in lines)
     env = {"NAS_PREDICTORS": str(tmp_path / "reg")}
     r = cli(
         "latency",

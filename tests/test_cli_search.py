@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -131,6 +133,12 @@ def test_killed_search_resumes_to_the_same_pareto_front(ray_local, tmp_path):
     assert resumed == json.loads((tmp_path / "full" / "pareto.json").read_text()) and resumed
 
 
+def _ray_cli() -> str:
+    """The `ray` command of this interpreter's environment (the venv need not be on PATH)."""
+    here = Path(sys.executable).parent / "ray"
+    return str(here) if here.exists() else (shutil.which("ray") or "ray")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -141,7 +149,7 @@ def _free_port() -> int:
 def test_search_joins_a_cluster_started_with_ray_start(tmp_path):
     port = _free_port()
     head = subprocess.Popen(
-        ["ray", "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
+        [_ray_cli(), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
          "--include-dashboard=false", "--disable-usage-stats", "--block"],
         env=_cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from predictors.campaign import read_jsonl, run_campaign, stratified_archs
+from predictors.drift import reference_archs
 from predictors.interleaved import measure_group, time_group
 from predictors.measure import measure, pinned, summarize
 from search_spaces import ArchConfig, NasError, complexity, sample_batch
@@ -80,6 +81,9 @@ def test_campaign_resumes_without_measuring_twice(vit_space, tmp_path):
     archs = [ArchConfig.from_dict(r["arch"]) for r in lines]
     assert len(set(archs)) == 3 and archs == stratified_archs(vit_space, 3)
     assert all(r["device"] == "test" and r["flops"] > 0 for r in lines)
+    # Every group also timed the references chosen by the first run (kept on resume).
+    refs = {a.to_json() for a in reference_archs(vit_space, stratified_archs(vit_space, 2), 4)}
+    assert refs and all(set(r["ref_ms"]) == refs and min(r["ref_ms"].values()) > 0 for r in lines)
 
 
 def test_group_is_timed_in_rounds_and_keeps_the_median_of_round_medians(vit_space):
@@ -146,7 +150,8 @@ def test_remeasure_unsteady_rewrites_only_unsteady_records(vit_space, tmp_path):
     from predictors.campaign import remeasure_unsteady
 
     out = tmp_path / "m.jsonl"
-    run_campaign(vit_space, n=3, device="t", out=out, group=3, rounds=3, repeats=2, warmup=1, progress=False)
+    kw = dict(device="t", out=out, group=3, rounds=3, repeats=2, warmup=1, progress=False)
+    run_campaign(vit_space, n=3, references=0, **kw)
     before = read_jsonl(out)
     for i, r in enumerate(before):
         r["round_iqr_ms"] = r["median_ms"] * (0.9 if i == 1 else 0.0)

@@ -10,7 +10,7 @@ from predictors import hat, models
 from predictors.features import feature_names, features
 from predictors.metrics import evaluate, scatter_plot
 from predictors.tabular import load_csv, split
-from search_spaces import NasError, complexity, sample_batch, to_batch
+from search_spaces import ArchConfig, NasError, complexity, sample_batch, to_batch
 
 HAT = SHARED / "data" / "hat"
 HAT_FEATURES, HAT_TARGETS = list(hat.FEATURES), list(hat.TARGETS)
@@ -20,7 +20,7 @@ def roofline_data(space, n, seed):
     """Latency of a made-up device: launch cost + per-kind rates, with 1 % noise."""
     X = features(space, sample_batch(space, seed, n))
     rate = np.zeros(X.shape[1])
-    names = feature_names()
+    names = feature_names(space)
     rate[names.index("macs_mlp")] = 1e-7
     rate[names.index("macs_attn_proj")] = 1.5e-7
     rate[names.index("macs_scores_softmax")] = 4e-7
@@ -76,7 +76,7 @@ def test_features_are_vectorized_and_consistent_with_complexity(vit_space):
     b = sample_batch(vit_space, 0, 50)
     X = features(vit_space, b)
     c = complexity(vit_space, b)
-    names = feature_names()
+    names = feature_names(vit_space)
     assert X.shape == (50, len(names))
     np.testing.assert_allclose(
         X[:, names.index("macs_scores_softmax")] + X[:, names.index("macs_scores_linear")],
@@ -86,6 +86,25 @@ def test_features_are_vectorized_and_consistent_with_complexity(vit_space):
     from search_spaces import from_batch
 
     np.testing.assert_allclose(features(vit_space, to_batch(vit_space, from_batch(vit_space, b))), X)
+
+
+def test_layer_table_counts_each_layer_kind_once(vit_space):
+    a = ArchConfig.make(
+        depth=3,
+        embed_dim=64,
+        num_heads=[2, 2, 4],
+        attn_type=["softmax", "softmax", "linear"],
+        mlp_dim=[128, 64, 128],
+    )
+    names = feature_names(vit_space)
+    x = dict(zip(names, features(vit_space, [a])[0], strict=True))
+    assert x["model[embed_dim=64]"] == 1 and x["model[embed_dim=32]"] == 0
+    assert x["attn_layers[embed_dim=64,attn_type=softmax,num_heads=2]"] == 2
+    assert x["attn_layers[embed_dim=64,attn_type=linear,num_heads=4]"] == 1
+    assert x["mlp_layers[embed_dim=64,mlp_dim=128]"] == 2 and x["mlp_layers[embed_dim=64,mlp_dim=64]"] == 1
+    table = [n for n in names if "layers[" in n]
+    assert sum(x[n] for n in table) == 2 * a.depth  # every active layer: one attention, one MLP
+    assert len(names) == len(set(names)) == 23 + 3 + 3 * 3 * 2 + 3 * 4
 
 
 def test_hat_split_is_the_readme_split():

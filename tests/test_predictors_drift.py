@@ -1,0 +1,56 @@
+"""Reference architectures in every group and the drift correction between groups."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from predictors.drift import corrected_latency, group_factors, reference_archs, with_references
+from search_spaces import complexity
+
+
+def _drifting_device(true_ms, speeds):
+    """A measure_fn whose n-th call runs at speed factor speeds[n] (the machine's drift)."""
+    calls = []
+
+    def fn(space, archs, **kw):
+        s = speeds[len(calls)]
+        calls.append([a.to_json() for a in archs])
+        return [{"median_ms": true_ms[a] * s} for a in archs]
+
+    return fn, calls
+
+
+def test_references_are_spread_over_the_flops_range_and_deterministic(vit_space):
+    archs = vit_space.sample_many(0, 40)
+    refs = reference_archs(vit_space, archs, 3)
+    assert refs == reference_archs(vit_space, archs, 3) and len(set(refs)) == 3
+    f = complexity(vit_space, archs)["flops"]
+    fr = complexity(vit_space, refs)["flops"]
+    assert f.min() < fr.min() and fr.max() < f.max() and (np.diff(fr) >= 0).all()
+    assert reference_archs(vit_space, archs, 0) == []
+
+
+def test_reference_timings_undo_the_drift_between_groups(vit_space):
+    archs = vit_space.sample_many(1, 12)
+    true_ms = {a: 0.1 * (i + 1) for i, a in enumerate(archs)}
+    refs = archs[:3]
+    speeds = [1.0, 1.3, 0.8, 1.0]  # the machine is 30 % slower for group 2, 20 % faster for 3
+    fn, calls = _drifting_device(true_ms, speeds)
+    measure = with_references(fn, refs)
+    records = []
+    for g in range(4):
+        records += measure(vit_space, archs[3 * g : 3 * g + 3], seed=g)
+    # References are timed in every group, but reported only as members of their own.
+    assert [len(c) for c in calls] == [3, 6, 6, 6] and len(records) == 12
+    assert all(set(r["ref_ms"]) == {a.to_json() for a in refs} for r in records)
+    raw = np.array([r["median_ms"] for r in records])
+    want = np.array([true_ms[a] for a in archs])
+    assert np.abs(raw / want - 1).max() > 0.25  # the drift is there before correction
+    np.testing.assert_allclose(group_factors(records), np.repeat(speeds, 3))
+    np.testing.assert_allclose(corrected_latency(records), want)
+
+
+def test_records_without_references_keep_their_raw_median():
+    recs = [{"median_ms": 2.0}, {"median_ms": 3.0, "ref_ms": {}}]
+    np.testing.assert_allclose(corrected_latency(recs), [2.0, 3.0])
+    assert len(corrected_latency([])) == 0
