@@ -210,11 +210,11 @@ def build(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
             predictors = importlib.import_module("predictors")
         except ImportError as e:
             raise NasError(f"evaluator 'latency' needs the predictors package ({e})") from None
-        if not hasattr(predictors, "load"):
+        if not hasattr(predictors, "load_for"):
             raise NasError(
-                "evaluator 'latency': predictors.load(device) is not available in this installation"
+                "evaluator 'latency': predictors.load_for(device, space) is not available in this installation"
             )
-        model = predictors.load(spec["device"])
+        model = predictors.load_for(spec["device"], space)
         metric = f"latency_ms[{spec['device']}]"
 
         def fn(archs):

@@ -8,6 +8,6 @@ predictors.list_devices()
 """
 
 from predictors.measure import measure
-from predictors.registry import LatencyPredictor, list_devices, load
+from predictors.registry import LatencyPredictor, list_devices, load, load_for
 
-__all__ = ["LatencyPredictor", "list_devices", "load", "measure"]
+__all__ = ["LatencyPredictor", "list_devices", "load", "load_for", "measure"]

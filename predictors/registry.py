@@ -213,3 +213,14 @@ def load(device: str, *, space: str | SearchSpace | None = None) -> LatencyPredi
             have = sorted(p.stem for p in dirs[device].glob("*.json"))
             raise NasError(f"field 'space': device {device!r} has no predictor for {name!r}; it has {have}")
     return LatencyPredictor(device, parts)
+
+
+def load_for(device: str, space: SearchSpace) -> LatencyPredictor:
+    """The predictor a search over ``space`` uses: the device's predictor for that space
+    when it has one of that name, else all of the device's predictors (each architecture
+    then goes to the space that contains it).  An architecture can lie in two built-in
+    spaces at once, so a search must not leave the choice to containment."""
+    dirs = _device_dirs()
+    if device in dirs and (dirs[device] / f"{space.name}.json").is_file():
+        return load(device, space=space)
+    return load(device)

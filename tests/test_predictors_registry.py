@@ -62,6 +62,24 @@ def test_shipped_cpu_host_predictor():
         np.testing.assert_allclose(p.predict(from_batch(p.space, b)[:20]), ms[:20])
 
 
+def test_a_search_scores_an_arch_of_two_spaces_with_its_own_space(vit_space, lm_space):
+    from nas.evaluators import build
+
+    both = vit_space.parse(
+        {"depth": 2, "embed_dim": 96, "num_heads": [4, 4], "mlp_dim": [128, 256], "attn_type": ["linear"] * 2}
+    )
+    assert lm_space.contains(both)  # a valid charlm-shakespeare architecture too
+    with pytest.raises(NasError, match="several spaces"):
+        predictors.load("cpu-host").predict([both])
+    for space in (vit_space, lm_space):
+        want = predictors.load("cpu-host", space=space.name).predict([both])
+        np.testing.assert_allclose(predictors.load_for("cpu-host", space).predict([both]), want)
+        (row,) = build({"kind": "latency", "device": "cpu-host"}, space).fn([both])
+        assert row["latency_ms[cpu-host]"] == pytest.approx(float(want[0]))
+    vit_ms, lm_ms = (predictors.load_for("cpu-host", s).predict([both])[0] for s in (vit_space, lm_space))
+    assert lm_ms > 1.5 * vit_ms  # 64 tokens and a 128-way head vs 16 tokens: not the same model
+
+
 def test_unknown_device_lists_the_known_ones():
     with pytest.raises(NasError, match=r"unknown device 'nope'.*cpu-host"):
         predictors.load("nope")

@@ -56,7 +56,7 @@ def _fill_metric(cfg, records: list[dict], metric: str) -> None:
     if metric.startswith("latency_ms[") and metric.endswith("]"):
         import predictors
 
-        values = predictors.load(metric[len("latency_ms[") : -1]).predict(archs)
+        values = predictors.load_for(metric[len("latency_ms[") : -1], cfg.space).predict(archs)
     else:
         from search_spaces import complexity
 
