@@ -135,6 +135,7 @@ def quickstart(
         "flops": cfg["complexity"]["flops"],
         "predicted_ms": cfg["predicted_latency_ms"].get(device),
         "measured_ms": cfg["measured_latency"].get("median_ms"),
+        "measured_on_scale_ms": (cfg["measured_latency"].get("on_scale") or {}).get(device),
         "device": device,
         "constraint": constraint,
         "evaluations": len(result.records),
@@ -160,15 +161,18 @@ def print_summary(s: dict) -> None:
         "params",
         "FLOPs",
         f"predicted ms ({s['device']})",
-        "measured ms (here)",
+        "measured ms (here, now)",
+        f"measured, on {s['device']}'s scale",
     ):
         t.add_column(col, justify="right")
+    on_scale = s.get("measured_on_scale_ms")
     t.add_row(
         f"{s['accuracy']:.4f}",
         f"{s['params']:,}",
         f"{s['flops']:,}",
         f"{s['predicted_ms']:.3f}",
         f"{s['measured_ms']:.3f}",
+        "n/a" if on_scale is None else f"{on_scale:.3f}",
     )
     c = Console()
     c.print(t)

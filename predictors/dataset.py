@@ -9,7 +9,7 @@ import numpy as np
 
 from predictors import features as feats
 from predictors.campaign import read_jsonl
-from predictors.drift import corrected_latency
+from predictors.drift import corrected_latency, reference_levels
 from predictors.fitting import ARCH_CANDIDATES, fit_and_score
 from predictors.registry import SpacePredictor, data_hash, save, user_root
 from search_spaces import ArchConfig, NasError, load_space
@@ -83,6 +83,8 @@ def fit_device(
             "metrics": r["scores"][r["best"]],
             "candidates": r["scores"],
             "split": {"seed": seed, "test_fraction": test_fraction},
+            # The references' usual times: later timings beside them go on this scale.
+            "references": reference_levels(recs),
         }
         parts.append(SpacePredictor(space=space, model=r["best"], params=r["params"], meta=meta))
         if plot:

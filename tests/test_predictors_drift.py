@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from predictors.drift import corrected_latency, group_factors, reference_archs, with_references
 from search_spaces import complexity
@@ -54,3 +55,14 @@ def test_records_without_references_keep_their_raw_median():
     recs = [{"median_ms": 2.0}, {"median_ms": 3.0, "ref_ms": {}}]
     np.testing.assert_allclose(corrected_latency(recs), [2.0, 3.0])
     assert len(corrected_latency([])) == 0
+
+
+def test_bundle_latency_goes_on_the_shipped_predictors_speed_scale(vit_space):
+    from nas.export.bundle import measure_bundle_latency
+
+    arch = vit_space.smallest()
+    m = measure_bundle_latency(vit_space, arch, devices=["no-such-device", "cpu-host"])
+    f = m["speed_factor"]["cpu-host"]
+    assert 0.2 < f < 5 and m["median_ms"] > 0
+    assert m["on_scale"]["cpu-host"] == pytest.approx(m["median_ms"] / f)
+    assert "on_scale" not in measure_bundle_latency(vit_space, arch, repeats=5)

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -138,7 +138,7 @@ def write_bundle(
         c = complexity(space, [arch])
         measured = {}
         if measure_latency:
-            measured = measure_bundle_latency(space, arch)
+            measured = measure_bundle_latency(space, arch, devices=list(predicted_latency_ms or {}))
         config = {
             "format_version": FORMAT_VERSION,
             "arch": arch.to_dict(),
@@ -167,13 +167,48 @@ def write_bundle(
     return out
 
 
-def measure_bundle_latency(space: SearchSpace, arch: ArchConfig, *, repeats: int = 30) -> dict:
-    """Batch-1 latency of the standalone forward on this machine (JAX on the host), pinned."""
-    from predictors import measure
+def _references(device: str, space: SearchSpace) -> dict[str, float]:
+    """The reference times stored with ``device``'s predictor of exactly ``space`` (or {})."""
+    import predictors
 
-    m = measure(space, arch, backend="jax", batch_size=1, repeats=repeats)
+    try:
+        p = predictors.load_for(device, space)
+    except NasError:
+        return {}
+    if p.space is None or p.space.name != space.name:
+        return {}
+    return dict(p.parts[space.name].meta.get("references") or {})
+
+
+def measure_bundle_latency(
+    space: SearchSpace, arch: ArchConfig, *, repeats: int = 30, devices: Sequence[str] = ()
+) -> dict:
+    """Batch-1 latency of the standalone forward on this machine (JAX on the host), pinned.
+
+    When a device in ``devices`` has a predictor fitted with reference timings
+    (:mod:`predictors.drift`), the arch is timed interleaved beside those references,
+    and the figure is also put on that predictor's speed scale (``on_scale``): a
+    shared machine runs 10-30 % faster or slower from one minute to the next.
+    """
+    from predictors import measure
+    from predictors.drift import speed_factor, with_references
+    from predictors.interleaved import measure_group
+
+    refs_of = {d: r for d in devices if (r := _references(d, space))}
+    if refs_of:
+        device, levels = next(iter(refs_of.items()))
+        refs = [ArchConfig.from_json(k) for k in sorted(levels)]
+        m = with_references(measure_group, refs)(space, [arch], rounds=9, repeats=20)[0]
+        f = speed_factor(m["ref_ms"], levels)
+        scale = {"on_scale": {device: m["median_ms"] / f}, "speed_factor": {device: f}}
+    else:
+        m, scale = measure(space, arch, backend="jax", batch_size=1, repeats=repeats), {}
     keep = ("median_ms", "iqr_ms", "cv", "repeats")
-    return {k: m[k] for k in keep} | {
-        "backend": "jax-" + m["fingerprint"].get("platform", "cpu"),
-        "cpu": m["fingerprint"].get("cpu_model", ""),
-    }
+    return (
+        {k: m[k] for k in keep}
+        | {
+            "backend": "jax-" + m["fingerprint"].get("platform", "cpu"),
+            "cpu": m["fingerprint"].get("cpu_model", ""),
+        }
+        | scale
+    )

@@ -40,6 +40,11 @@ def card_text(config: Mapping[str, Any]) -> str:
         lines.append(
             f"| measured latency here ({m.get('backend', 'jax')}, batch 1) | {m['median_ms']:.3f} ms |"
         )
+    for dev, ms in sorted((m.get("on_scale") or {}).items()):
+        f = m["speed_factor"][dev]
+        lines.append(
+            f"| the same on `{dev}`'s speed scale (the machine ran at {f:.2f}x its usual time) | {ms:.3f} ms |"
+        )
     if config.get("onnx_max_abs_error") is not None:
         lines.append(f"| ONNX vs JAX max abs error | {config['onnx_max_abs_error']:.1e} |")
     f = config.get("finetune")
