@@ -61,6 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s.add_parser("list", help="devices with a fitted predictor").set_defaults(func=cmd_list)
 
+    c = s.add_parser(
+        "calibrate", help="time a predictor's reference architectures now: this machine's speed factor"
+    )
+    c.add_argument("--device", required=True)
+    c.add_argument("--space", required=True)
+    c.add_argument("--rounds", type=int, default=9)
+    c.set_defaults(func=cmd_calibrate)
+
     q = s.add_parser("query", help="predicted latency (ms) of architectures")
     q.add_argument("--device", required=True)
     q.add_argument("--space", help="needed when the device covers several spaces an arch fits")
@@ -192,4 +200,29 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(
             json.dumps({"arch": a.to_dict(), "latency_ms": round(float(m), 5), "std_ms": round(float(s), 5)})
         )
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """How much slower than during the device's campaign this machine runs now (one JSON line)."""
+    from predictors.drift import speed_factor
+    from predictors.interleaved import measure_group
+    from predictors.registry import reference_times
+
+    space = load_space(args.space)
+    levels = reference_times(args.device, space)
+    if not levels:
+        raise NasError(
+            f"field '--device': the {args.device!r} predictor of {space.name!r} was fitted without "
+            "reference timings; measure with 'nas latency measure --references 4' and fit again"
+        )
+    refs = [ArchConfig.from_json(k) for k in sorted(levels)]
+    recs = measure_group(space, refs, rounds=args.rounds)
+    now = {a.to_json(): r["median_ms"] for a, r in zip(refs, recs, strict=True)}
+    f = speed_factor(now, levels)
+    print(
+        json.dumps(
+            {"device": args.device, "space": space.name, "speed_factor": round(f, 4), "references_ms": now}
+        )
+    )
     return 0

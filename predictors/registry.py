@@ -224,3 +224,12 @@ def load_for(device: str, space: SearchSpace) -> LatencyPredictor:
     if device in dirs and (dirs[device] / f"{space.name}.json").is_file():
         return load(device, space=space)
     return load(device)
+
+
+def reference_times(device: str, space: SearchSpace) -> dict[str, float]:
+    """The usual times (ms) of the reference architectures ``device``'s predictor of
+    exactly ``space`` was fitted with (:mod:`predictors.drift`); {} if it has none."""
+    p = load_for(device, space)
+    if p.space is None or p.space.name != space.name:
+        return {}
+    return {k: float(v) for k, v in (p.parts[space.name].meta.get("references") or {}).items()}

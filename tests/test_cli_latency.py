@@ -126,3 +126,12 @@ def test_measure_then_fit_a_new_device(cli, tmp_path):
     assert (tmp_path / "reg" / "mine" / "vit-mnist.json").exists()
     r = cli("latency", "list", env=env)
     assert "mine" in r.stdout and "cpu-host" in r.stdout
+
+
+def test_calibrate_times_the_references_and_reports_the_speed_factor(cli):
+    r = cli("latency", "calibrate", "--device", "cpu-host", "--space", "vit-mnist", "--rounds", "2")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["device"] == "cpu-host" and out["space"] == "vit-mnist" and 0.2 < out["speed_factor"] < 5
+    assert len(out["references_ms"]) == 4 and min(out["references_ms"].values()) > 0
+    assert "nope" in _one_error_line(cli("latency", "calibrate", "--device", "nope", "--space", "vit-mnist"))

@@ -168,16 +168,12 @@ def write_bundle(
 
 
 def _references(device: str, space: SearchSpace) -> dict[str, float]:
-    """The reference times stored with ``device``'s predictor of exactly ``space`` (or {})."""
-    import predictors
+    from predictors.registry import reference_times
 
     try:
-        p = predictors.load_for(device, space)
-    except NasError:
+        return reference_times(device, space)
+    except NasError:  # no such device: nothing to calibrate against
         return {}
-    if p.space is None or p.space.name != space.name:
-        return {}
-    return dict(p.parts[space.name].meta.get("references") or {})
 
 
 def measure_bundle_latency(
