@@ -63,7 +63,7 @@ def throughput(device: str, n: int) -> None:
 
 
 def heldout(device: str, remeasure: int) -> None:
-    from predictors.drift import corrected_latency, reference_levels, speed_factor, with_references
+    from predictors.drift import corrected_latency, measure_on_scale, reference_levels
     from predictors.interleaved import measure_group
     from predictors.tabular import split
 
@@ -86,11 +86,8 @@ def heldout(device: str, remeasure: int) -> None:
         archs = [ArchConfig.from_dict(recs[i]["arch"]) for i in te]
         # The campaign's references are timed beside the re-measured archs, so the
         # machine's speed now can be put on the campaign's scale.
-        levels = reference_levels(recs)
-        refs = [ArchConfig.from_json(k) for k in sorted(levels)]
-        new = with_references(measure_group, refs)(p.space, archs, seed=1, rounds=15)
+        new, _, f = measure_on_scale(measure_group, p.space, archs, reference_levels(recs), seed=1, rounds=15)
         raw = np.array([r["median_ms"] for r in new])
-        f = speed_factor(new[0]["ref_ms"], levels) if new else 1.0
         old = corrected_latency(recs)[te]
         pred = p.predict(archs)
         floor = evaluate(raw / f, old)

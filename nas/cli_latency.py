@@ -205,7 +205,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """How much slower than during the device's campaign this machine runs now (one JSON line)."""
-    from predictors.drift import speed_factor
+    from predictors.drift import measure_on_scale
     from predictors.interleaved import measure_group
     from predictors.registry import reference_times
 
@@ -216,10 +216,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"field '--device': the {args.device!r} predictor of {space.name!r} was fitted without "
             "reference timings; measure with 'nas latency measure --references 4' and fit again"
         )
-    refs = [ArchConfig.from_json(k) for k in sorted(levels)]
-    recs = measure_group(space, refs, rounds=args.rounds)
-    now = {a.to_json(): r["median_ms"] for a, r in zip(refs, recs, strict=True)}
-    f = speed_factor(now, levels)
+    _, now, f = measure_on_scale(measure_group, space, [], levels, rounds=args.rounds)
     print(
         json.dumps(
             {"device": args.device, "space": space.name, "speed_factor": round(f, 4), "references_ms": now}

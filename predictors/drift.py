@@ -31,7 +31,7 @@ from search_spaces import ArchConfig, SearchSpace, complexity
 
 
 def reference_archs(space: SearchSpace, archs: Sequence[ArchConfig], k: int) -> list[ArchConfig]:
-    """``k`` of ``archs`` at evenly spaced FLOPs quantiles (strictly inside the range)."""
+    """``k`` of ``archs`` at the FLOPs quantiles 1/(k+1), ..., k/(k+1) (duplicates dropped)."""
     if k <= 0 or not archs:
         return []
     flops = complexity(space, list(archs))["flops"]
@@ -44,6 +44,15 @@ def reference_archs(space: SearchSpace, archs: Sequence[ArchConfig], k: int) -> 
     return out
 
 
+def _measure_beside(measure_fn, refs: list[ArchConfig], space, archs, **kw) -> tuple[list, dict[str, float]]:
+    """Times ``archs`` and ``refs`` as one group: the records of ``archs`` and the refs' medians."""
+    archs = list(archs)
+    extra = [r for r in refs if r not in archs]
+    recs = measure_fn(space, archs + extra, **kw)
+    by_arch = dict(zip(archs + extra, recs, strict=True))
+    return [by_arch[a] for a in archs], {r.to_json(): float(by_arch[r]["median_ms"]) for r in refs}
+
+
 def with_references(measure_fn: Callable[..., list[dict[str, Any]]], refs: Sequence[ArchConfig]):
     """``measure_fn`` that also times ``refs`` in the same group and attaches their medians.
 
@@ -54,14 +63,26 @@ def with_references(measure_fn: Callable[..., list[dict[str, Any]]], refs: Seque
     refs = list(refs)
 
     def measure(space: SearchSpace, archs: Sequence[ArchConfig], **kw: Any) -> list[dict[str, Any]]:
-        archs = list(archs)
-        extra = [r for r in refs if r not in archs]
-        recs = measure_fn(space, archs + extra, **kw)
-        by_arch = dict(zip(archs + extra, recs, strict=True))
-        ref_ms = {r.to_json(): float(by_arch[r]["median_ms"]) for r in refs}
-        return [dict(by_arch[a], ref_ms=dict(ref_ms)) for a in archs]
+        recs, ref_ms = _measure_beside(measure_fn, refs, space, archs, **kw)
+        return [dict(r, ref_ms=dict(ref_ms)) for r in recs]
 
     return measure
+
+
+def measure_on_scale(
+    measure_fn: Callable[..., list[dict[str, Any]]],
+    space: SearchSpace,
+    archs: Sequence[ArchConfig],
+    levels: dict[str, float],
+    **kw: Any,
+) -> tuple[list[dict[str, Any]], dict[str, float], float]:
+    """Times ``archs`` beside the references of ``levels`` (their usual times, e.g. a fitted
+    predictor's ``meta["references"]``).  Returns the records of ``archs``, the references'
+    times now and the machine's speed factor now (divide a time by it to put it on the
+    scale of ``levels``)."""
+    refs = [ArchConfig.from_json(k) for k in sorted(levels)]
+    recs, ref_ms = _measure_beside(measure_fn, refs, space, archs, **kw)
+    return recs, ref_ms, speed_factor(ref_ms, levels)
 
 
 def _groups(records: Sequence[dict[str, Any]]) -> tuple[list, dict[tuple, dict[str, float]]]:

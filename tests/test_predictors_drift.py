@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from predictors.drift import corrected_latency, group_factors, reference_archs, with_references
+from predictors.drift import (
+    corrected_latency,
+    group_factors,
+    measure_on_scale,
+    reference_archs,
+    with_references,
+)
 from search_spaces import complexity
 
 
@@ -49,6 +55,18 @@ def test_reference_timings_undo_the_drift_between_groups(vit_space):
     assert np.abs(raw / want - 1).max() > 0.25  # the drift is there before correction
     np.testing.assert_allclose(group_factors(records), np.repeat(speeds, 3))
     np.testing.assert_allclose(corrected_latency(records), want)
+
+
+def test_a_later_timing_goes_on_the_campaigns_scale(vit_space):
+    archs = vit_space.sample_many(2, 5)
+    true_ms = {a: 0.2 * (i + 1) for i, a in enumerate(archs)}
+    levels = {a.to_json(): true_ms[a] for a in archs[:3]}  # the references' usual times
+    fn, calls = _drifting_device(true_ms, [1.25, 0.9])
+    recs, now, f = measure_on_scale(fn, vit_space, archs[3:], levels)
+    assert len(calls[0]) == 5 and f == pytest.approx(1.25)
+    np.testing.assert_allclose([r["median_ms"] / f for r in recs], [true_ms[a] for a in archs[3:]])
+    recs, now, f = measure_on_scale(fn, vit_space, [], levels)  # the references alone
+    assert recs == [] and len(now) == 3 and f == pytest.approx(0.9)
 
 
 def test_records_without_references_keep_their_raw_median():

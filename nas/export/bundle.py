@@ -187,15 +187,13 @@ def measure_bundle_latency(
     shared machine runs 10-30 % faster or slower from one minute to the next.
     """
     from predictors import measure
-    from predictors.drift import speed_factor, with_references
+    from predictors.drift import measure_on_scale
     from predictors.interleaved import measure_group
 
     refs_of = {d: r for d in devices if (r := _references(d, space))}
     if refs_of:
         device, levels = next(iter(refs_of.items()))
-        refs = [ArchConfig.from_json(k) for k in sorted(levels)]
-        m = with_references(measure_group, refs)(space, [arch], rounds=9, repeats=20)[0]
-        f = speed_factor(m["ref_ms"], levels)
+        (m,), _, f = measure_on_scale(measure_group, space, [arch], levels, rounds=9, repeats=20)
         scale = {"on_scale": {device: m["median_ms"] / f}, "speed_factor": {device: f}}
     else:
         m, scale = measure(space, arch, backend="jax", batch_size=1, repeats=repeats), {}
