@@ -25,7 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "warmup_steps": 100,
     "weight_decay": 0.05,
     "clip_norm": 1.0,
-    "distill": False,  # inplace distillation from the largest subnet (BigNAS)
+    "distill": None,  # inplace distillation (BigNAS); None: on when init_from is set, else off
+    "distill_teacher": "largest",  # 'largest' subnet in training, or the frozen 'pretrained' import
+    "init_from": None,  # a Hugging Face GPT-2 folder (config.json + model.safetensors) to start from
+    "init_order": "position",  # 'importance': sort heads and MLP neurons before import
     "sampler": {"name": "complexity_aware", "options": {}},
     "checkpoint_every": 100,
     "log_every": 10,
@@ -88,11 +91,24 @@ def _deep_update(d: dict, u: dict) -> dict:
     return d
 
 
+def _check_choice(cfg: dict, key: str, choices: tuple) -> None:
+    if not any(cfg[key] is c or (isinstance(c, str) and cfg[key] == c) for c in choices):
+        raise NasError(f"config: field '{key}' is {cfg[key]!r}; choose one of {list(choices)}")
+
+
+def distill_on(cfg: dict[str, Any]) -> bool:
+    """Whether a run distils: the ``distill`` field, or by default when it starts from a checkpoint."""
+    return bool(cfg["init_from"]) if cfg["distill"] is None else bool(cfg["distill"])
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """DEFAULTS <- the YAML file <- ``key=value`` overrides (values parsed as YAML)."""
     raw: dict = {}
     if path is not None:
         raw = read_yaml(path, what="config file") or {}
+        init = raw.get("init_from") if isinstance(raw, dict) else None
+        if isinstance(init, str) and not Path(init).is_absolute():
+            raw["init_from"] = str(Path(path).parent / init)  # relative to the config file
     for item in overrides:
         if "=" not in item:
             raise NasError(f"--set {item!r}: expected key=value")
@@ -103,6 +119,13 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             value = text
         raw = _deep_update(raw, _nest(key.strip(), value))
     cfg = _merge(DEFAULTS, raw)
+    _check_choice(cfg, "distill", (None, True, False))
+    _check_choice(cfg, "distill_teacher", ("largest", "pretrained"))
+    _check_choice(cfg, "init_order", ("position", "importance"))
+    if cfg["init_from"] is not None and not isinstance(cfg["init_from"], str):
+        raise NasError(f"config: field 'init_from' expects a folder path, got {cfg['init_from']!r}")
+    if cfg["distill_teacher"] == "pretrained" and not cfg["init_from"]:
+        raise NasError("config: field 'distill_teacher' is 'pretrained' but 'init_from' is not set")
     for key in ("steps", "batch_size", "checkpoint_every", "log_every", "eval_batch_size"):
         if cfg[key] < 1:
             raise NasError(f"config: field '{key}' must be >= 1, got {cfg[key]!r}")
