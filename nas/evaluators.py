@@ -8,8 +8,10 @@ returns one metrics dict per architecture:
   closed-form model in :mod:`search_spaces.complexity` (options ``batch_size``,
   ``seq_len``).  Cheap.
 * ``table``: a lookup table, JSON lines ``{"arch": {...}, "metrics": {...}}``
-  (option ``path``), so that a tabular benchmark of any user-declared space can
-  be searched.  It only scores the archs it holds, so a search with a table is
+  (option ``path``; ``fields`` and ``metrics`` read other tools' formats, see
+  :mod:`nas.table`; ``free`` names columns known before evaluation, such as a
+  params count, which strategies then use instead of learning them), so that a
+  tabular benchmark of any user-declared space can be searched.  It only scores the archs it holds, so a search with a table is
   restricted to its rows (see ``pool`` in :mod:`nas.search_config`).  Cheap.
 * ``callable``: the user's Python function ``module:function`` (option
   ``target``, extra ``options`` passed as keywords) taking a list of
@@ -35,13 +37,13 @@ line naming it, the field and the cause.  Packages are imported lazily.
 from __future__ import annotations
 
 import importlib
-import json
 import math
-from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from nas import table as T
+from nas.table import read_table, table_archs  # noqa: F401  (re-exported)
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 
@@ -70,45 +72,6 @@ class Kind(NamedTuple):
     check: Callable[[Mapping[str, Any], SearchSpace], None] | None = None  # preflight instead of a build
 
 
-# ---- lookup tables --------------------------------------------------------------
-_TABLES: dict[str, dict[str, dict[str, float]]] = {}
-
-
-def read_table(path: str | Path) -> dict[str, dict[str, float]]:
-    """arch JSON -> metrics, from JSON lines ``{"arch": {...}, "metrics": {...}}``."""
-    key = str(Path(path).resolve())
-    if key in _TABLES:
-        return _TABLES[key]
-    p = Path(path)
-    if not p.is_file():
-        raise NasError(f"field 'evaluators.path': table file '{path}' does not exist")
-    table: dict[str, dict[str, float]] = {}
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            arch = ArchConfig.from_dict(row["arch"])
-            metrics = {str(k): float(v) for k, v in row["metrics"].items()}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-            raise NasError(
-                f'table \'{path}\' line {n}: expected {{"arch": {{...}}, "metrics": {{...}}}} ({type(e).__name__}: {e})'
-            ) from None
-        table[arch.to_json()] = metrics
-    if not table:
-        raise NasError(f"table '{path}' has no rows")
-    _TABLES[key] = table
-    return table
-
-
-def table_archs(path: str | Path, space: SearchSpace) -> list[ArchConfig]:
-    """Every architecture of a table, validated against the space."""
-    archs = [ArchConfig.from_json(k) for k in read_table(path)]
-    for a in archs:
-        space.validate(a)
-    return archs
-
-
 # ---- the kinds ----------------------------------------------------------------------
 def _build_complexity(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
     from search_spaces.complexity import complexity
@@ -124,7 +87,7 @@ def _build_complexity(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
 
 
 def _build_table(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
-    table = read_table(spec["path"])
+    table = read_table(spec["path"], **T.mapping(spec))
 
     def fn(archs):
         out = []
@@ -225,7 +188,7 @@ def _build_supernet(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
 
 
 def _table_provides(spec: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(sorted({k for m in read_table(spec["path"]).values() for k in m}))
+    return tuple(sorted({k for m in read_table(spec["path"], **T.mapping(spec)).values() for k in m}))
 
 
 def _never(spec: Mapping[str, Any]) -> bool:
@@ -244,7 +207,7 @@ KINDS: dict[str, Kind] = {
     "complexity": Kind(
         frozenset({"batch_size", "seq_len"}), (), lambda s: COMPLEXITY_METRICS, _always, _build_complexity
     ),
-    "table": Kind(frozenset({"path"}), ("path",), _table_provides, _always, _build_table),
+    "table": Kind(frozenset(T.TABLE_OPTIONS), ("path",), _table_provides, _always, _build_table),
     "callable": Kind(
         frozenset({"target", "options", "cheap"}),
         ("target",),
@@ -283,6 +246,8 @@ def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
             raise NasError(
                 f"field '{where}.{key}': evaluator {kind!r} needs a string {key!r}, got {spec.get(key)!r}"
             )
+    if kind == "table":
+        T.check_options(spec, where=where)
     if kind == "callable":
         if ":" not in spec["target"]:
             raise NasError(f"field '{where}.target': expected 'module:function', got {spec['target']!r}")

@@ -42,9 +42,11 @@ import numpy as np
 from nas import evaluators as E
 from nas import run_dir as RD
 from nas import schedule as S
+from nas.free import build_free
 from nas.objectives import objective_vector, total_violation
 from nas.search_config import SearchConfig
 from nas.strategies import Prefilter, StrategyState, make
+from nas.table import mapping as table_mapping
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 
@@ -107,8 +109,8 @@ def build_pool(cfg: SearchConfig) -> list[ArchConfig] | None:
     if cfg.pool is None:
         return None
     if cfg.pool == "table":
-        paths = [s["path"] for s in cfg.evaluators if s["kind"] == "table"]
-        return [a for p in paths for a in E.table_archs(p, cfg.space)]
+        specs = [s for s in cfg.evaluators if s["kind"] == "table"]
+        return [a for s in specs for a in E.table_archs(s["path"], cfg.space, **table_mapping(s))]
     archs = []
     for n, line in enumerate(Path(cfg.pool).read_text().splitlines(), 1):
         if line.strip():
@@ -165,11 +167,13 @@ def run_search(
     if not resume:
         RD.check_fresh(run_dir)
     built = E.preflight(cfg.evaluators, cfg.space)  # an evaluator that cannot be built fails here
+    free = build_free(cfg.evaluators, cfg.objectives, cfg.space)  # objectives known before evaluation
     strategy = make(
         cfg.strategy,
         cfg.space,
         pool=build_pool(cfg),
         prefilter=build_prefilter(cfg, built),
+        free=free,
         **cfg.strategy_options,
     )
     strategy.ask(strategy.init(cfg.seed), 1)  # an empty constraint region fails here, before Ray starts
