@@ -8,8 +8,10 @@ returns one metrics dict per architecture:
   closed-form model in :mod:`search_spaces.complexity` (options ``batch_size``,
   ``seq_len``).  Cheap.
 * ``table``: a lookup table, JSON lines ``{"arch": {...}, "metrics": {...}}``
-  (option ``path``), so that a tabular benchmark of any user-declared space can
-  be searched.  It only scores the archs it holds, so a search with a table is
+  (option ``path``; ``fields`` and ``metrics`` read other tools' formats, see
+  :mod:`nas.table`; ``free`` names columns known before evaluation, such as a
+  params count, which strategies then use instead of learning them), so that a
+  tabular benchmark of any user-declared space can be searched.  It only scores the archs it holds, so a search with a table is
   restricted to its rows (see ``pool`` in :mod:`nas.search_config`).  Cheap.
 * ``callable``: the user's Python function ``module:function`` (option
   ``target``, extra ``options`` passed as keywords) taking a list of
@@ -29,20 +31,21 @@ NasError only when a config asks for it.
 from __future__ import annotations
 
 import importlib
-import json
 import math
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from nas import table as T
+from nas.table import read_table, table_archs  # noqa: F401  (re-exported)
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 
 KINDS = ("complexity", "table", "callable", "latency", "supernet")
 _OPTIONS = {
     "complexity": {"batch_size", "seq_len"},
-    "table": {"path"},
+    "table": set(T.TABLE_OPTIONS),
     "callable": {"target", "options"},
     "latency": {"device"},
     "supernet": {"workdir"},
@@ -81,6 +84,8 @@ def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
             raise NasError(
                 f"field '{where}.{key}': evaluator {kind!r} needs a string {key!r}, got {spec.get(key)!r}"
             )
+    if kind == "table":
+        T.check_options(spec, where=where)
     if kind == "callable" and ":" not in spec["target"]:
         raise NasError(f"field '{where}.target': expected 'module:function', got {spec['target']!r}")
     return dict(spec)
@@ -93,51 +98,12 @@ def static_provides(spec: Mapping[str, Any]) -> tuple[str, ...] | None:
     if spec["kind"] == "latency":
         return (f"latency_ms[{spec['device']}]",)
     if spec["kind"] == "table":
-        return tuple(sorted({k for m in read_table(spec["path"]).values() for k in m}))
+        return tuple(sorted({k for m in read_table(spec["path"], **T.mapping(spec)).values() for k in m}))
     return None
 
 
 def is_cheap(spec: Mapping[str, Any]) -> bool:
     return spec["kind"] in ("complexity", "table", "latency")
-
-
-# ---- lookup tables --------------------------------------------------------------
-_TABLES: dict[str, dict[str, dict[str, float]]] = {}
-
-
-def read_table(path: str | Path) -> dict[str, dict[str, float]]:
-    """arch JSON -> metrics, from JSON lines ``{"arch": {...}, "metrics": {...}}``."""
-    key = str(Path(path).resolve())
-    if key in _TABLES:
-        return _TABLES[key]
-    p = Path(path)
-    if not p.is_file():
-        raise NasError(f"field 'evaluators.path': table file '{path}' does not exist")
-    table: dict[str, dict[str, float]] = {}
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            arch = ArchConfig.from_dict(row["arch"])
-            metrics = {str(k): float(v) for k, v in row["metrics"].items()}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-            raise NasError(
-                f'table \'{path}\' line {n}: expected {{"arch": {{...}}, "metrics": {{...}}}} ({type(e).__name__}: {e})'
-            ) from None
-        table[arch.to_json()] = metrics
-    if not table:
-        raise NasError(f"table '{path}' has no rows")
-    _TABLES[key] = table
-    return table
-
-
-def table_archs(path: str | Path, space: SearchSpace) -> list[ArchConfig]:
-    """Every architecture of a table, validated against the space."""
-    archs = [ArchConfig.from_json(k) for k in read_table(path)]
-    for a in archs:
-        space.validate(a)
-    return archs
 
 
 # ---- building ---------------------------------------------------------------------
@@ -183,7 +149,7 @@ def build(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
         return Evaluator(kind, fn, True, COMPLEXITY_METRICS)
 
     if kind == "table":
-        table = read_table(spec["path"])
+        table = read_table(spec["path"], **T.mapping(spec))
 
         def fn(archs):
             out = []

@@ -34,9 +34,11 @@ import yaml
 
 from nas import evaluators as E
 from nas import search_config
+from nas.free import build_free
 from nas.objectives import objective_vector, total_violation
 from nas.search_config import SearchConfig
 from nas.strategies import Prefilter, StrategyState, make
+from nas.table import mapping as table_mapping
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 
@@ -90,8 +92,8 @@ def build_pool(cfg: SearchConfig) -> list[ArchConfig] | None:
     if cfg.pool is None:
         return None
     if cfg.pool == "table":
-        paths = [s["path"] for s in cfg.evaluators if s["kind"] == "table"]
-        return [a for p in paths for a in E.table_archs(p, cfg.space)]
+        specs = [s for s in cfg.evaluators if s["kind"] == "table"]
+        return [a for s in specs for a in E.table_archs(s["path"], cfg.space, **table_mapping(s))]
     archs = []
     for _n, line in enumerate(Path(cfg.pool).read_text().splitlines(), 1):
         if line.strip():
@@ -163,7 +165,10 @@ def run_search(
     run_dir.mkdir(parents=True, exist_ok=True)
     pool = build_pool(cfg)
     prefilter = build_prefilter(cfg)
-    strategy = make(cfg.strategy, cfg.space, pool=pool, prefilter=prefilter, **cfg.strategy_options)
+    free = build_free(cfg.evaluators, cfg.objectives, cfg.space)
+    strategy = make(
+        cfg.strategy, cfg.space, pool=pool, prefilter=prefilter, free=free, **cfg.strategy_options
+    )
     strategy.ask(strategy.init(cfg.seed), 1)  # an empty constraint region fails here, before Ray starts
     recorded = read_history(run_dir) if resume else {}
     if resume:  # drop a line torn by the kill, so that appends start on a fresh line

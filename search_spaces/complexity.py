@@ -8,7 +8,8 @@ MLP width ``M``, ``T`` tokens and batch ``B``:
 
 * params: embedding (``P*E + E`` for patches of ``P`` pixels, ``V*E`` for
   tokens) + positions ``T*E`` + per layer ``2 LN (4E) + qkv (3EA + 3A) + out
-  (AE + E) + MLP (2EM + M + E)`` + final LN ``2E`` + head (``EC + C`` or ``EV + V``).
+  (AE + E) + MLP (2EM + M + E)`` + final LN ``2E`` + head (``EC + C`` or ``EV + V``; 0 when the LM's head is tied
+  to the embedding, ``task.tie_embeddings``).
 * MACs (multiply-accumulates, FLOPs = 2 * MACs; norms, activations and softmax
   are not counted): ``embed = B T P E`` (vit) or 0 (lookup), ``attn_proj = B T
   (3EA + AE)``, ``attn_scores = 2 B T T A`` for softmax attention (QK^T and AV)
@@ -116,7 +117,7 @@ def complexity(
 
     layer_params = 4 * El + 3 * El * A + 3 * A + A * El + El + 2 * El * M + M + El
     embed_params = (P * E + E) if not geo["lm"] else P * E
-    head_params = E * C + C
+    head_params = 0.0 * E if (geo["lm"] and space.task.get("tie_embeddings")) else E * C + C  # tied: none
     params = embed_params + T_max * E + layer_params.sum(1) + 2 * E + head_params
 
     per_layer = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)

@@ -35,7 +35,11 @@ Parameter layout (``Emax``, ``Hmax``, ``Mmax`` the largest choices, ``L`` =
           bias (L, 3, Hmax, hd)}; out {kernel (L, Hmax, hd, Emax), bias (L, Emax)};
           fc1 {kernel (L, Emax, Mmax), bias (L, Mmax)}; fc2 {kernel (L, Mmax, Emax), bias (L, Emax)}
   ln_f    {scale, bias} (Emax,)
-  head    {kernel (Emax, C), bias (C,)}
+  head    {kernel (Emax, C), bias (C,)}  (absent with ``task.tie_embeddings``: logits = x @ embedding^T)
+
+LM task options that GPT-2 needs (``supernet.pretrained``): ``task.ln_eps`` (LayerNorm
+epsilon, default 1e-6, GPT-2 uses 1e-5) and ``task.tie_embeddings`` (output head tied to
+the token embedding, no bias).  The MLP's GELU is the tanh approximation, as GPT-2's.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class Geometry(NamedTuple):
     out_dim: int
     patch_size: int
     channels: int
+    ln_eps: float = 1e-6  # LayerNorm epsilon (task.ln_eps)
+    tied: bool = False  # output head = token embedding transposed (task.tie_embeddings)
 
     @property
     def attn_branches(self) -> tuple[tuple[int, str], ...]:
@@ -101,6 +107,8 @@ def geometry(space: SearchSpace) -> Geometry:
         out_dim=int(geo["out_dim"]),
         patch_size=int(task.get("patch_size", 0)),
         channels=int(task.get("channels", 0)),
+        ln_eps=float(task.get("ln_eps", 1e-6)),
+        tied=bool(task.get("tie_embeddings", False)) and task["kind"] != "vit",
     )
 
 
@@ -144,12 +152,14 @@ def slice_globals(params: dict, *, E: int) -> dict:
         embed = {"embedding": embed["embedding"][:, :E]}
     else:
         embed = {"kernel": embed["kernel"][:, :E], "bias": embed["bias"][:E]}
-    return {
+    out = {
         "embed": embed,
         "pos": params["pos"][:, :E],
         "ln_f": {"scale": params["ln_f"]["scale"][:E], "bias": params["ln_f"]["bias"][:E]},
-        "head": {"kernel": params["head"]["kernel"][:E], "bias": params["head"]["bias"]},
     }
+    if "head" in params:  # absent when tied to the embedding
+        out["head"] = {"kernel": params["head"]["kernel"][:E], "bias": params["head"]["bias"]}
+    return out
 
 
 # ---- forward ------------------------------------------------------------------------------
@@ -164,7 +174,7 @@ def _attn_fn(geo: Geometry, E: int, H: int, attn: str):
     def run(x, layer):
         p = slice_layer(layer, E=E, H=H, M=0)
         B, T, _ = x.shape
-        h = nn.LayerNorm().apply({"params": p["ln1"]}, x)
+        h = nn.LayerNorm(epsilon=geo.ln_eps).apply({"params": p["ln1"]}, x)
         qkv = nn.Dense(3 * H * hd).apply({"params": p["qkv"]}, h).reshape(B, T, 3, H, hd)
         a = attend(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], causal=causal).reshape(B, T, H * hd)
         return x + nn.Dense(E).apply({"params": p["out"]}, a)
@@ -172,13 +182,13 @@ def _attn_fn(geo: Geometry, E: int, H: int, attn: str):
     return run
 
 
-def _mlp_fn(E: int, M: int):
+def _mlp_fn(E: int, M: int, eps: float):
     """x + MLP(LN2(x)) of width M, weights sliced to exactly (E, M)."""
 
     @jax.checkpoint
     def run(x, layer):
         p = slice_layer(layer, E=E, H=0, M=M)
-        h = nn.LayerNorm().apply({"params": p["ln2"]}, x)
+        h = nn.LayerNorm(epsilon=eps).apply({"params": p["ln2"]}, x)
         h = nn.gelu(nn.Dense(M).apply({"params": p["fc1"]}, h))
         return x + nn.Dense(E).apply({"params": p["fc2"]}, h)
 
@@ -200,7 +210,7 @@ def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, 
     x = x + g["pos"][: x.shape[1]]
     skip = [lambda x, layer: x]
     attn_branches = skip + [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
-    mlp_branches = skip + [_mlp_fn(E, m) for m in geo.mlp_choices]
+    mlp_branches = skip + [_mlp_fn(E, m, geo.ln_eps) for m in geo.mlp_choices]
 
     def body(x, inputs):
         code, layer = inputs  # code: (2,) = (attention branch, MLP branch); 0 skips
@@ -208,9 +218,11 @@ def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, 
         return jax.lax.switch(code[1], mlp_branches, x, layer), None
 
     x, _ = jax.lax.scan(body, x, (codes, params["layers"]))
-    x = nn.LayerNorm().apply({"params": g["ln_f"]}, x)
+    x = nn.LayerNorm(epsilon=geo.ln_eps).apply({"params": g["ln_f"]}, x)
     if geo.kind == "vit":
         x = x.mean(axis=1)  # (B,E)
+    if geo.tied:
+        return x @ g["embed"]["embedding"].T  # (B,T,V)
     return nn.Dense(geo.out_dim).apply({"params": g["head"]}, x)
 
 
@@ -273,5 +285,5 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
         "pos": p["pos"],
         "layers": layers,
         "ln_f": dict(p["ln_f"]),
-        "head": dict(p["head"]),
+        **({"head": dict(p["head"])} if "head" in p else {}),
     }

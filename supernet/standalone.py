@@ -62,18 +62,19 @@ class Block(nn.Module):
     mlp_dim: int
     attn_type: str
     causal: bool
+    ln_eps: float = 1e-6
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         B, T, E = x.shape
         H, hd = self.num_heads, self.head_dim
-        h = nn.LayerNorm(name="ln1")(x)
+        h = nn.LayerNorm(epsilon=self.ln_eps, name="ln1")(x)
         qkv = nn.Dense(3 * H * hd, name="qkv")(h).reshape(B, T, 3, H, hd)  # (B,T,3,H,hd)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         attend = linear_attention if self.attn_type == "linear" else softmax_attention
         a = attend(q, k, v, causal=self.causal).reshape(B, T, H * hd)  # (B,T,A)
         x = x + nn.Dense(E, name="out")(a)
-        h = nn.LayerNorm(name="ln2")(x)
+        h = nn.LayerNorm(epsilon=self.ln_eps, name="ln2")(x)
         h = nn.gelu(nn.Dense(self.mlp_dim, name="fc1")(h))  # (B,T,M)
         return x + nn.Dense(E, name="fc2")(h)
 
@@ -87,11 +88,13 @@ class Transformer(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kind, E = self.task["kind"], self.arch.embed_dim
+        eps = float(self.task.get("ln_eps", 1e-6))
         if kind == "vit":
             x = patchify(x, patch=self.task["patch_size"], channels=self.task["channels"])  # (B,T,P)
             x = nn.Dense(E, name="embed")(x)  # (B,T,E)
         else:
-            x = nn.Embed(self.task["vocab_size"], E, name="embed")(x)  # (B,T,E)
+            embed = nn.Embed(self.task["vocab_size"], E, name="embed")
+            x = embed(x)  # (B,T,E)
         T_max = x.shape[1] if kind == "vit" else self.task["seq_len"]
         pos = self.param("pos", nn.initializers.normal(0.02), (T_max, E))
         x = x + pos[: x.shape[1]]
@@ -102,12 +105,15 @@ class Transformer(nn.Module):
                 mlp_dim=self.arch.mlp_dim[i],
                 attn_type=self.arch.attn_type[i],
                 causal=kind != "vit",
+                ln_eps=eps,
                 name=f"block{i}",
             )(x)
-        x = nn.LayerNorm(name="ln_f")(x)
+        x = nn.LayerNorm(epsilon=eps, name="ln_f")(x)
         if kind == "vit":
             x = x.mean(axis=1)  # (B,E)
             return nn.Dense(self.task["num_classes"], name="head")(x)  # (B,C)
+        if self.task.get("tie_embeddings", False):
+            return embed.attend(x)  # (B,T,V), head tied to the embedding (GPT-2)
         return nn.Dense(self.task["vocab_size"], name="head")(x)  # (B,T,V)
 
 
