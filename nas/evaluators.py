@@ -248,6 +248,11 @@ def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
             )
     if kind == "table":
         T.check_options(spec, where=where)
+    if kind == "complexity":
+        for key in ("batch_size", "seq_len"):
+            v = spec.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise NasError(f"field '{where}.{key}': expected an integer >= 1, got {v!r}")
     if kind == "callable":
         if ":" not in spec["target"]:
             raise NasError(f"field '{where}.target': expected 'module:function', got {spec['target']!r}")
