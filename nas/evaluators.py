@@ -35,8 +35,6 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
-import numpy as np
-
 from nas import table as T
 from nas.table import read_table, table_archs  # noqa: F401  (re-exported)
 from search_spaces import ArchConfig, SearchSpace
@@ -47,7 +45,7 @@ _OPTIONS = {
     "complexity": {"batch_size", "seq_len"},
     "table": set(T.TABLE_OPTIONS),
     "callable": {"target", "options"},
-    "latency": {"device"},
+    "latency": {"device", "quantiles"},
     "supernet": {"workdir"},
 }
 _REQUIRED = {"table": ("path",), "callable": ("target",), "latency": ("device",), "supernet": ("workdir",)}
@@ -86,6 +84,14 @@ def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
             )
     if kind == "table":
         T.check_options(spec, where=where)
+    if kind == "latency" and "quantiles" in spec:
+        qs = spec["quantiles"]
+        if not isinstance(qs, list) or not all(
+            isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q < 1 for q in qs
+        ):
+            raise NasError(
+                f"field '{where}.quantiles': expected probabilities in (0, 1) like [0.9], got {qs!r}"
+            )
     if kind == "callable" and ":" not in spec["target"]:
         raise NasError(f"field '{where}.target': expected 'module:function', got {spec['target']!r}")
     return dict(spec)
@@ -96,7 +102,9 @@ def static_provides(spec: Mapping[str, Any]) -> tuple[str, ...] | None:
     if spec["kind"] == "complexity":
         return COMPLEXITY_METRICS
     if spec["kind"] == "latency":
-        return (f"latency_ms[{spec['device']}]",)
+        from nas.hw_metrics import metric_name
+
+        return tuple(metric_name("latency_ms", spec["device"], q) for q in [None, *spec.get("quantiles", ())])
     if spec["kind"] == "table":
         return tuple(sorted({k for m in read_table(spec["path"], **T.mapping(spec)).values() for k in m}))
     return None
@@ -180,14 +188,16 @@ def build(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
             raise NasError(
                 "evaluator 'latency': predictors.load_for(device, space) is not available in this installation"
             )
+        from nas.hw_metrics import latency_values
+
         model = predictors.load_for(spec["device"], space)
-        metric = f"latency_ms[{spec['device']}]"
+        qs = list(spec.get("quantiles", ()))
 
         def fn(archs):
-            ms = np.asarray(model.predict(list(archs)), dtype=np.float64).reshape(-1)
-            return [{metric: float(x)} for x in ms]
+            cols = latency_values(model, list(archs), spec["device"], qs)
+            return [{k: float(v[i]) for k, v in cols.items()} for i in range(len(archs))]
 
-        return Evaluator(kind, fn, True, (metric,))
+        return Evaluator(kind, fn, True, static_provides(spec))
 
     # supernet
     try:
