@@ -73,8 +73,8 @@ def test_search_records_mean_and_bound_and_meets_the_bound(ray_local, tmp_path, 
 
 
 def test_export_card_shows_mean_bound_and_measured(vit_space):
-    from nas.cli_export import predicted_latency
     from nas.export.card import card_text
+    from nas.export.from_run import predicted_latency
 
     arch = vit_space.sample_many(1, 1)[0]
     mean = float(predictors.load("cpu-host", space="vit-mnist").predict([arch])[0])

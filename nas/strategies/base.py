@@ -352,23 +352,24 @@ def run_sequential(
     seed: int,
     lag: int = 1,
 ) -> StrategyState:
-    """Runs a strategy without Ray, with the runner's schedule: proposal ``i`` is
-    made after the first ``i - lag + 1`` results were told (``lag`` evaluations
-    in flight).  ``evaluate(archs) -> (F, violation)``.  For tests and benchmarks."""
-    state = strategy.init(seed)
-    proposed: list[ArchConfig] = []
-    told = 0
-    while len(proposed) < budget:
-        target = max(0, len(proposed) - lag + 1)
-        if told < target:
-            F, v = evaluate(proposed[told:target])
-            state = strategy.tell(state, proposed[told:target], F, v)
-            told = target
-        archs, state = strategy.ask(state, 1)
-        if not archs:
+    """Runs a strategy without Ray, with the runner's schedule (:mod:`nas.schedule`):
+    proposal ``i`` is made after the first ``i - lag + 1`` results were told
+    (``lag`` evaluations in flight).  ``evaluate(archs) -> (F, violation)``."""
+    from nas import schedule as S
+
+    sched = S.start(strategy, seed)
+    results: dict[int, tuple[np.ndarray, float]] = {}
+
+    def run(lo: int, hi: int) -> None:
+        if hi > lo:
+            F, v = evaluate(list(sched.proposals[lo:hi]))
+            F, v = np.atleast_2d(np.asarray(F, dtype=np.float64)), np.asarray(v, dtype=np.float64).reshape(-1)
+            results.update({i: (F[i - lo], float(v[i - lo])) for i in range(lo, hi)})
+
+    while True:
+        sched, _ = S.advance(strategy, sched, results, budget=budget, lag=lag)
+        if S.complete(sched, budget):
             break
-        proposed += archs
-    if told < len(proposed):
-        F, v = evaluate(proposed[told:])
-        state = strategy.tell(state, proposed[told:], F, v)
-    return state
+        run(sched.told, S.needed(sched, lag))  # the results the next proposal waits for
+    run(sched.told, len(sched.proposals))
+    return S.close(strategy, sched, results).state
