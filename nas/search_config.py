@@ -96,6 +96,18 @@ def _abs(path: str) -> str:
     return os.path.abspath(path) if not os.path.isabs(path) else path
 
 
+def _add_latency_quantiles(evs: list[dict], metrics: Sequence[str]) -> None:
+    """A chance constraint such as ``latency_ms[dev].q90 <= 5`` asks the ``latency``
+    evaluator of ``dev`` for its 0.9 bound too (mean and bound are both recorded)."""
+    from nas.hw_metrics import quantiles_needed
+
+    for s in evs:
+        if s["kind"] == "latency":
+            qs = sorted({*map(float, s.get("quantiles", ())), *quantiles_needed(metrics, s["device"])})
+            if qs:
+                s["quantiles"] = qs
+
+
 def check(raw: Mapping[str, Any]) -> SearchConfig:
     """A SearchConfig from the parsed YAML, with one-line errors naming the field."""
     unknown = sorted(set(raw) - set(DEFAULTS))
@@ -141,6 +153,7 @@ def check(raw: Mapping[str, Any]) -> SearchConfig:
         raise NasError(f"field 'constraints': expected a list like ['params <= 2e6'], got {cons!r}")
     constraints = [parse_constraint(c, where=f"constraints[{i}]") for i, c in enumerate(cons)]
 
+    _add_latency_quantiles(evs, [o.metric for o in objectives] + [c.metric for c in constraints])
     known = [E.static_provides(s) for s in evs]
     if all(k is not None for k in known):
         names = sorted({m for k in known for m in k})

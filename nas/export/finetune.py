@@ -96,6 +96,11 @@ def finetune(
         predicted_latency_ms=cfg.get("predicted_latency_ms"),
         measure_latency=True,
         onnx=onnx,
-        extra={"finetune": record},
+        extra={"finetune": record}
+        | (
+            {"predicted_latency_bounds_ms": cfg["predicted_latency_bounds_ms"]}
+            if "predicted_latency_bounds_ms" in cfg
+            else {}
+        ),
     )
     return record
