@@ -2,8 +2,10 @@
 
 An objective is a metric name and a goal (``max`` or ``min``); a metric name is
 a plain word (``accuracy``, ``params``, ``flops``) or a word with a bracketed
-qualifier (``latency_ms[cpu-host]``).  A constraint is written as text, e.g.
-``latency_ms[cpu-host] <= 5`` or ``params <= 2e6``.
+qualifier (``latency_ms[cpu-host]``), which may name an upper quantile
+(``latency_ms[cpu-host].q90``: a chance constraint, :mod:`nas.hw_metrics`).  A
+constraint is written as text, e.g. ``latency_ms[cpu-host] <= 5``,
+``latency_ms[cpu-host].q90 <= 5`` or ``params <= 2e6``.
 
 Strategies see every result as a vector of objectives *to minimize* (maximized
 metrics are negated) plus one non-negative constraint violation (0 when every
@@ -22,7 +24,7 @@ import numpy as np
 
 from search_spaces.errors import NasError
 
-_METRIC = r"[A-Za-z_][\w.]*(?:\[[^\]\s]+\])?"
+_METRIC = r"[A-Za-z_][\w.]*(?:\[[^\]\s]+\](?:\.q\d{1,3})?)?"
 _CONSTRAINT_RE = re.compile(rf"^\s*({_METRIC})\s*(<=|>=|<|>|==)\s*(\S+)\s*$")
 _METRIC_RE = re.compile(rf"^{_METRIC}$")
 GOALS = ("max", "min")
@@ -187,6 +189,20 @@ def order_best_first(F: np.ndarray, violation: np.ndarray) -> np.ndarray:
             crowd[members] = crowding_distance(F[members])
     crowd = np.where(np.isinf(crowd), np.finfo(np.float64).max, crowd)
     return np.lexsort((np.arange(n), -crowd, rank, np.where(feas, 0.0, violation)))
+
+
+def table_reference(F: np.ndarray, *, margin: float = 1e-4) -> np.ndarray:
+    """A hypervolume reference fixed by a set of objective rows (to minimize), e.g.
+    every feasible row of a table or a space's extremes: each column's worst
+    finite value moved out by ``margin`` of its size (1.0001 x the maximum of a
+    positive column, as HW-GPT-Bench's README does), so that every row counts."""
+    F = np.asarray(F, dtype=np.float64)
+    F = F[np.all(np.isfinite(F), axis=1)]
+    if len(F) == 0:
+        raise NasError("no finite objective rows to fix a hypervolume reference from")
+    worst = F.max(0)
+    spread = np.maximum(np.abs(worst), F.max(0) - F.min(0))
+    return worst + margin * np.where(spread > 0, spread, 1.0)
 
 
 def hypervolume(F: np.ndarray, ref: Sequence[float]) -> float:

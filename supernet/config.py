@@ -8,13 +8,12 @@ or a value of the wrong type is a one-line :class:`NasError`.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 from search_spaces.errors import NasError
-from search_spaces.yaml_io import read_yaml
+from search_spaces.yaml_io import apply_overrides, read_yaml
 
 DEFAULTS: dict[str, Any] = {
     "space": "vit-mnist",  # built-in space name or a space YAML file
@@ -29,7 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "distill_teacher": "largest",  # 'largest' subnet in training, or the frozen 'pretrained' import
     "init_from": None,  # a Hugging Face GPT-2 folder (config.json + model.safetensors) to start from
     "init_order": "position",  # 'importance': sort heads and MLP neurons before import
-    "sampler": {"name": "complexity_aware", "options": {}},
+    # cost: the bin measure of complexity_aware / performance_aware, flops or latency (with device)
+    "sampler": {"name": "complexity_aware", "cost": None, "device": None, "options": {}},
     "checkpoint_every": 100,
     "log_every": 10,
     "eval_batch_size": 250,
@@ -74,23 +74,6 @@ def _check_type(name: str, default: Any, value: Any) -> Any:
     return value
 
 
-def _nest(dotted: str, value: Any) -> dict:
-    out: dict = {}
-    cur = out
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        cur = cur.setdefault(p, {})
-    cur[parts[-1]] = value
-    return out
-
-
-def _deep_update(d: dict, u: dict) -> dict:
-    for k, v in u.items():
-        merge = isinstance(v, dict) and k != "options"  # sampler options are replaced as a whole
-        d[k] = _deep_update(dict(d.get(k) or {}), v) if merge else v
-    return d
-
-
 def _check_choice(cfg: dict, key: str, choices: tuple) -> None:
     if not any(cfg[key] is c or (isinstance(c, str) and cfg[key] == c) for c in choices):
         raise NasError(f"config: field '{key}' is {cfg[key]!r}; choose one of {list(choices)}")
@@ -109,16 +92,28 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         init = raw.get("init_from") if isinstance(raw, dict) else None
         if isinstance(init, str) and not Path(init).is_absolute():
             raw["init_from"] = str(Path(path).parent / init)  # relative to the config file
-    for item in overrides:
-        if "=" not in item:
-            raise NasError(f"--set {item!r}: expected key=value")
-        key, text = item.split("=", 1)
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        raw = _deep_update(raw, _nest(key.strip(), value))
+    raw = apply_overrides(raw, overrides, fields=DEFAULTS)
     cfg = _merge(DEFAULTS, raw)
+    smp = cfg["sampler"]
+    for key in ("cost", "device"):  # sampler.cost / sampler.device are options of the binned samplers
+        if smp.get(key) is not None:
+            smp["options"] = {**smp["options"], key: smp[key]}
+    check_values(cfg)
+    return cfg
+
+
+def check_values(cfg: dict[str, Any]) -> None:
+    """Ranges of the numeric fields (types were checked by the merge)."""
+    for key in (
+        "steps",
+        "batch_size",
+        "checkpoint_every",
+        "log_every",
+        "eval_batch_size",
+        "eval_max_examples",
+    ):
+        if cfg[key] < 1:
+            raise NasError(f"config: field '{key}' must be >= 1, got {cfg[key]!r}")
     _check_choice(cfg, "distill", (None, True, False))
     _check_choice(cfg, "distill_teacher", ("largest", "pretrained"))
     _check_choice(cfg, "init_order", ("position", "importance"))
@@ -126,7 +121,11 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         raise NasError(f"config: field 'init_from' expects a folder path, got {cfg['init_from']!r}")
     if cfg["distill_teacher"] == "pretrained" and not cfg["init_from"]:
         raise NasError("config: field 'distill_teacher' is 'pretrained' but 'init_from' is not set")
-    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "eval_batch_size"):
-        if cfg[key] < 1:
-            raise NasError(f"config: field '{key}' must be >= 1, got {cfg[key]!r}")
-    return cfg
+    for key in ("seed", "warmup_steps"):
+        if cfg[key] < 0:
+            raise NasError(f"config: field '{key}' must be >= 0, got {cfg[key]!r}")
+    for key, positive in (("learning_rate", True), ("clip_norm", True), ("weight_decay", False)):
+        v = cfg[key]
+        if not math.isfinite(v) or v < 0 or (positive and v == 0):
+            bound = "> 0" if positive else ">= 0"
+            raise NasError(f"config: field '{key}' must be a finite number {bound}, got {v!r}")
