@@ -27,12 +27,16 @@ DEFAULTS: dict[str, Any] = {
     "clip_norm": 1.0,
     "distill": False,  # inplace distillation from the largest subnet (BigNAS)
     "sampler": {"name": "complexity_aware", "options": {}},
+    "data": {},  # the task's own data (see supernet/tasks/); empty = the task's built-in dataset
     "checkpoint_every": 100,
     "log_every": 10,
     "eval_batch_size": 250,
     "eval_max_examples": 1000,  # validation examples (charlm: 64-token windows)
-    "crash_after_step": None,  # testing aid: the process dies (os._exit) after this step
+    "crash_after_step": None,  # testing aid: the process SIGKILLs itself after this step
 }
+
+
+_FREE_FORM = ("options", "data")  # mappings whose keys the sampler / the task checks
 
 
 def _merge(base: dict, over: dict, prefix: str = "") -> dict:
@@ -41,11 +45,11 @@ def _merge(base: dict, over: dict, prefix: str = "") -> dict:
         name = f"{prefix}{k}"
         if k not in base:
             raise NasError(f"config: unknown field '{name}'; known fields are {sorted(base)}")
-        if isinstance(base[k], dict) and k != "options":
+        if isinstance(base[k], dict) and k not in _FREE_FORM:
             if not isinstance(v, dict):
                 raise NasError(f"config: field '{name}' must be a mapping, got {v!r}")
             out[k] = _merge(base[k], v, prefix=f"{name}.")
-        elif k == "options":
+        elif k in _FREE_FORM:
             if not isinstance(v, dict):
                 raise NasError(f"config: field '{name}' must be a mapping, got {v!r}")
             out[k] = {**base[k], **v}
@@ -83,9 +87,30 @@ def _nest(dotted: str, value: Any) -> dict:
 
 def _deep_update(d: dict, u: dict) -> dict:
     for k, v in u.items():
-        merge = isinstance(v, dict) and k != "options"  # sampler options are replaced as a whole
+        merge = isinstance(v, dict) and k not in _FREE_FORM  # replaced as a whole
         d[k] = _deep_update(dict(d.get(k) or {}), v) if merge else v
     return d
+
+
+def _relative_to(raw: dict, base: Path) -> dict:
+    """``raw`` with its relative paths (``space`` when not a built-in name, the task's data files)
+    made absolute against ``base``: paths in a config file are relative to that file."""
+    from search_spaces import builtin_names, load_space
+    from supernet import tasks
+
+    out = dict(raw)
+    space = out.get("space")
+    if isinstance(space, str) and space not in builtin_names() and not Path(space).is_absolute():
+        out["space"] = str(base / space)
+    data = out.get("data")
+    if isinstance(data, dict) and data:
+        task = tasks.get(load_space(out.get("space", DEFAULTS["space"])))
+        data = dict(data)
+        for key in task.data_files(data):
+            if isinstance(data[key], str) and not Path(data[key]).is_absolute():
+                data[key] = str((base / data[key]).resolve())
+        out["data"] = data
+    return out
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -93,6 +118,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     raw: dict = {}
     if path is not None:
         raw = read_yaml(path, what="config file") or {}
+        if not isinstance(raw, dict):
+            raise NasError(f"config file '{path}': expected a mapping at the top level")
+        raw = _relative_to(raw, Path(path).resolve().parent)
     for item in overrides:
         if "=" not in item:
             raise NasError(f"--set {item!r}: expected key=value")
@@ -103,6 +131,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             value = text
         raw = _deep_update(raw, _nest(key.strip(), value))
     cfg = _merge(DEFAULTS, raw)
+    cfg = _relative_to(cfg, Path.cwd())  # paths given with --set are relative to the current directory
     for key in ("steps", "batch_size", "checkpoint_every", "log_every", "eval_batch_size"):
         if cfg[key] < 1:
             raise NasError(f"config: field '{key}' must be >= 1, got {cfg[key]!r}")
