@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from search_spaces import NasError
+from nas.export.from_run import export_run  # noqa: F401 - the library function behind 'nas export'
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,57 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--no-onnx", action="store_true")
     f.set_defaults(func=cmd_finetune)
-
-
-def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool = True) -> list[Path]:
-    """Exports the selected subnets of a search run; returns the bundle paths."""
-    from nas.export.bundle import write_bundle
-    from nas.export.select import select_records, supernet_workdir
-    from supernet import checkpoint
-    from supernet.data import RUN_FILES
-    from supernet.extract import extract
-
-    cfg, records = select_records(run_dir, select)
-    workdir = supernet_workdir(cfg)
-    space, params, train_cfg = checkpoint.load(workdir)
-    if space.to_dict() != cfg.space.to_dict():
-        raise NasError(
-            f"supernet '{workdir}' was trained on space '{space.name}', but the search used "
-            f"'{cfg.space.name}' with other dimensions"
-        )
-    out = Path(out)
-    paths = []
-    for r in records:
-        arch = space.parse(r["arch"])
-        target = out if len(records) == 1 else out / f"subnet-{r['index']:05d}"
-        metrics = {k: v for k, v in r["metrics"].items() if not k.startswith("latency_ms[")}
-        latency = {
-            k[len("latency_ms[") : -1]: v for k, v in r["metrics"].items() if k.startswith("latency_ms[")
-        }
-        provenance = {
-            "search_run": str(Path(run_dir).resolve()),
-            "search_index": r["index"],
-            "search_seed": cfg.seed,
-            "supernet_checkpoint": str(Path(workdir).resolve()),
-            "supernet_step": train_cfg.get("restored_step"),
-            "supernet_seed": train_cfg.get("seed"),
-        }
-        side_files = [Path(workdir) / f for f in RUN_FILES if (Path(workdir) / f).is_file()]
-        paths.append(
-            write_bundle(
-                target,
-                space=space,
-                arch=arch,
-                variables=extract(params, arch, space=space),
-                provenance=provenance,
-                metrics=metrics,
-                predicted_latency_ms=latency,
-                onnx=onnx,
-                extra={"data": train_cfg.get("data") or {}},
-                files=side_files,
-            )
-        )
-    return paths
 
 
 def cmd_export(args: argparse.Namespace) -> int:

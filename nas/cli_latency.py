@@ -49,10 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--csv", help="a CSV of features and targets from any tool")
     f.add_argument("--features", help="CSV feature columns, comma separated")
     f.add_argument("--target", help="CSV target columns, comma separated (their sum is fitted)")
-    f.add_argument("--device", help="save the fitted predictor under this device name (with --jsonl)")
+    f.add_argument("--device", help="save the fitted predictor under this device name")
     f.add_argument("--root", help="registry folder (default $NAS_PREDICTORS or ~/.nas/predictors)")
     f.add_argument(
-        "--model", default="auto", help="auto (best held-out) or one of linear,poly2,mlp,ensemble,trees"
+        "--model",
+        default="auto",
+        help="auto (best by 5-fold cross-validation of linear,poly2,trees; linear,trees on architectures) "
+        "or a comma list of linear,poly2,trees,mlp,ensemble",
     )
     f.add_argument("--test-fraction", type=float, default=0.1)
     f.add_argument("--seed", type=int, default=0)
@@ -75,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = q.add_mutually_exclusive_group(required=True)
     g.add_argument("--arch", help="ARCH.json (one object)")
     g.add_argument("--archs", help="FILE.jsonl (one architecture per line)")
+    g.add_argument("--csv", help="rows.csv with the feature columns of a CSV-fitted device")
+    g.add_argument("--row", help="one row of a CSV-fitted device: COLUMN=VALUE,...")
+    q.add_argument("--level", type=float, default=0.9, help="coverage of the reported interval")
     q.set_defaults(func=cmd_query)
 
 
@@ -121,14 +127,24 @@ def cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_scores(scores: dict, best: str) -> None:
-    print(f"{'model':10s} {'within10%':>9s} {'within5%':>8s} {'MAPE%':>7s} {'RMSE ms':>9s} {'tau':>6s}")
+def _print_scores(r: dict) -> None:
+    """The candidates' 5-fold CV and held-out scores, the kept model and its interval's coverage."""
+    scores, cv, best = r["scores"], r["cv"], r["best"]
+    print(
+        f"{'model':10s} {'CV within10%':>12s} {'within10%':>9s} {'within5%':>8s} {'MAPE%':>7s} "
+        f"{'RMSE ms':>9s} {'tau':>6s}   (CV on train rows; the rest on held-out rows)"
+    )
     for k, s in scores.items():
-        mark = "  <- kept" if k == best else ""
+        mark = "  <- kept (best CV)" if k == best else ""
         print(
-            f"{k:10s} {s['within10_pct']:9.1f} {s['within5_pct']:8.1f} {s['mape_pct']:7.2f} "
-            f"{s['rmse_ms']:9.4f} {s['kendall_tau']:6.3f}{mark}"
+            f"{k:10s} {cv[k]['within10_pct']:12.1f} {s['within10_pct']:9.1f} {s['within5_pct']:8.1f} "
+            f"{s['mape_pct']:7.2f} {s['rmse_ms']:9.4f} {s['kendall_tau']:6.3f}{mark}"
         )
+    print(
+        f"90 % interval covers {r['coverage90_pct']:.1f} % of {len(r['test_idx'])} held-out rows, "
+        f"{r['coverage90_cv_pct']:.1f} % of all {len(r['train_idx']) + len(r['test_idx'])} rows "
+        f"(nested 5-fold CV); kept model {'refitted on all rows' if r['refit'] else 'fitted on train rows'}"
+    )
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -146,9 +162,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
         X, y = load_csv(args.csv, cols, tgts)
         r = fit_and_score(X, y, candidates=cands, seed=args.seed, test_fraction=args.test_fraction)
         print(f"{args.csv}: {len(r['train_idx'])} train / {len(r['test_idx'])} test rows")
-        _print_scores(r["scores"], r["best"])
+        _print_scores(r)
         if args.plot:
             print(f"plot: {scatter_plot(y[r['test_idx']], r['pred'], args.plot, title=Path(args.csv).stem)}")
+        if args.device:
+            from predictors.tabular import save_table
+
+            js = save_table(r, args.csv, cols, tgts, device=args.device, root=args.root, seed=args.seed,
+                            test_fraction=args.test_fraction)  # fmt: skip
+            print(f"saved {js}")
         return 0
     from predictors.dataset import fit_device
 
@@ -172,10 +194,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         p = registry.load(dev)
         for name, meta in p.meta.items():
             m = meta.get("metrics", {})
-            fp = meta.get("fingerprint", {})
+            cov = (meta.get("interval") or {}).get("nested_cv_coverage_pct")
+            cov = f"90% interval covers {cov:.1f}%" if cov is not None else "no interval"
+            if meta.get("kind") == "table":
+                src = f"CSV {Path(meta.get('csv', '?')).name} sha256 {meta.get('csv_sha256', '?')[:12]}, {len(meta['columns'])} columns"
+            else:
+                fp = meta.get("fingerprint", {})
+                src = f"{fp.get('cpu_model', '?')} ({fp.get('backend', '?')}, batch {fp.get('batch_size', '?')})"
             print(
                 f"{dev:14s} {name:22s} {meta['model']:9s} {m.get('within10_pct', float('nan')):5.1f}% within ±10%  "
-                f"tau {m.get('kendall_tau', float('nan')):.3f}  {fp.get('cpu_model', '?')} ({fp.get('backend', '?')}, batch {fp.get('batch_size', '?')})"
+                f"tau {m.get('kendall_tau', float('nan')):.3f}  {cov}  {src}"
             )
     return 0
 
@@ -190,16 +218,45 @@ def _read_archs(args: argparse.Namespace) -> list[ArchConfig]:
     return [ArchConfig.from_json(line) for line in text.splitlines() if line.strip()]
 
 
+def _interval(pred, level: float, mean: np.ndarray, part) -> tuple[np.ndarray, np.ndarray] | None:
+    from predictors.registry import bounds
+
+    return bounds(part, mean, level=level) if part.residuals is not None else None
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     import predictors
+    from predictors.intervals import _check_q
 
+    level = _check_q(args.level)
     pred = predictors.load(args.device, space=load_space(args.space) if args.space else None)
+    key = f"interval{round(100 * level)}_ms"
+    if args.csv or args.row:
+        from predictors.tabular import query_rows
+
+        if pred.table is None:
+            raise NasError(
+                f"field '--device': {args.device!r} predicts architectures of {pred.spaces}; "
+                "query it with --arch or --archs"
+            )
+        rows, X = query_rows(pred.table.columns, csv_path=args.csv, row=args.row)
+        mean, std = pred.table.predict_rows(X)
+        iv = _interval(pred, level, mean, pred.table)
+        for i, (row, m, s) in enumerate(zip(rows, mean, std, strict=True)):
+            out = {"row": row, "latency_ms": round(float(m), 5), "std_ms": round(float(s), 5)}
+            if iv is not None:
+                out[key] = [round(float(iv[0][i]), 5), round(float(iv[1][i]), 5)]
+            print(json.dumps(out))
+        return 0
     archs = _read_archs(args)
     mean, std = pred.predict_with_uncertainty(archs)
-    for a, m, s in zip(archs, mean, std, strict=False):
-        print(
-            json.dumps({"arch": a.to_dict(), "latency_ms": round(float(m), 5), "std_ms": round(float(s), 5)})
-        )
+    part = pred._part_for(archs)
+    iv = _interval(pred, level, mean, part)
+    for i, (a, m, s) in enumerate(zip(archs, mean, std, strict=True)):
+        out = {"arch": a.to_dict(), "latency_ms": round(float(m), 5), "std_ms": round(float(s), 5)}
+        if iv is not None:
+            out[key] = [round(float(iv[0][i]), 5), round(float(iv[1][i]), 5)]
+        print(json.dumps(out))
     return 0
 
 

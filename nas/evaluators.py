@@ -8,47 +8,47 @@ returns one metrics dict per architecture:
   closed-form model in :mod:`search_spaces.complexity` (options ``batch_size``,
   ``seq_len``).  Cheap.
 * ``table``: a lookup table, JSON lines ``{"arch": {...}, "metrics": {...}}``
-  (option ``path``), so that a tabular benchmark of any user-declared space can
-  be searched.  It only scores the archs it holds, so a search with a table is
+  (option ``path``; ``fields`` and ``metrics`` read other tools' formats, see
+  :mod:`nas.table`; ``free`` names columns known before evaluation, such as a
+  params count, which strategies then use instead of learning them), so that a
+  tabular benchmark of any user-declared space can be searched.  It only scores the archs it holds, so a search with a table is
   restricted to its rows (see ``pool`` in :mod:`nas.search_config`).  Cheap.
 * ``callable``: the user's Python function ``module:function`` (option
   ``target``, extra ``options`` passed as keywords) taking a list of
-  ArchConfig and returning a list of metric dicts.
+  ArchConfig and returning a list of metric dicts.  ``cheap: true`` declares
+  it fast enough to run in the driver.  It is code: a search config that names
+  one runs it, as does every module of the working directory it imports.
 * ``latency``: the per-device latency predictor, ``predictors.load(device)``;
   metric ``latency_ms[DEVICE]``.  Cheap.
 * ``supernet``: inherited-weight metrics (``accuracy``, ``loss``,
   ``perplexity``) from ``supernet.evaluation.load_evaluator(workdir)``, built
   once per Ray worker (it loads an Orbax checkpoint and compiles).
 
-Cheap evaluators also run in the driver to pre-filter proposals against the
-constraints on their metrics (HAT resamples children until the predicted
-latency fits).  Packages are imported lazily, so a missing part is a clear
-NasError only when a config asks for it.
+Each kind is one entry of :data:`KINDS` (its options, required fields, the
+metrics it provides, whether it is cheap, how it is built).  Cheap evaluators
+also run in the driver to pre-filter proposals against the constraints on
+their metrics (HAT resamples children until the predicted latency fits), and
+a search whose evaluators are all cheap runs in the driver without Ray.
+:func:`preflight` builds (or, for the supernet, checks) every evaluator in
+the driver before any evaluation, so that one that cannot be built is one
+line naming it, the field and the cause.  Packages are imported lazily.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import math
-from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from nas import table as T
+from nas.table import read_table, table_archs  # noqa: F401  (re-exported)
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 
-KINDS = ("complexity", "table", "callable", "latency", "supernet")
-_OPTIONS = {
-    "complexity": {"batch_size", "seq_len"},
-    "table": {"path"},
-    "callable": {"target", "options"},
-    "latency": {"device"},
-    "supernet": {"workdir"},
-}
-_REQUIRED = {"table": ("path",), "callable": ("target",), "latency": ("device",), "supernet": ("workdir",)}
 COMPLEXITY_METRICS = ("params", "flops", "macs", "act_bytes")
+Fn = Callable[[list[ArchConfig]], list[dict[str, float]]]
 
 
 class Evaluator(NamedTuple):
@@ -56,101 +56,68 @@ class Evaluator(NamedTuple):
     when they are known in advance (None for user callables and the supernet)."""
 
     kind: str
-    fn: Callable[[list[ArchConfig]], list[dict[str, float]]]
+    fn: Fn
     cheap: bool
     provides: tuple[str, ...] | None
 
 
-def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
-    """Validates one evaluator declaration (no imports, no file reads)."""
-    if not isinstance(spec, Mapping) or "kind" not in spec:
-        raise NasError(
-            f"field '{where}': expected a mapping with a 'kind' ({', '.join(KINDS)}), got {spec!r}"
-        )
-    kind = spec["kind"]
-    if kind not in KINDS:
-        raise NasError(f"field '{where}.kind': unknown evaluator {kind!r}; choose one of {list(KINDS)}")
-    extra = sorted(set(spec) - _OPTIONS[kind] - {"kind"})
-    if extra:
-        raise NasError(
-            f"field '{where}.{extra[0]}': evaluator {kind!r} has no option {extra[0]!r}; "
-            f"options are {sorted(_OPTIONS[kind])}"
-        )
-    for key in _REQUIRED.get(kind, ()):
-        if not isinstance(spec.get(key), str) or not spec[key]:
-            raise NasError(
-                f"field '{where}.{key}': evaluator {kind!r} needs a string {key!r}, got {spec.get(key)!r}"
-            )
-    if kind == "callable" and ":" not in spec["target"]:
-        raise NasError(f"field '{where}.target': expected 'module:function', got {spec['target']!r}")
-    return dict(spec)
+class Kind(NamedTuple):
+    """One evaluator kind: everything the search needs to know about it."""
+
+    options: frozenset[str]
+    required: tuple[str, ...]  # string options that must be given
+    provides: Callable[[Mapping[str, Any]], tuple[str, ...] | None]  # metric names, known without building
+    cheap: Callable[[Mapping[str, Any]], bool]  # may run in the driver
+    build: Callable[[Mapping[str, Any], SearchSpace], Fn]
+    check: Callable[[Mapping[str, Any], SearchSpace], None] | None = None  # preflight instead of a build
 
 
-def static_provides(spec: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """Metric names an evaluator gives, known without building it (None: unknown)."""
-    if spec["kind"] == "complexity":
-        return COMPLEXITY_METRICS
-    if spec["kind"] == "latency":
-        return (f"latency_ms[{spec['device']}]",)
-    if spec["kind"] == "table":
-        return tuple(sorted({k for m in read_table(spec["path"]).values() for k in m}))
-    return None
+# ---- the kinds ----------------------------------------------------------------------
+def _build_complexity(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
+    from search_spaces.complexity import complexity
+
+    bs, seq = int(spec.get("batch_size", 1)), spec.get("seq_len")
+    complexity(space, [space.smallest()], batch_size=bs, seq_len=seq)  # fails early on a bad space
+
+    def fn(archs):
+        c = complexity(space, archs, batch_size=bs, seq_len=seq)
+        return [{k: float(c[k][i]) for k in COMPLEXITY_METRICS} for i in range(len(archs))]
+
+    return fn
 
 
-def is_cheap(spec: Mapping[str, Any]) -> bool:
-    return spec["kind"] in ("complexity", "table", "latency")
+def _build_table(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
+    table = read_table(spec["path"], **T.mapping(spec))
+
+    def fn(archs):
+        out = []
+        for a in archs:
+            row = table.get(a.to_json())
+            if row is None:
+                raise NasError(f"table '{spec['path']}' has no row for architecture {a.to_json()}")
+            out.append(dict(row))
+        return out
+
+    return fn
 
 
-# ---- lookup tables --------------------------------------------------------------
-_TABLES: dict[str, dict[str, dict[str, float]]] = {}
-
-
-def read_table(path: str | Path) -> dict[str, dict[str, float]]:
-    """arch JSON -> metrics, from JSON lines ``{"arch": {...}, "metrics": {...}}``."""
-    key = str(Path(path).resolve())
-    if key in _TABLES:
-        return _TABLES[key]
-    p = Path(path)
-    if not p.is_file():
-        raise NasError(f"field 'evaluators.path': table file '{path}' does not exist")
-    table: dict[str, dict[str, float]] = {}
-    for n, line in enumerate(p.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            arch = ArchConfig.from_dict(row["arch"])
-            metrics = {str(k): float(v) for k, v in row["metrics"].items()}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-            raise NasError(
-                f'table \'{path}\' line {n}: expected {{"arch": {{...}}, "metrics": {{...}}}} ({type(e).__name__}: {e})'
-            ) from None
-        table[arch.to_json()] = metrics
-    if not table:
-        raise NasError(f"table '{path}' has no rows")
-    _TABLES[key] = table
-    return table
-
-
-def table_archs(path: str | Path, space: SearchSpace) -> list[ArchConfig]:
-    """Every architecture of a table, validated against the space."""
-    archs = [ArchConfig.from_json(k) for k in read_table(path)]
-    for a in archs:
-        space.validate(a)
-    return archs
-
-
-# ---- building ---------------------------------------------------------------------
 def _load_callable(target: str) -> Callable:
     module, _, name = target.partition(":")
     try:
         mod = importlib.import_module(module)
-    except ImportError as e:
-        raise NasError(f"field 'evaluators.target': cannot import module {module!r} ({e})") from None
+    except Exception as e:  # noqa: BLE001 - the user's module: any import failure is its cause
+        raise NasError(
+            f"field 'target': cannot import module {module!r} ({type(e).__name__}: {_first_line(e)})"
+        ) from None
     fn = getattr(mod, name, None)
     if not callable(fn):
-        raise NasError(f"field 'evaluators.target': module {module!r} has no function {name!r}")
+        raise NasError(f"field 'target': module {module!r} has no function {name!r}")
     return fn
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _check_output(kind: str, out: Any, n: int) -> list[dict[str, float]]:
@@ -162,84 +129,171 @@ def _check_output(kind: str, out: Any, n: int) -> list[dict[str, float]]:
     for m in out:
         if not isinstance(m, Mapping):
             raise NasError(f"evaluator {kind!r} returned {m!r}; expected a dict of metric -> number")
-        rows.append({str(k): float(v) for k, v in m.items()})
+        try:
+            rows.append({str(k): float(v) for k, v in m.items()})
+        except (TypeError, ValueError):
+            raise NasError(
+                f"evaluator {kind!r} returned {m!r}; expected a dict of metric -> number"
+            ) from None
     return rows
+
+
+def _build_callable(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
+    user = _load_callable(spec["target"])
+    opts = dict(spec.get("options") or {})
+
+    def fn(archs):
+        return _check_output(spec["target"], user(list(archs), **opts), len(archs))
+
+    return fn
+
+
+def _build_latency(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
+    try:
+        predictors = importlib.import_module("predictors")
+    except ImportError as e:
+        raise NasError(f"field 'device': the latency evaluator needs the predictors package ({e})") from None
+    model = predictors.load_for(spec["device"], space)
+    metric = f"latency_ms[{spec['device']}]"
+
+    def fn(archs):
+        ms = np.asarray(model.predict(list(archs)), dtype=np.float64).reshape(-1)
+        return [{metric: float(x)} for x in ms]
+
+    return fn
+
+
+def _check_supernet(spec: Mapping[str, Any], space: SearchSpace) -> None:
+    """The workdir holds a checkpoint of this space (reads its JSON record, not the weights)."""
+    from supernet import checkpoint
+
+    trained = checkpoint.read_space(spec["workdir"])
+    if trained.to_dict() != space.to_dict():
+        raise NasError(
+            f"field 'workdir': supernet '{spec['workdir']}' was trained on space '{trained.name}', "
+            f"not on the search's space '{space.name}'"
+        )
+
+
+def _build_supernet(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
+    from supernet.evaluation import load_evaluator
+
+    _check_supernet(spec, space)
+    inherited = load_evaluator(spec["workdir"])
+
+    def fn(archs):
+        return _check_output("supernet", inherited(list(archs)), len(archs))
+
+    return fn
+
+
+def _table_provides(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted({k for m in read_table(spec["path"], **T.mapping(spec)).values() for k in m}))
+
+
+def _never(spec: Mapping[str, Any]) -> bool:
+    return False
+
+
+def _always(spec: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _unknown(spec: Mapping[str, Any]) -> None:
+    return None
+
+
+KINDS: dict[str, Kind] = {
+    "complexity": Kind(
+        frozenset({"batch_size", "seq_len"}), (), lambda s: COMPLEXITY_METRICS, _always, _build_complexity
+    ),
+    "table": Kind(frozenset(T.TABLE_OPTIONS), ("path",), _table_provides, _always, _build_table),
+    "callable": Kind(
+        frozenset({"target", "options", "cheap"}),
+        ("target",),
+        _unknown,
+        lambda s: bool(s.get("cheap", False)),
+        _build_callable,
+    ),
+    "latency": Kind(
+        frozenset({"device"}), ("device",), lambda s: (f"latency_ms[{s['device']}]",), _always, _build_latency
+    ),
+    "supernet": Kind(
+        frozenset({"workdir"}), ("workdir",), _unknown, _never, _build_supernet, _check_supernet
+    ),
+}
+
+
+# ---- what the rest of the search uses ----------------------------------------------------
+def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
+    """Validates one evaluator declaration (no imports, no file reads)."""
+    if not isinstance(spec, Mapping) or "kind" not in spec:
+        raise NasError(
+            f"field '{where}': expected a mapping with a 'kind' ({', '.join(KINDS)}), got {spec!r}"
+        )
+    kind = spec["kind"]
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise NasError(f"field '{where}.kind': unknown evaluator {kind!r}; choose one of {list(KINDS)}")
+    k = KINDS[kind]
+    extra = sorted(set(spec) - k.options - {"kind"})
+    if extra:
+        raise NasError(
+            f"field '{where}.{extra[0]}': evaluator {kind!r} has no option {extra[0]!r}; "
+            f"options are {sorted(k.options)}"
+        )
+    for key in k.required:
+        if not isinstance(spec.get(key), str) or not spec[key]:
+            raise NasError(
+                f"field '{where}.{key}': evaluator {kind!r} needs a string {key!r}, got {spec.get(key)!r}"
+            )
+    if kind == "table":
+        T.check_options(spec, where=where)
+    if kind == "callable":
+        if ":" not in spec["target"]:
+            raise NasError(f"field '{where}.target': expected 'module:function', got {spec['target']!r}")
+        if not isinstance(spec.get("options") or {}, Mapping):
+            raise NasError(
+                f"field '{where}.options': expected a mapping of keywords, got {spec['options']!r}"
+            )
+        if not isinstance(spec.get("cheap", False), bool):
+            raise NasError(f"field '{where}.cheap': expected true or false, got {spec['cheap']!r}")
+    return dict(spec)
+
+
+def static_provides(spec: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Metric names an evaluator gives, known without building it (None: unknown)."""
+    return KINDS[spec["kind"]].provides(spec)
+
+
+def is_cheap(spec: Mapping[str, Any]) -> bool:
+    """Fast enough to run in the driver (the search's pre-filter, a search without Ray)."""
+    return KINDS[spec["kind"]].cheap(spec)
 
 
 def build(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
     """An Evaluator from its declaration (imports the package it needs)."""
     spec = check_spec(spec)
-    kind = spec["kind"]
-    if kind == "complexity":
-        from search_spaces.complexity import complexity
+    k = KINDS[spec["kind"]]
+    return Evaluator(spec["kind"], k.build(spec, space), k.cheap(spec), k.provides(spec))
 
-        bs, seq = int(spec.get("batch_size", 1)), spec.get("seq_len")
-        complexity(space, [space.smallest()], batch_size=bs, seq_len=seq)  # fails early on a bad space
 
-        def fn(archs):
-            c = complexity(space, archs, batch_size=bs, seq_len=seq)
-            return [{k: float(c[k][i]) for k in COMPLEXITY_METRICS} for i in range(len(archs))]
-
-        return Evaluator(kind, fn, True, COMPLEXITY_METRICS)
-
-    if kind == "table":
-        table = read_table(spec["path"])
-
-        def fn(archs):
-            out = []
-            for a in archs:
-                row = table.get(a.to_json())
-                if row is None:
-                    raise NasError(f"table '{spec['path']}' has no row for architecture {a.to_json()}")
-                out.append(dict(row))
-            return out
-
-        return Evaluator(kind, fn, True, static_provides(spec))
-
-    if kind == "callable":
-        user = _load_callable(spec["target"])
-        opts = dict(spec.get("options") or {})
-
-        def fn(archs):
-            return _check_output(spec["target"], user(list(archs), **opts), len(archs))
-
-        return Evaluator(kind, fn, False, None)
-
-    if kind == "latency":
+def preflight(specs: Sequence[Mapping[str, Any]], space: SearchSpace) -> list[Evaluator | None]:
+    """Builds every evaluator in the driver, or checks it where a build is heavy (the supernet:
+    its checkpoint and space, not its weights).  Raises one line naming the evaluator, the
+    field and the cause; returns the built evaluators (None where only checked)."""
+    out: list[Evaluator | None] = []
+    for i, spec in enumerate(specs):
+        k = KINDS[spec["kind"]]
         try:
-            predictors = importlib.import_module("predictors")
-        except ImportError as e:
-            raise NasError(f"evaluator 'latency' needs the predictors package ({e})") from None
-        if not hasattr(predictors, "load_for"):
-            raise NasError(
-                "evaluator 'latency': predictors.load_for(device, space) is not available in this installation"
-            )
-        model = predictors.load_for(spec["device"], space)
-        metric = f"latency_ms[{spec['device']}]"
-
-        def fn(archs):
-            ms = np.asarray(model.predict(list(archs)), dtype=np.float64).reshape(-1)
-            return [{metric: float(x)} for x in ms]
-
-        return Evaluator(kind, fn, True, (metric,))
-
-    # supernet
-    try:
-        evaluation = importlib.import_module("supernet.evaluation")
-    except ImportError as e:
-        raise NasError(f"evaluator 'supernet' needs supernet.evaluation ({e})") from None
-    if not hasattr(evaluation, "load_evaluator"):
-        raise NasError("evaluator 'supernet': supernet.evaluation.load_evaluator(workdir) is not available")
-    if not Path(spec["workdir"]).exists():
-        raise NasError(
-            f"field 'evaluators.workdir': supernet run directory '{spec['workdir']}' does not exist"
-        )
-    inherited = evaluation.load_evaluator(spec["workdir"])
-
-    def fn(archs):
-        return _check_output("supernet", inherited(list(archs)), len(archs))
-
-    return Evaluator(kind, fn, False, None)
+            if k.check is not None:
+                k.check(spec, space)
+                out.append(None)
+            else:
+                out.append(build(spec, space))
+        except NasError as e:
+            msg = str(e).replace("field 'evaluators.", "field '")
+            raise NasError(f"evaluators[{i}] ({spec['kind']}): {msg}") from None
+    return out
 
 
 def evaluate_all(evaluators: Sequence[Evaluator], archs: list[ArchConfig]) -> list[dict[str, float]]:

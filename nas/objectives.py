@@ -189,6 +189,20 @@ def order_best_first(F: np.ndarray, violation: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(n), -crowd, rank, np.where(feas, 0.0, violation)))
 
 
+def table_reference(F: np.ndarray, *, margin: float = 1e-4) -> np.ndarray:
+    """A hypervolume reference fixed by a set of objective rows (to minimize), e.g.
+    every feasible row of a table or a space's extremes: each column's worst
+    finite value moved out by ``margin`` of its size (1.0001 x the maximum of a
+    positive column, as HW-GPT-Bench's README does), so that every row counts."""
+    F = np.asarray(F, dtype=np.float64)
+    F = F[np.all(np.isfinite(F), axis=1)]
+    if len(F) == 0:
+        raise NasError("no finite objective rows to fix a hypervolume reference from")
+    worst = F.max(0)
+    spread = np.maximum(np.abs(worst), F.max(0) - F.min(0))
+    return worst + margin * np.where(spread > 0, spread, 1.0)
+
+
 def hypervolume(F: np.ndarray, ref: Sequence[float]) -> float:
     """Hypervolume dominated by ``F`` (minimization) up to reference point ``ref``."""
     F = np.asarray(F, dtype=np.float64)

@@ -107,7 +107,7 @@ def search_step(workdir: Path, device: str, budget: int, population: int, worker
 
 
 def export_step(workdir: Path) -> Path:
-    from nas.cli_export import export_run
+    from nas.export.from_run import export_run
 
     out = workdir / "export" / "best"
     _say(f"4/5 exporting the best subnet to {out}")

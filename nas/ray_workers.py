@@ -1,12 +1,16 @@
-"""Ray evaluation workers: one per core, pinned, evaluators built once.
+"""Ray evaluation workers (one per core, pinned, evaluators built once) and the thin
+executor that hands them the runner's proposals.
 
 Two unpinned JAX processes on one machine each run about 2x slower (see
-DESIGN.md), so every worker asks Ray for one CPU and pins itself with
+docs/design.md), so every worker asks Ray for one CPU and pins itself with
 ``os.sched_setaffinity`` to a core that no other worker of ours on that node
 holds.  Cores are claimed with ``flock`` on per-core lock files, released by
 the kernel when the worker dies.  The evaluators (a supernet checkpoint load
 and compile among them) are built once in ``__init__`` and reused for every
 batch.
+
+A local Ray is started bound to 127.0.0.1 (nothing of a local search listens
+on another interface); a cluster is joined with ``--address``.
 """
 
 from __future__ import annotations
@@ -17,9 +21,14 @@ import socket
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+from search_spaces import ArchConfig
+from search_spaces.errors import NasError
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "nas-search-cores"
 
@@ -51,22 +60,168 @@ class EvalWorker:
         for p in reversed(sys_path):
             if p not in sys.path:
                 sys.path.insert(0, p)
-        from nas import evaluators as E
-        from search_spaces import space_from_dict
-
-        self.space = space_from_dict(space)
-        self.evaluators = [E.build(s, self.space) for s in specs]
         core = f"core{self.core}" if self.core is not None else "unpinned"
         self.name = f"{socket.gethostname()}:{os.getpid()}:{core}"
+        self.error: str | None = None
+        try:
+            from nas import evaluators as E
+            from search_spaces import space_from_dict
+
+            self.space = space_from_dict(space)
+            self.evaluators = [E.build(s, self.space) for s in specs]
+        except Exception as e:  # noqa: BLE001 - reported by ready(), not as a dead actor
+            self.error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+
+    def ready(self) -> str | None:
+        """None once the evaluators are built, else why they could not be."""
+        return self.error
 
     def info(self) -> dict:
         return {"name": self.name, "pid": os.getpid(), "core": self.core}
 
     def evaluate(self, arch_jsons: list[str]) -> tuple[str, float, list[dict[str, float]]]:
         from nas.evaluators import evaluate_all
-        from search_spaces import ArchConfig
 
+        if self.error is not None:
+            raise NasError(f"the evaluators cannot be built on this worker: {self.error}")
         start = time.perf_counter()
         archs = [ArchConfig.from_json(a) for a in arch_jsons]
         metrics = evaluate_all(self.evaluators, archs)
         return self.name, time.perf_counter() - start, metrics
+
+
+def start_ray(address: str | None, workers: int | None) -> bool:
+    """Starts (on 127.0.0.1) or joins Ray unless this process already did; True if we must shut it down."""
+    if ray.is_initialized():
+        return False
+    root = str(Path(__file__).resolve().parents[1])
+    paths = [root, os.getcwd()] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+    for var in ("JAX_PLATFORMS", "NAS_PREDICTORS"):  # workers see the driver's platform and predictors
+        if var in os.environ:
+            env[var] = os.environ[var]
+    kw = dict(runtime_env={"env_vars": env}, logging_level="WARNING", log_to_driver=False)
+    try:
+        if address:
+            ray.init(address=address, **kw)
+        else:
+            ray.init(
+                address="local",
+                num_cpus=workers or os.cpu_count(),
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                **kw,
+            )
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise NasError(
+            f"--address {address}: cannot join the Ray cluster ({str(e).splitlines()[0]})"
+        ) from None
+    return True
+
+
+def cluster_cpus() -> int:
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+class RayExecutor:
+    """Evaluates ``(index, arch)`` jobs on ``n_workers`` actors, ``per_worker`` tasks queued on each.
+
+    A worker that dies costs a retry of its batch on a fresh worker; an architecture that
+    killed ``max_attempts`` workers, or an evaluator that raises, ends the search with one line.
+    """
+
+    def __init__(
+        self,
+        specs: list[dict],
+        space: dict,
+        *,
+        n_workers: int,
+        batch_size: int = 1,
+        per_worker: int = 2,
+        max_attempts: int = 3,
+    ) -> None:
+        sys_path = list(dict.fromkeys([os.getcwd()] + sys.path))
+        self._spawn = lambda: EvalWorker.remote(specs, space, sys_path)
+        self.batch_size, self.per_worker, self.max_attempts = batch_size, per_worker, max_attempts
+        self.actors = [self._spawn() for _ in range(n_workers)]
+        self._check_ready(self.actors)
+        self.queue: deque[tuple[int, str]] = deque()
+        self.inflight: dict = {}
+        self.idle = [a for _ in range(per_worker) for a in self.actors]  # free task slots
+        self.dead: set = set()
+        self.attempts: dict[int, int] = {}
+
+    def _check_ready(self, actors) -> None:
+        try:
+            errors = ray.get([a.ready.remote() for a in actors])
+        except RayActorError as e:
+            raise NasError(
+                f"a Ray worker died while building the evaluators ({str(e).splitlines()[0]})"
+            ) from None
+        for err in errors:
+            if err is not None:
+                self.close()
+                raise NasError(f"the evaluators cannot be built on a Ray worker: {err}")
+
+    def submit(self, jobs: list[tuple[int, ArchConfig]]) -> None:
+        self.queue.extend((i, a.to_json()) for i, a in jobs)
+        self._dispatch()
+
+    def pending(self) -> int:
+        return len(self.queue) + sum(len(b) for _, b in self.inflight.values())
+
+    def _dispatch(self) -> None:
+        while self.queue and self.idle:
+            actor = self.idle.pop(0)
+            batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
+            self.inflight[actor.evaluate.remote([a for _, a in batch])] = (actor, batch)
+
+    def wait(self, timeout: float = 5.0) -> list[tuple[int, dict]]:
+        """Finished jobs: ``(index, {metrics, worker, seconds, attempts})``."""
+        ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
+        out = []
+        for ref in ready:
+            actor, batch = self.inflight.pop(ref)
+            try:
+                worker, seconds, metrics = ray.get(ref)
+            except RayActorError:
+                self._retry(actor, batch)
+                continue
+            except RayTaskError as e:
+                cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
+                msg = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
+                raise NasError(f"evaluation of {batch[0][1]} failed: {type(cause).__name__}: {msg}") from None
+            self.idle.append(actor)
+            for (i, _), m in zip(batch, metrics, strict=True):
+                out.append(
+                    (
+                        i,
+                        {
+                            "metrics": m,
+                            "worker": worker,
+                            "seconds": seconds / len(batch),
+                            "attempts": self.attempts.get(i, 0) + 1,
+                        },
+                    )
+                )
+        self._dispatch()
+        return out
+
+    def _retry(self, actor, batch) -> None:
+        for i, arch in batch:
+            self.attempts[i] = self.attempts.get(i, 0) + 1
+            if self.attempts[i] >= self.max_attempts:
+                raise NasError(f"architecture {arch} killed {self.max_attempts} workers; giving up")
+        self.queue.extendleft(reversed(batch))
+        if actor not in self.dead:  # its other queued task fails too: replace it once
+            self.dead.add(actor)
+            self.idle[:] = [a for a in self.idle if a is not actor]
+            self.actors.remove(actor)
+            fresh = self._spawn()
+            self.actors.append(fresh)
+            self.idle.extend([fresh] * self.per_worker)
+
+    def close(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors = []

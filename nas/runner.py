@@ -1,22 +1,31 @@
-"""The search loop: a strategy proposes, Ray workers evaluate, results feed back.
+"""The search loop: a strategy proposes, an executor evaluates, results feed back.
 
-Asynchronous and deterministic at once.  Workers never wait for a generation:
-as soon as one is free it gets the next proposal.  Yet the result does not
-depend on timing, because of one rule: proposal ``i`` is asked for after
-exactly the first ``i - lag + 1`` results *in proposal order* were told to the
-strategy (results that arrive early wait in a buffer).  With ``lag`` (default
-2 x workers) proposals in flight (two queued per worker, so that a worker
-does not idle while the driver handles its last result), a free worker waits
-only if one evaluation is ``lag`` places behind.  The same seed and the same evaluations therefore
-give the same proposals, whatever the number of workers or their speed.
+The schedule is :mod:`nas.schedule`'s lag rule (proposal ``i`` is asked for
+after exactly the first ``i - lag + 1`` results in proposal order were told),
+so the result does not depend on timing: the same seed and the same
+evaluations give the same proposals, whatever the number of workers or their
+speed.  ``lag`` defaults to 2 x workers (two tasks queued per worker, so that
+a worker does not idle while the driver handles its last result).
+
+Two executors run the evaluations:
+
+* :class:`nas.ray_workers.RayExecutor`: Ray actors, one pinned core each; a
+  worker that dies costs only a retry of its batch on a fresh worker.
+* :class:`DriverExecutor`: the driver itself, when every evaluator is cheap
+  (complexity, table, latency predictor, a ``callable`` marked ``cheap``) and no
+  ``--address`` is given.  Ray is then never started (it costs 5-30 s), and the
+  results are the same as on Ray.
+
+Before any evaluation every evaluator is built (or checked) in the driver
+(:func:`nas.evaluators.preflight`), so one that cannot be built is one line
+naming it, the field and the cause.
 
 Every result is appended (and fsynced) to ``history.jsonl`` the moment it
-arrives; ``state.json`` holds the strategy state.  ``resume`` replays the
-strategy against the recorded results (which are not evaluated again) and
-carries on, so a killed search reaches the same final result as an
-uninterrupted one and loses no finished evaluation.  An architecture is never
-evaluated twice (a cache by arch), and a worker that dies costs only a retry
-of its batch on a fresh worker.
+arrives (:mod:`nas.run_dir`); ``state.json`` holds the strategy state.
+``resume`` replays the strategy against the recorded results (which are not
+evaluated again) and carries on, so a killed search reaches the same final
+result as an uninterrupted one and loses no finished evaluation.  An
+architecture is never evaluated twice (a cache by arch).
 """
 
 from __future__ import annotations
@@ -25,23 +34,25 @@ import json
 import os
 import sys
 import time
-from collections import deque
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
-import yaml
 
 from nas import evaluators as E
-from nas import search_config
+from nas import run_dir as RD
+from nas import schedule as S
+from nas.free import build_free
 from nas.objectives import objective_vector, total_violation
 from nas.search_config import SearchConfig
 from nas.strategies import Prefilter, StrategyState, make
+from nas.table import mapping as table_mapping
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 
-MAX_ATTEMPTS = 3  # evaluations of one arch lost to dying workers before giving up
 TASKS_PER_WORKER = 2  # queued on each worker, so that it never idles while the driver answers
+read_history = RD.read_history  # kept for callers of the old names
+load_run_config = RD.load_config
 
 
 class SearchResult(NamedTuple):
@@ -51,38 +62,46 @@ class SearchResult(NamedTuple):
     config: SearchConfig
 
 
-# ---- run directory -------------------------------------------------------------------
-def read_history(run_dir: Path) -> dict[int, dict]:
-    """index -> record; a torn last line (killed mid-write) is ignored."""
-    path = Path(run_dir) / "history.jsonl"
-    out: dict[int, dict] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            out[int(rec["index"])] = rec
-    return out
+class Executor(Protocol):
+    """Evaluates ``(index, arch)`` jobs; ``wait`` returns finished ones as
+    ``(index, {metrics, worker, seconds, attempts})``."""
+
+    def submit(self, jobs: list[tuple[int, ArchConfig]]) -> None: ...
+    def pending(self) -> int: ...
+    def wait(self) -> list[tuple[int, dict]]: ...
+    def close(self) -> None: ...
 
 
-def _append(fh, rec: dict) -> None:
-    fh.write(json.dumps(rec, sort_keys=True) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
+class DriverExecutor:
+    """Evaluates in the driver, ``batch_size`` architectures per call, in submission order."""
 
+    def __init__(self, evaluators: list[E.Evaluator], *, batch_size: int = 1) -> None:
+        self.evaluators, self.batch_size = evaluators, batch_size
+        self.queue: list[tuple[int, ArchConfig]] = []
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    def submit(self, jobs: list[tuple[int, ArchConfig]]) -> None:
+        self.queue.extend(jobs)
 
+    def pending(self) -> int:
+        return len(self.queue)
 
-def load_run_config(run_dir: str | Path) -> SearchConfig:
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise NasError(f"--resume {run_dir}: no search there (config.yaml is missing)")
-    return search_config.check(search_config.load_raw(path))
+    def wait(self) -> list[tuple[int, dict]]:
+        batch, self.queue = self.queue[: self.batch_size], self.queue[self.batch_size :]
+        start = time.perf_counter()
+        try:
+            metrics = E.evaluate_all(self.evaluators, [a for _, a in batch])
+        except NasError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a user's cheap callable: one line, as on Ray
+            raise NasError(
+                f"evaluation of {batch[0][1].to_json()} failed: {type(e).__name__}: {E._first_line(e)}"
+            ) from None
+        seconds = (time.perf_counter() - start) / max(1, len(batch))
+        info = {"worker": "driver", "seconds": seconds, "attempts": 1}
+        return [(i, dict(info, metrics=m)) for (i, _), m in zip(batch, metrics, strict=True)]
+
+    def close(self) -> None:
+        self.queue = []
 
 
 # ---- pieces built from the config ----------------------------------------------------------
@@ -90,24 +109,29 @@ def build_pool(cfg: SearchConfig) -> list[ArchConfig] | None:
     if cfg.pool is None:
         return None
     if cfg.pool == "table":
-        paths = [s["path"] for s in cfg.evaluators if s["kind"] == "table"]
-        return [a for p in paths for a in E.table_archs(p, cfg.space)]
+        specs = [s for s in cfg.evaluators if s["kind"] == "table"]
+        return [a for s in specs for a in E.table_archs(s["path"], cfg.space, **table_mapping(s))]
     archs = []
-    for _n, line in enumerate(Path(cfg.pool).read_text().splitlines(), 1):
+    for n, line in enumerate(Path(cfg.pool).read_text().splitlines(), 1):
         if line.strip():
-            obj = json.loads(line)
-            archs.append(cfg.space.parse(obj.get("arch", obj) if isinstance(obj, dict) else obj))
+            try:
+                obj = json.loads(line)
+                archs.append(cfg.space.parse(obj.get("arch", obj) if isinstance(obj, dict) else obj))
+            except (json.JSONDecodeError, NasError, TypeError, ValueError, KeyError) as e:
+                raise NasError(f"field 'pool': '{cfg.pool}' line {n}: not an architecture ({e})") from None
     return archs
 
 
-def build_prefilter(cfg: SearchConfig) -> Prefilter | None:
+def build_prefilter(cfg: SearchConfig, built: list[E.Evaluator | None] | None = None) -> Prefilter | None:
     """Constraints on metrics of cheap evaluators, checked before proposing."""
-    cheap = [s for s in cfg.evaluators if E.is_cheap(s)]
-    names = {m for s in cheap for m in (E.static_provides(s) or ())}
+    built = built if built is not None else [None] * len(cfg.evaluators)
+    cheap = [(s, b) for s, b in zip(cfg.evaluators, built, strict=True) if E.is_cheap(s)]
+    names = {m for s, _ in cheap for m in (E.static_provides(s) or ())}
     cons = [c for c in cfg.constraints if c.metric in names]
     if not cons:
         return None
-    evs = [E.build(s, cfg.space) for s in cheap if set(E.static_provides(s) or ()) & {c.metric for c in cons}]
+    wanted = {c.metric for c in cons}
+    evs = [b or E.build(s, cfg.space) for s, b in cheap if set(E.static_provides(s) or ()) & wanted]
 
     def fn(archs):
         metrics = E.evaluate_all(evs, list(archs))
@@ -116,32 +140,12 @@ def build_prefilter(cfg: SearchConfig) -> Prefilter | None:
     return Prefilter(fn, " and ".join(map(str, cons)))
 
 
-def _start_ray(address: str | None, workers: int | None) -> bool:
-    """Starts or joins Ray unless this process already did; True if we must shut it down."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    root = str(Path(__file__).resolve().parents[1])
-    paths = [root, os.getcwd()] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
-    for var in ("JAX_PLATFORMS", "NAS_PREDICTORS"):  # workers see the driver's platform and predictors
-        if var in os.environ:
-            env[var] = os.environ[var]
-    kw = dict(runtime_env={"env_vars": env}, logging_level="WARNING", log_to_driver=False)
-    try:
-        if address:
-            ray.init(address=address, **kw)
-        else:
-            ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False, **kw)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise NasError(
-            f"--address {address}: cannot join the Ray cluster ({str(e).splitlines()[0]})"
-        ) from None
-    return True
+def runs_in_driver(cfg: SearchConfig, address: str | None) -> bool:
+    """Every evaluator cheap and no cluster asked for: no Ray needed."""
+    return address is None and all(E.is_cheap(s) for s in cfg.evaluators)
 
 
-# ---- the loop ------------------------------------------------------------------------
+# ---- the search ------------------------------------------------------------------------
 def run_search(
     cfg: SearchConfig,
     run_dir: str | Path,
@@ -150,188 +154,149 @@ def run_search(
     workers: int | None = None,
     resume: bool = False,
     progress: bool = True,
+    executor: Literal["auto", "driver", "ray"] = "auto",
 ) -> SearchResult:
-    """Runs (or, with ``resume``, continues) a search; writes the run directory."""
-    import ray
-    from ray.exceptions import RayActorError, RayTaskError
+    """Runs (or, with ``resume``, continues) a search; writes the run directory.
 
-    from nas.ray_workers import EvalWorker
-
+    ``executor``: ``auto`` evaluates in the driver when :func:`runs_in_driver`, else on Ray.
+    """
+    if executor not in ("auto", "driver", "ray"):
+        raise NasError(f"executor: expected 'auto', 'driver' or 'ray', got {executor!r}")
     run_dir = Path(run_dir)
-    if not resume and (run_dir / "history.jsonl").exists():
-        raise NasError(f"run directory '{run_dir}' already holds a search; resume it with --resume {run_dir}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    pool = build_pool(cfg)
-    prefilter = build_prefilter(cfg)
-    strategy = make(cfg.strategy, cfg.space, pool=pool, prefilter=prefilter, **cfg.strategy_options)
+    recorded = RD.read_history(run_dir, budget=cfg.budget) if resume else {}
+    if not resume:
+        RD.check_fresh(run_dir)
+    built = E.preflight(cfg.evaluators, cfg.space)  # an evaluator that cannot be built fails here
+    free = build_free(cfg.evaluators, cfg.objectives, cfg.space)  # objectives known before evaluation
+    strategy = make(
+        cfg.strategy,
+        cfg.space,
+        pool=build_pool(cfg),
+        prefilter=build_prefilter(cfg, built),
+        free=free,
+        **cfg.strategy_options,
+    )
     strategy.ask(strategy.init(cfg.seed), 1)  # an empty constraint region fails here, before Ray starts
-    recorded = read_history(run_dir) if resume else {}
+    in_driver = executor == "driver" or (executor == "auto" and runs_in_driver(cfg, address))
+    if in_driver and any(b is None for b in built):
+        raise NasError("executor 'driver': the supernet evaluator runs on Ray workers only")
+    run_dir.mkdir(parents=True, exist_ok=True)
     if resume:  # drop a line torn by the kill, so that appends start on a fresh line
-        lines = [json.dumps(r, sort_keys=True) + "\n" for _, r in sorted(recorded.items())]
-        _write_atomic(run_dir / "history.jsonl", "".join(lines))
+        RD.rewrite_history(run_dir, recorded)
 
-    started = _start_ray(address, workers or cfg.workers)
-    try:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        n_workers = max(1, min(workers or cfg.workers or cpus, cpus))
-        lag = cfg.lag or 2 * n_workers
-        if not resume:
-            raw = dict(cfg.raw, lag=lag)
-            _write_atomic(run_dir / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
-            cfg = cfg._replace(raw=raw, lag=lag)
-        sys_path = list(dict.fromkeys([os.getcwd()] + sys.path))
-        space_dict = cfg.space.to_dict()
+    def start(lag: int) -> SearchConfig:
+        if resume:
+            return cfg
+        raw = dict(cfg.raw, lag=lag)
+        RD.write_config(run_dir, raw)
+        return cfg._replace(raw=raw, lag=lag)
 
-        def spawn():
-            return EvalWorker.remote(cfg.evaluators, space_dict, sys_path)
+    if in_driver:
+        n_workers = workers or cfg.workers or os.cpu_count() or 1  # as a local Ray would have
+        run_cfg = start(cfg.lag or 2 * n_workers)
+        ex = DriverExecutor([b for b in built if b is not None], batch_size=cfg.batch_size)
+        state = _drive(run_cfg, strategy, ex, recorded, run_dir, progress)
+    else:
+        from nas import ray_workers as W
 
-        actors = [spawn() for _ in range(n_workers)]
+        started = W.start_ray(address, workers or cfg.workers)
         try:
-            with open(run_dir / "history.jsonl", "a") as fh:
-                state = _loop(
-                    cfg,
-                    strategy,
-                    actors,
-                    spawn,
-                    recorded,
-                    fh,
-                    run_dir,
-                    lag,
-                    progress,
-                    RayActorError,
-                    RayTaskError,
-                )
+            cpus = W.cluster_cpus()
+            n_workers = max(1, min(workers or cfg.workers or cpus, cpus))
+            run_cfg = start(cfg.lag or 2 * n_workers)
+            ex = W.RayExecutor(
+                cfg.evaluators,
+                cfg.space.to_dict(),
+                n_workers=n_workers,
+                batch_size=cfg.batch_size,
+                per_worker=TASKS_PER_WORKER,
+            )
+            try:
+                state = _drive(run_cfg, strategy, ex, recorded, run_dir, progress)
+            finally:
+                ex.close()
         finally:
-            for actor in actors:
-                ray.kill(actor)
-    finally:
-        if started:
-            ray.shutdown()
-    records = [r for _, r in sorted(read_history(run_dir).items())]
-    return SearchResult(run_dir, records, state, cfg)
+            if started:
+                import ray
+
+                ray.shutdown()
+    return SearchResult(run_dir, RD.records(run_dir), state, run_cfg)
 
 
-def _loop(cfg, strategy, actors, spawn, recorded, fh, run_dir, lag, progress, RayActorError, RayTaskError):
-    import ray
-    from tqdm import tqdm
+class _Progress:
+    """The progress bar and the best feasible value of the first objective so far."""
 
-    primary = cfg.objectives[0]
-    proposals: list[ArchConfig] = []
-    done: dict[int, dict] = {}
+    def __init__(self, cfg: SearchConfig, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.cfg, self.best = cfg, None
+        self.bar = tqdm(total=cfg.budget, disable=not enabled, desc=f"search {cfg.strategy}", file=sys.stderr)
+
+    def update(self, metrics: dict) -> None:
+        first = self.cfg.objectives[0]
+        if total_violation(metrics, self.cfg.constraints) <= 0 and first.metric in metrics:
+            v = metrics[first.metric]
+            if self.best is None or first.sign * v < first.sign * self.best:
+                self.best = v
+        if self.best is not None:
+            self.bar.set_postfix_str(f"best {first.metric}={self.best:.4g}")
+        self.bar.update(1)
+
+
+def _drive(cfg: SearchConfig, strategy, executor: Executor, recorded: dict, run_dir: Path, progress: bool):
+    """Moves the schedule on as results arrive; appends every new result to the history."""
+    lag = cfg.lag
+    sched = S.start(strategy, cfg.seed)
+    results: dict[int, tuple[np.ndarray, float]] = {}
     cache: dict[str, dict] = {}
-    state = strategy.init(cfg.seed)
-    told, exhausted = 0, False
-    queue: deque[int] = deque()
-    inflight: dict = {}
-    idle = [a for _ in range(TASKS_PER_WORKER) for a in actors]  # free task slots
-    dead: set = set()
-    attempts: dict[int, int] = {}
-    best = [None]
-    last_save = [0.0]
-    bar = tqdm(total=cfg.budget, disable=not progress, desc=f"search {cfg.strategy}", file=sys.stderr)
+    bar = _Progress(cfg, progress)
+    last_save = 0.0
 
     def finish(i: int, rec: dict) -> None:
-        done[i] = rec
+        results[i] = (
+            objective_vector(rec["metrics"], cfg.objectives),
+            total_violation(rec["metrics"], cfg.constraints),
+        )
         cache.setdefault(ArchConfig.from_dict(rec["arch"]).to_json(), rec)
-        if total_violation(rec["metrics"], cfg.constraints) <= 0 and primary.metric in rec["metrics"]:
-            v = rec["metrics"][primary.metric]
-            if best[0] is None or primary.sign * v < primary.sign * best[0]:
-                best[0] = v
-        if best[0] is not None:
-            bar.set_postfix_str(f"best {primary.metric}={best[0]:.4g}")
-        bar.update(1)
+        bar.update(rec["metrics"])
 
-    def tell_next(st):
-        rec = done[told]
-        F = objective_vector(rec["metrics"], cfg.objectives)
-        v = total_violation(rec["metrics"], cfg.constraints)
-        st = strategy.tell(st, [proposals[told]], F[None], np.array([v]))
-        if time.monotonic() - last_save[0] > 2.0:
-            _write_atomic(run_dir / "state.json", json.dumps(st.to_dict()))
-            last_save[0] = time.monotonic()
-        return st
-
-    while True:
-        while not exhausted and len(proposals) < cfg.budget:
-            need = max(0, len(proposals) - lag + 1)
-            while told < need and told in done:
-                state = tell_next(state)
-                told += 1
-            if told < need:
-                break
-            archs, state = strategy.ask(state, 1)
-            if not archs:
-                exhausted = True
-                break
-            i, arch = len(proposals), archs[0]
-            proposals.append(arch)
-            key = arch.to_json()
-            if i in recorded:
-                if ArchConfig.from_dict(recorded[i]["arch"]).to_json() != key:
-                    raise NasError(
-                        f"cannot resume: proposal {i} differs from history.jsonl in '{run_dir}' "
-                        "(was the config or the code changed?)"
-                    )
-                finish(i, recorded[i])
-            elif key in cache:
-                rec = dict(cache[key], index=i, worker="cache", seconds=0.0, time=time.time())
-                _append(fh, rec)
-                finish(i, rec)
-            else:
-                queue.append(i)
-        while queue and idle:
-            actor = idle.pop(0)
-            batch = [queue.popleft() for _ in range(min(cfg.batch_size, len(queue)))]
-            ref = actor.evaluate.remote([proposals[i].to_json() for i in batch])
-            inflight[ref] = (actor, batch)
-        if not inflight and not queue:
-            if told == len(proposals) or all(i in done for i in range(told, len(proposals))):
-                if exhausted or len(proposals) >= cfg.budget:
-                    break
-                continue
-            raise RuntimeError("search loop stalled")  # unreachable: nothing in flight yet results missing
-        ready, _ = ray.wait(list(inflight), num_returns=1, timeout=5.0)
-        for ref in ready:
-            actor, batch = inflight.pop(ref)
-            try:
-                worker, seconds, metrics = ray.get(ref)
-            except RayActorError:
-                for i in batch:
-                    attempts[i] = attempts.get(i, 0) + 1
-                    if attempts[i] >= MAX_ATTEMPTS:
+    with RD.open_history(run_dir) as fh:
+        while True:
+            sched, new = S.advance(strategy, sched, results, budget=cfg.budget, lag=lag)
+            if time.monotonic() - last_save > 2.0:
+                RD.write_state(run_dir, sched.state)
+                last_save = time.monotonic()
+            jobs = []
+            for i in new:
+                arch = sched.proposals[i]
+                key = arch.to_json()
+                if i in recorded:
+                    if ArchConfig.from_dict(recorded[i]["arch"]).to_json() != key:
                         raise NasError(
-                            f"architecture {proposals[i].to_json()} killed {MAX_ATTEMPTS} workers; giving up"
-                        ) from None
-                queue.extendleft(reversed(batch))
-                if actor not in dead:  # its other queued task fails too: replace it once
-                    dead.add(actor)
-                    idle[:] = [a for a in idle if a is not actor]
-                    actors.remove(actor)
-                    fresh = spawn()
-                    actors.append(fresh)
-                    idle.extend([fresh] * TASKS_PER_WORKER)
-                continue
-            except RayTaskError as e:
-                cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
-                arch = proposals[batch[0]].to_json()
-                msg = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
-                raise NasError(f"evaluation of {arch} failed: {type(cause).__name__}: {msg}") from None
-            idle.append(actor)
-            for i, m in zip(batch, metrics, strict=False):
-                rec = {
-                    "index": i,
-                    "arch": proposals[i].to_dict(),
-                    "metrics": m,
-                    "worker": worker,
-                    "seconds": seconds / len(batch),
-                    "time": time.time(),
-                    "attempts": attempts.get(i, 0) + 1,
-                }
-                _append(fh, rec)
+                            f"cannot resume: proposal {i} differs from history.jsonl in '{run_dir}' "
+                            "(was the config or the code changed?)"
+                        )
+                    finish(i, recorded[i])
+                elif key in cache:
+                    rec = dict(cache[key], index=i, worker="cache", seconds=0.0, time=time.time())
+                    RD.append(fh, rec)
+                    finish(i, rec)
+                else:
+                    jobs.append((i, arch))
+            executor.submit(jobs)
+            if not executor.pending():
+                if S.complete(sched, cfg.budget):
+                    break
+                if new:
+                    continue  # replayed or cached results may let the schedule move on
+                raise RuntimeError(
+                    "search loop stalled"
+                )  # unreachable: nothing in flight yet results missing
+            for i, part in executor.wait():
+                rec = {"index": i, "arch": sched.proposals[i].to_dict(), "time": time.time(), **part}
+                RD.append(fh, rec)
                 finish(i, rec)
-    while told < len(proposals):
-        state = tell_next(state)
-        told += 1
-    bar.close()
-    _write_atomic(run_dir / "state.json", json.dumps(state.to_dict()))
-    return state
+    bar.bar.close()
+    sched = S.close(strategy, sched, results)
+    RD.write_state(run_dir, sched.state)
+    return sched.state

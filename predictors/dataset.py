@@ -40,6 +40,18 @@ def records_to_xy(records: Sequence[dict[str, Any]], space) -> tuple[np.ndarray,
     return X, y, fdef
 
 
+def interval_meta(r: dict[str, Any]) -> dict[str, Any]:
+    """What the stored intervals are and how well they covered unseen rows."""
+    return {
+        "method": "CV+ conformal on log(y / y_hat) (Barber et al. 2021)",
+        "level": 0.9,
+        "heldout_coverage_pct": r["coverage90_pct"],
+        "heldout_n": int(len(r["test_idx"])),
+        "nested_cv_coverage_pct": r["coverage90_cv_pct"],
+        "n_scores": int(len(r["residuals"])),
+    }
+
+
 def fit_device(
     jsonl: str | Path,
     *,
@@ -49,7 +61,7 @@ def fit_device(
     seed: int = 0,
     test_fraction: float = 0.1,
     plot: str | Path | None = None,
-    report: Callable[[dict, str], None] | None = None,
+    report: Callable[[dict], None] | None = None,
 ) -> list[Path]:
     """Fits every space found in ``jsonl``; saves under ``root/device`` when ``device`` is given.
 
@@ -73,7 +85,7 @@ def fit_device(
         r = fit_and_score(X, y, candidates=candidates, seed=seed, test_fraction=test_fraction)
         if report:
             print(f"{name}: {len(r['train_idx'])} train / {len(r['test_idx'])} held-out architectures")
-            report(r["scores"], r["best"])
+            report(r)
         fp = dict(recs[0]["fingerprint"])
         meta = {
             "features": fdef,
@@ -82,11 +94,19 @@ def fit_device(
             "n_train": int(len(r["train_idx"])),
             "metrics": r["scores"][r["best"]],
             "candidates": r["scores"],
+            "cv": r["cv"],
+            "refit_on_all_rows": r["refit"],
+            "n_rows": int(len(y)),
+            "interval": interval_meta(r),
             "split": {"seed": seed, "test_fraction": test_fraction},
             # The references' usual times: later timings beside them go on this scale.
             "references": reference_levels(recs),
         }
-        parts.append(SpacePredictor(space=space, model=r["best"], params=r["params"], meta=meta))
+        parts.append(
+            SpacePredictor(
+                space=space, model=r["best"], params=r["params"], meta=meta, residuals=r["residuals"]
+            )
+        )
         if plot:
             p = Path(plot)
             out = p if len(by_space) == 1 else p.with_name(f"{p.stem}-{name}{p.suffix or '.png'}")

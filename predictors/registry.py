@@ -3,7 +3,11 @@
 The JSON holds the format version, the device fingerprint, the space, the
 feature definition, the model name, a hash of the training data, the held-out
 metrics and the sha256 of the npz of model arrays; the npz is loaded with
-``allow_pickle=False``.  Roots: the user's (``$NAS_PREDICTORS`` or
+``allow_pickle=False``.  The npz also holds the conformal calibration scores
+(``conformal.scores``, :mod:`predictors.intervals`) behind the intervals.  A
+predictor fitted on another tool's CSV is a device too: ``<device>/csv-table.json``
+names its feature columns and the CSV's sha256 instead of a space
+(:class:`TablePart`).  Roots: the user's (``$NAS_PREDICTORS`` or
 ``~/.nas/predictors``, searched first) and the ones shipped in
 ``predictors/data/``.
 """
@@ -20,10 +24,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from predictors import features as feats
-from predictors import models
+from predictors import intervals, models
 from search_spaces import ArchBatch, ArchConfig, NasError, SearchSpace, load_space, space_from_dict, to_batch
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: no calibration scores (no intervals)
+TABLE = "csv-table"
+CONFORMAL = "conformal.scores"
 SHIPPED = Path(__file__).resolve().parent / "data"
 
 
@@ -49,19 +56,62 @@ class SpacePredictor:
     model: str
     params: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
+    residuals: np.ndarray | None = None  # sorted conformal scores; None: fitted before intervals
 
     def predict_batch(self, batch: ArchBatch) -> tuple[np.ndarray, np.ndarray]:
         fd = self.meta["features"]
         X = feats.features(self.space, batch, batch_size=fd["batch_size"], seq_len=fd["seq_len"])
-        return models.get(self.model).predict(self.params, X)
+        return predict_matrix(self, X)
+
+
+@dataclass(frozen=True)
+class TablePart:
+    """A model on another tool's feature columns (``nas latency fit --csv``)."""
+
+    columns: tuple[str, ...]
+    model: str
+    params: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+    residuals: np.ndarray | None = None
+
+    def predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) of rows of :attr:`columns` (shape (n, len(columns)))."""
+        X = np.asarray(X, np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.columns):
+            raise NasError(f"field 'rows': expected {len(self.columns)} columns {list(self.columns)}")
+        return predict_matrix(self, X)
+
+
+def predict_matrix(part: SpacePredictor | TablePart, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of a feature matrix: the std is the calibrated one when the part has scores."""
+    mean, std = models.get(part.model).predict(part.params, X)
+    if part.residuals is not None and len(part.residuals):
+        std = intervals.calibrated_std(mean, part.residuals)
+    return mean, std
+
+
+def bounds(
+    part: SpacePredictor | TablePart, mean: np.ndarray, *, level: float | None = None, q: float | None = None
+):
+    """The ``level`` central interval (lo, hi) or the ``q`` upper bound of predictions ``mean``."""
+    if part.residuals is None or not len(part.residuals):
+        name = getattr(part, "space", None)
+        raise NasError(
+            f"field 'quantile': the predictor {getattr(name, 'name', TABLE)!r} was fitted without "
+            "calibration scores; refit it with 'nas latency fit' to get intervals"
+        )
+    if q is not None:
+        return intervals.upper(mean, part.residuals, q)
+    return intervals.interval(mean, part.residuals, 0.9 if level is None else level)
 
 
 class LatencyPredictor:
     """Latency in milliseconds of architectures on one device (one or several spaces)."""
 
-    def __init__(self, device: str, parts: Sequence[SpacePredictor]):
+    def __init__(self, device: str, parts: Sequence[SpacePredictor], *, table: TablePart | None = None):
         self.device = device
         self.parts = {p.space.name: p for p in parts}
+        self.table = table
 
     @property
     def space(self) -> SearchSpace | None:
@@ -74,9 +124,17 @@ class LatencyPredictor:
 
     @property
     def meta(self) -> dict[str, Any]:
-        return {k: p.meta for k, p in self.parts.items()}
+        out = {k: p.meta for k, p in self.parts.items()}
+        if self.table is not None:
+            out[TABLE] = self.table.meta
+        return out
 
     def _part_for(self, archs: Sequence[ArchConfig]) -> SpacePredictor:
+        if not self.parts:
+            raise NasError(
+                f"field 'device': {self.device!r} is a predictor of CSV columns {list(self.table.columns)}, "
+                "not of architectures; query it with --csv FILE or --row k=v,..."
+            )
         fits = [p for p in self.parts.values() if all(p.space.contains(a) for a in archs)]
         if len(fits) == 1:
             return fits[0]
@@ -104,45 +162,77 @@ class LatencyPredictor:
         """Latency in ms, shape (n,)."""
         return self.predict_with_uncertainty(archs)[0]
 
-    def predict_batch(self, batch: ArchBatch, *, with_uncertainty: bool = False):
-        """Latency (ms) of a columnar batch of the predictor's space (no per-arch Python)."""
+    def predict_interval(
+        self, archs: Sequence[ArchConfig], *, level: float = 0.9
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, low, high) in ms: the central ``level`` interval calibrated on unseen
+        architectures (conformal, :mod:`predictors.intervals`)."""
+        archs = [archs] if isinstance(archs, ArchConfig) else list(archs)
+        if not archs:
+            return np.zeros(0), np.zeros(0), np.zeros(0)
+        part = self._part_for(archs)
+        mean = part.predict_batch(to_batch(part.space, archs))[0]
+        return (mean, *bounds(part, mean, level=level))
+
+    def predict_quantile(self, archs: Sequence[ArchConfig], q: float) -> np.ndarray:
+        """The calibrated ``q`` upper bound (ms) of each architecture's latency."""
+        archs = [archs] if isinstance(archs, ArchConfig) else list(archs)
+        if not archs:
+            return np.zeros(0)
+        part = self._part_for(archs)
+        return bounds(part, part.predict_batch(to_batch(part.space, archs))[0], q=q)
+
+    def predict_batch(self, batch: ArchBatch, *, with_uncertainty: bool = False, q: float | None = None):
+        """Latency (ms) of a columnar batch of the predictor's space (no per-arch Python);
+        with ``q``, the calibrated ``q`` upper bound instead of the mean."""
         if self.space is None:
             raise NasError(
                 f"field 'space': device '{self.device}' has predictors for {self.spaces}; "
                 "load with predictors.load(device, space=NAME) to use predict_batch"
             )
-        mean, std = self.parts[self.space.name].predict_batch(batch)
+        part = self.parts[self.space.name]
+        mean, std = part.predict_batch(batch)
+        if q is not None:
+            return bounds(part, mean, q=q)
         return (mean, std) if with_uncertainty else mean
 
 
 def save(
     root: str | Path,
     device: str,
-    part: SpacePredictor,
+    part: SpacePredictor | TablePart,
     *,
     overwrite: bool = True,
 ) -> Path:
-    """Writes ``<root>/<device>/<space>.json`` and ``.npz`` (npz first, then the JSON atomically)."""
+    """Writes ``<root>/<device>/<space>.json`` and ``.npz`` (npz first, then the JSON atomically);
+    a :class:`TablePart` goes to ``<device>/csv-table.json``."""
     if not device or "/" in device or device.startswith("."):
         raise NasError(f"field 'device': {device!r} is not a valid device name")
     d = Path(root) / device
     d.mkdir(parents=True, exist_ok=True)
-    stem = d / part.space.name
+    table = isinstance(part, TablePart)
+    stem = d / (TABLE if table else part.space.name)
     js = stem.with_suffix(".json")
     if js.exists() and not overwrite:
         raise NasError(f"field 'device': {js} exists; pass --overwrite to replace it")
     tmp = stem.with_suffix(".npz.tmp")
+    arrays = {k: np.asarray(v) for k, v in part.params.items()}
+    if part.residuals is not None:
+        arrays[CONFORMAL] = np.asarray(part.residuals, np.float64)
     with open(tmp, "wb") as f:
-        np.savez(f, **{k: np.asarray(v) for k, v in part.params.items()})
+        np.savez(f, **arrays)
     npz_bytes = tmp.read_bytes()
     meta = dict(part.meta)
     meta.update(
         format_version=FORMAT_VERSION,
         device=device,
         model=part.model,
-        space=part.space.to_dict(),
         npz_sha256=hashlib.sha256(npz_bytes).hexdigest(),
     )
+    if table:
+        meta.update(kind="table", columns=list(part.columns))
+    else:
+        meta.update(space=part.space.to_dict())
     os.replace(tmp, stem.with_suffix(".npz"))
     tmpj = stem.with_suffix(".json.tmp")
     tmpj.write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -150,7 +240,7 @@ def save(
     return js
 
 
-def load_part(path: str | Path) -> SpacePredictor:
+def load_part(path: str | Path) -> SpacePredictor | TablePart:
     """One ``<space>.json`` (+ its npz) back, checking version, hash and feature definition."""
     js = Path(path)
     try:
@@ -160,8 +250,10 @@ def load_part(path: str | Path) -> SpacePredictor:
     if not isinstance(meta, dict):
         raise NasError(f"predictor file '{js}': corrupted (not a JSON object)")
     ver = meta.get("format_version")
-    if ver != FORMAT_VERSION:
-        raise NasError(f"predictor file '{js}': format_version {ver!r}, this version reads {FORMAT_VERSION}")
+    if ver not in READABLE_VERSIONS:
+        raise NasError(
+            f"predictor file '{js}': format_version {ver!r}, this version reads {list(READABLE_VERSIONS)}"
+        )
     npz = js.with_suffix(".npz")
     try:
         raw = npz.read_bytes()
@@ -169,8 +261,28 @@ def load_part(path: str | Path) -> SpacePredictor:
         raise NasError(f"predictor file '{npz}': missing ({e.strerror})") from None
     if hashlib.sha256(raw).hexdigest() != meta.get("npz_sha256"):
         raise NasError(f"predictor file '{npz}': corrupted (sha256 does not match {js.name})")
-    with np.load(npz, allow_pickle=False) as z:
-        params = {k: z[k] for k in z.files}
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            params = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise NasError(f"predictor file '{npz}': unreadable npz ({e})") from None
+    res = params.pop(CONFORMAL, None)
+    if res is not None and (res.ndim != 1 or not np.isfinite(res).all()):
+        raise NasError(f"predictor file '{npz}': array {CONFORMAL!r} must be finite and 1-D")
+    bad = [k for k, v in params.items() if v.dtype.kind == "f" and v.size and not np.isfinite(v).any()]
+    if bad:
+        raise NasError(f"predictor file '{npz}': array {bad[0]!r} is all NaN/inf")
+    if meta.get("kind") == "table":
+        cols = meta.get("columns")
+        if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
+            raise NasError(
+                f"predictor file '{js}': field 'columns' must be a non-empty list of names, got {cols!r}"
+            )
+        try:
+            models.get(meta["model"])
+        except KeyError as e:
+            raise NasError(f"predictor file '{js}': corrupted (missing {e})") from None
+        return TablePart(columns=tuple(cols), model=meta["model"], params=params, meta=meta, residuals=res)
     try:
         space = space_from_dict(meta["space"], source=str(js))
         models.get(meta["model"])
@@ -182,7 +294,7 @@ def load_part(path: str | Path) -> SpacePredictor:
             f"predictor file '{js}': feature definition version {fd.get('version')!r} does not match "
             f"this version's {feats.FEATURE_VERSION}; refit it with 'nas latency fit'"
         )
-    return SpacePredictor(space=space, model=meta["model"], params=params, meta=meta)
+    return SpacePredictor(space=space, model=meta["model"], params=params, meta=meta, residuals=res)
 
 
 def _device_dirs() -> dict[str, Path]:
@@ -206,13 +318,15 @@ def load(device: str, *, space: str | SearchSpace | None = None) -> LatencyPredi
     if device not in dirs:
         raise NasError(f"field 'device': unknown device {device!r}; known devices: {sorted(dirs)}")
     parts = [load_part(p) for p in sorted(dirs[device].glob("*.json"))]
+    tables = [p for p in parts if isinstance(p, TablePart)]
+    parts = [p for p in parts if not isinstance(p, TablePart)]
     if space is not None:
         name = space.name if isinstance(space, SearchSpace) else load_space(space).name
         parts = [p for p in parts if p.space.name == name]
         if not parts:
             have = sorted(p.stem for p in dirs[device].glob("*.json"))
             raise NasError(f"field 'space': device {device!r} has no predictor for {name!r}; it has {have}")
-    return LatencyPredictor(device, parts)
+    return LatencyPredictor(device, parts, table=tables[0] if tables else None)
 
 
 def load_for(device: str, space: SearchSpace) -> LatencyPredictor:

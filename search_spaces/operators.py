@@ -96,3 +96,57 @@ def extreme(space: SearchSpace, *, largest: bool) -> ArchConfig:
     values = {d.name: pick(d) for d in space.global_dimensions}
     layers = {d.name: (pick(d),) * depth for d in space.layer_dimensions}
     return _build(space, depth, values, layers)
+
+
+def sites(space: SearchSpace, depth: int) -> list[tuple[str, int | None]]:
+    """The mutable sites of an architecture of ``depth`` layers: ``("depth", None)``
+    (when depth has a choice), each global dim, and each active layer slot of
+    each per-layer dim."""
+    out: list[tuple[str, int | None]] = [("depth", None)] if len(space.depth_choices) > 1 else []
+    out += [(d.name, None) for d in space.global_dimensions if len(d.choices) > 1]
+    out += [(d.name, i) for d in space.layer_dimensions if len(d.choices) > 1 for i in range(depth)]
+    return out
+
+
+def mutate_local(
+    space: SearchSpace, arch: ArchConfig, rng: np.random.Generator | int, *, prob: float | None = None
+) -> ArchConfig:
+    """A local mutation: each site (see :func:`sites`) changes to a *different*
+    choice with probability ``prob`` (default ``1 / number of sites``, one change
+    on average) and at least one site always changes, so that the child is a
+    neighbour of its parent (the local moves of White et al., "Local Search is
+    State of the Art for NAS Benchmarks", 2020).  Layers added by a deeper depth
+    copy the parent's last layer."""
+    if prob is not None and not 0.0 <= prob <= 1.0:
+        from search_spaces.errors import NasError
+
+        raise NasError(f"field 'prob': mutation probability must be in [0, 1], got {prob!r}")
+    rng = _rng(rng)
+    space.validate(arch)
+    where = sites(space, arch.depth)
+    if not where:
+        return arch
+    p = 1.0 / len(where) if prob is None else prob
+    hit = rng.random(len(where)) < p
+    if not hit.any():
+        hit[int(rng.integers(len(where)))] = True
+    changed = {w for w, h in zip(where, hit, strict=True) if h}
+
+    def other(choices, old):
+        rest = [c for c in choices if c != old]
+        return rest[int(rng.integers(len(rest)))]
+
+    depth = other(space.depth_choices, arch.depth) if ("depth", None) in changed else arch.depth
+    values = {
+        d.name: other(d.choices, arch[d.name]) if (d.name, None) in changed else arch[d.name]
+        for d in space.global_dimensions
+    }
+    layers = {}
+    for d in space.layer_dimensions:
+        old = arch[d.name]
+        seq = [old[min(i, len(old) - 1)] if old else _pick(d, rng) for i in range(depth)]
+        for i in range(min(depth, arch.depth)):
+            if (d.name, i) in changed:
+                seq[i] = other(d.choices, old[i])
+        layers[d.name] = tuple(seq)
+    return _build(space, depth, values, layers)

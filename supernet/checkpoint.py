@@ -56,9 +56,11 @@ def key_from_json(data: list[int]) -> jax.Array:
     return jax.random.wrap_key_data(np.asarray(data, dtype=np.uint32))
 
 
-def load(workdir: str | Path) -> tuple[SearchSpace, dict, dict]:
-    """``(space, params, config)`` of the latest checkpoint of a training run in ``workdir``."""
+def _latest(workdir: str | Path) -> tuple[ocp.CheckpointManager, int, dict]:
+    """An open manager, the latest complete step and its JSON record; one-line errors."""
     path = Path(workdir)
+    if not path.is_dir():
+        raise NasError(f"field 'workdir': supernet run directory '{workdir}' does not exist")
     if not (path / CKPT_DIR).is_dir():
         raise NasError(f"field 'workdir': '{workdir}' holds no checkpoints (run 'nas train' first)")
     mngr = manager(path)
@@ -66,10 +68,40 @@ def load(workdir: str | Path) -> tuple[SearchSpace, dict, dict]:
         step = mngr.latest_step()
         if step is None:
             raise NasError(f"field 'workdir': '{workdir}' holds no complete checkpoint")
-        meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        try:
+            meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as e:  # noqa: BLE001 - Orbax's errors on a damaged file, as one line
+            raise NasError(
+                f"field 'workdir': checkpoint {step} in '{workdir}' cannot be read ({type(e).__name__})"
+            ) from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("space"), dict) or "config" not in meta:
+            raise NasError(f"field 'workdir': checkpoint {step} in '{workdir}' has no space or config record")
+    except BaseException:
+        mngr.close()
+        raise
+    return mngr, step, meta
+
+
+def read_space(workdir: str | Path) -> SearchSpace:
+    """The space of the latest checkpoint in ``workdir`` (its JSON record only, no weights)."""
+    mngr, _, meta = _latest(workdir)
+    mngr.close()
+    return space_from_dict(meta["space"], source=f"{workdir} checkpoint")
+
+
+def load(workdir: str | Path) -> tuple[SearchSpace, dict, dict]:
+    """``(space, params, config)`` of the latest checkpoint of a training run in ``workdir``."""
+    mngr, step, meta = _latest(workdir)
+    try:
         space = space_from_dict(meta["space"], source=f"{workdir} checkpoint")
         target = abstract_state(space, meta["config"])
-        out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
+        try:
+            out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
+        except Exception as e:  # noqa: BLE001 - truncated or mismatched arrays, as one line
+            raise NasError(
+                f"field 'workdir': the weights of checkpoint {step} in '{workdir}' cannot be read "
+                f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})"
+            ) from None
     finally:
         mngr.close()
     config = dict(meta["config"], restored_step=step)

@@ -11,7 +11,9 @@ bin's smallest architecture.
 
 The complexity is any vectorized ``cost_fn(space, ArchBatch) -> (n,) array``;
 the default is FLOPs from :func:`search_spaces.complexity`, and a latency
-predictor for a device plugs in the same way (bins by predicted latency).
+predictor for a device plugs in the same way (bins by predicted latency).  From a
+config: ``sampler: {name: complexity_aware, cost: latency, device: DEVICE}``
+(``cost: flops`` is the default; :func:`cost_function`).
 
 Performance-aware sampling keeps, per bin, a memory bank of ``(arch, recent
 loss)``; with a probability that rises over training it draws from the bank,
@@ -37,6 +39,37 @@ CostFn = Callable[[SearchSpace, ArchBatch], np.ndarray]
 def flops_cost(space: SearchSpace, batch: ArchBatch) -> np.ndarray:
     """FLOPs of a batch-1 forward pass (the default bin measure)."""
     return complexity(space, batch)["flops"]
+
+
+COSTS = ("flops", "latency")
+
+
+def cost_function(cost: str | CostFn = "flops", *, device: str | None = None) -> CostFn:
+    """The bin measure named by a config: ``flops`` or ``latency`` (predicted ms on ``device``,
+    from :func:`predictors.load_for`: the device's predictor of the space being trained)."""
+    if callable(cost):
+        return cost
+    if cost == "flops":
+        if device is not None:
+            raise NasError(f"field 'sampler.device': {device!r} is only used with 'cost: latency'")
+        return flops_cost
+    if cost != "latency":
+        raise NasError(f"field 'sampler.cost' is {cost!r}; choose one of {list(COSTS)}")
+    if not isinstance(device, str) or not device:
+        raise NasError("field 'sampler.device': 'cost: latency' needs a device with a latency predictor")
+    import predictors
+
+    known = predictors.list_devices()
+    if device not in known:
+        raise NasError(f"field 'sampler.device': unknown device {device!r}; known devices: {known}")
+    cache: dict[str, object] = {}
+
+    def latency_cost(space: SearchSpace, batch: ArchBatch) -> np.ndarray:
+        if space.name not in cache:
+            cache[space.name] = predictors.load_for(device, space)
+        return np.asarray(cache[space.name].predict_batch(batch), np.float64)
+
+    return latency_cost
 
 
 class Bins(NamedTuple):
@@ -130,12 +163,17 @@ def complexity_aware(
     bound: float | None = None,
     stay_prob: float = 0.5,
     include_smallest: bool = True,
-    cost_fn: CostFn = flops_cost,
+    cost_fn: CostFn | str = flops_cost,
+    cost: str | None = None,
+    device: str | None = None,
     rounds: int = 4,
     pool_size: int = 20000,
 ) -> Sampler:
-    """ElasticViT complexity-aware sampling: per step the bin's smallest subnet plus ``k`` random in-bin ones."""
+    """ElasticViT complexity-aware sampling: per step the bin's smallest subnet plus ``k`` random in-bin ones.
+
+    ``cost`` / ``device`` (or a ``cost_fn`` name) choose the bin measure by name (:func:`cost_function`)."""
     _check_k(k, minimum=0)
+    cost_fn = cost_function(cost if cost is not None else cost_fn, device=device)
     if not 0.0 <= stay_prob <= 1.0:
         raise NasError(f"field 'sampler.stay_prob': must be in [0, 1], got {stay_prob!r}")
     bins = make_bins(space, num_bins=num_bins, bound=bound, cost_fn=cost_fn, pool_size=pool_size)
@@ -171,7 +209,9 @@ def performance_aware(
     exploit_end: float = 0.8,
     total_steps: int = 1000,
     temperature: float = 1.0,
-    cost_fn: CostFn = flops_cost,
+    cost_fn: CostFn | str = flops_cost,
+    cost: str | None = None,
+    device: str | None = None,
     rounds: int = 4,
     pool_size: int = 20000,
 ) -> Sampler:
@@ -184,6 +224,7 @@ def performance_aware(
     first) of ``num_candidates`` fresh in-bin candidates.
     """
     _check_k(k)
+    cost_fn = cost_function(cost if cost is not None else cost_fn, device=device)
     bins = make_bins(space, num_bins=num_bins, bound=bound, cost_fn=cost_fn, pool_size=pool_size)
     n_bins = len(bins.lows)
 

@@ -26,7 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.05,
     "clip_norm": 1.0,
     "distill": False,  # inplace distillation from the largest subnet (BigNAS)
-    "sampler": {"name": "complexity_aware", "options": {}},
+    # cost: the bin measure of complexity_aware / performance_aware, flops or latency (with device)
+    "sampler": {"name": "complexity_aware", "cost": None, "device": None, "options": {}},
     "data": {},  # the task's own data (see supernet/tasks/); empty = the task's built-in dataset
     "checkpoint_every": 100,
     "log_every": 10,
@@ -132,6 +133,10 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         raw = _deep_update(raw, _nest(key.strip(), value))
     cfg = _merge(DEFAULTS, raw)
     cfg = _relative_to(cfg, Path.cwd())  # paths given with --set are relative to the current directory
+    smp = cfg["sampler"]
+    for key in ("cost", "device"):  # sampler.cost / sampler.device are options of the binned samplers
+        if smp.get(key) is not None:
+            smp["options"] = {**smp["options"], key: smp[key]}
     for key in ("steps", "batch_size", "checkpoint_every", "log_every", "eval_batch_size"):
         if cfg[key] < 1:
             raise NasError(f"config: field '{key}' must be >= 1, got {cfg[key]!r}")

@@ -83,6 +83,23 @@ class Geometry(NamedTuple):
         return self.task.out_dim
 
     @property
+    def in_dim(self) -> int:
+        return self.task.in_dim
+
+    @property
+    def ln_eps(self) -> float:
+        return self.task.ln_eps
+
+    @property
+    def tied(self) -> bool:
+        return self.task.tied_head
+
+    @property
+    def is_causal_lm(self) -> bool:
+        """Token ids in, next-token logits out, causal attention (GPT-2's function)."""
+        return self.task.lookup and not self.task.pooled and self.task.causal
+
+    @property
     def attn_branches(self) -> tuple[tuple[int, str], ...]:
         """(heads, attn type) of attention codes 1, 2, ...; code 0 skips the sub-block."""
         return tuple((h, a) for h in self.head_choices for a in self.attn_choices)

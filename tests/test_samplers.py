@@ -96,3 +96,41 @@ def test_unknown_sampler_is_a_clear_error(vit_space):
 
     with pytest.raises(NasError, match="'sampler.name' is 'nope'"):
         make_sampler("nope", vit_space)
+
+
+def test_latency_bins_from_a_config(vit_space):
+    """``sampler: {name: complexity_aware, cost: latency, device: cpu-host}`` as training builds it:
+    every subnet of a step lies in that step's bin of predicted latency."""
+    import predictors
+    from search_spaces import to_batch
+    from search_spaces.errors import NasError
+    from supernet.config import load_config
+
+    cfg = load_config(
+        None,
+        [
+            "space=vit-mnist",
+            "sampler.cost=latency",
+            "sampler.device=cpu-host",
+            "sampler.options={k: 3, num_bins: 5, pool_size: 3000}",
+        ],
+    )
+    s = make_sampler(cfg["sampler"]["name"], vit_space, **cfg["sampler"]["options"])
+    ms = predictors.load("cpu-host", space="vit-mnist")
+    lows, bound = s.bins.lows, s.bins.bound
+    assert lows[0] == pytest.approx(ms.predict([vit_space.smallest()])[0], rel=1e-9)
+    state = s.init(jax.random.key(0))
+    seen = set()
+    for i in range(12):
+        archs, state = s.sample(jax.random.key(i), state, i)
+        b = int(state["bin"])
+        cost = ms.predict_batch(to_batch(vit_space, archs))
+        assert ((cost >= lows[b] - 1e-9) & (cost <= lows[b] + bound + 1e-9)).all(), (b, cost)
+        seen.add(b)
+    assert len(seen) >= 2
+    with pytest.raises(NasError, match="sampler.device"):
+        make_sampler("complexity_aware", vit_space, cost="latency", device="nope")
+    with pytest.raises(NasError, match="sampler.cost"):
+        make_sampler("complexity_aware", vit_space, cost="params")
+    with pytest.raises(NasError, match="cost"):  # the string form of the Python option
+        make_sampler("complexity_aware", vit_space, cost_fn="nope")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
 import pytest
+from conftest import ROOT
 
 from experiments.make_tabular import SPACE_FILE, TABLE_FILE
 from nas import evaluators as E
@@ -51,10 +55,12 @@ def archs_of(result):
 
 
 def test_tabular_search_is_deterministic_whatever_the_workers(ray_local, tmp_path):
-    a = runner.run_search(tabular(), tmp_path / "a", workers=2, progress=False)
-    b = runner.run_search(tabular(), tmp_path / "b", workers=1, progress=False)
+    a = runner.run_search(tabular(), tmp_path / "a", workers=2, progress=False, executor="ray")
+    b = runner.run_search(tabular(), tmp_path / "b", workers=1, progress=False)  # cheap: in the driver
     assert [r["index"] for r in a.records] == list(range(24))
     assert archs_of(a) == archs_of(b) and a.state == b.state
+    assert [r["metrics"] for r in a.records] == [r["metrics"] for r in b.records]
+    assert {r["worker"] for r in b.records} == {"driver"}
     assert len(set(archs_of(a))) == 24  # never evaluated twice
     table = E.read_table(TABLE_FILE)
     assert all(j in table for j in archs_of(a))  # the pool is the table
@@ -81,6 +87,49 @@ def test_tabular_search_is_deterministic_whatever_the_workers(ray_local, tmp_pat
     assert (tmp_path / "a" / "progress.png").stat().st_size > 1000
     with pytest.raises(NasError, match="already holds a search"):
         runner.run_search(tabular(), tmp_path / "a", workers=1, progress=False)
+
+
+def test_a_search_of_cheap_evaluators_never_starts_ray(tmp_path):
+    code = (
+        "import sys\n"
+        "from nas import runner, search_config\n"
+        "cfg = search_config.load('experiments/search_tabular.yaml', ['budget=30', 'lag=4'])\n"
+        f"res = runner.run_search(cfg, {str(tmp_path / 'run')!r}, progress=False)\n"
+        "print(len(res.records), {r['worker'] for r in res.records}, 'ray' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["30", "{'driver'}", "False"]  # Ray was not even imported
+
+
+@pytest.mark.parametrize(
+    "spec, space, message",
+    [
+        (
+            {"kind": "callable", "target": "no_such_module_xyz:f"},
+            "vit-mnist",
+            "evaluators[0] (callable): field 'target': cannot import module 'no_such_module_xyz'",
+        ),
+        ({"kind": "complexity"}, "NOTASK", "evaluators[0] (complexity): space 'notask': field 'task.kind'"),
+        (
+            {"kind": "supernet", "workdir": "/nonexistent/supernet"},
+            "vit-mnist",
+            "evaluators[0] (supernet): field 'workdir': supernet run directory '/nonexistent/supernet' does not",
+        ),
+    ],
+)
+def test_an_evaluator_that_cannot_be_built_fails_before_any_evaluation(tmp_path, spec, space, message):
+    if space == "NOTASK":
+        space = {"name": "notask", "max_depth": 2, "global": {"depth": [1, 2], "embed_dim": [8, 16]},
+                 "layer": {"num_heads": [1, 2]}}  # fmt: skip
+    objective = "max score" if spec["kind"] != "complexity" else "min params"
+    cfg = search_config.check({"space": space, "evaluators": [spec], "objectives": [objective], "budget": 4})
+    started = time.monotonic()
+    with pytest.raises(NasError) as err:
+        runner.run_search(cfg, tmp_path / "run", workers=1, progress=False)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "run" / "history.jsonl").exists()
+    assert time.monotonic() - started < 20  # no Ray, no retries
 
 
 def test_a_dying_worker_costs_only_a_retry(ray_local, tmp_path):

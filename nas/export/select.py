@@ -16,15 +16,15 @@ from search_spaces import NasError
 
 def select_records(run_dir: str | Path, select: str) -> tuple[object, list[dict]]:
     """Returns the run's SearchConfig and the chosen history records (arch dict + metrics)."""
-    from nas import runner
+    from nas import run_dir as RD
     from nas.objectives import parse_constraint
     from nas.run_outputs import feasible, pareto_front
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise NasError(f"search run '{run_dir}' does not exist")
-    cfg = runner.load_run_config(run_dir)
-    records = [r for _, r in sorted(runner.read_history(run_dir).items()) if r.get("metrics")]
+    cfg = RD.load_config(run_dir)
+    records = [r for _, r in sorted(RD.read_history(run_dir, budget=cfg.budget).items())]
     if not records:
         raise NasError(f"search run '{run_dir}' has no finished evaluation (history.jsonl is empty)")
     if select == "pareto":

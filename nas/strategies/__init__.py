@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from nas.strategies.aging import aging_evolution
 from nas.strategies.base import (
     Domain,
+    Free,
     Prefilter,
     Strategy,
     StrategyState,
@@ -34,12 +35,12 @@ FACTORIES = {
 
 
 def options(name: str) -> list[str]:
-    """The keyword options a strategy takes (besides pool and prefilter)."""
+    """The keyword options a strategy takes (besides pool, prefilter and free)."""
     params = inspect.signature(FACTORIES[name]).parameters
     return [
         p
         for p, v in params.items()
-        if v.kind is inspect.Parameter.KEYWORD_ONLY and p not in ("pool", "prefilter")
+        if v.kind is inspect.Parameter.KEYWORD_ONLY and p not in ("pool", "prefilter", "free")
     ]
 
 
@@ -49,6 +50,7 @@ def make(
     *,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
+    free: Free | None = None,
     **opts: Any,
 ) -> Strategy:
     """A strategy by name, with a clear error for an unknown name or option."""
@@ -60,12 +62,13 @@ def make(
             raise NasError(
                 f"field 'strategy.{key}': strategy {name!r} has no option {key!r}; options are {allowed}"
             )
-    return FACTORIES[name](space, pool=pool, prefilter=prefilter, **opts)
+    return FACTORIES[name](space, pool=pool, prefilter=prefilter, free=free, **opts)
 
 
 __all__ = [
     "FACTORIES",
     "Domain",
+    "Free",
     "Prefilter",
     "Strategy",
     "StrategyState",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from nas.objectives import order_best_first
-from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
 from nas.strategies.evolution import check_count, check_prob
 from search_spaces import ArchConfig, SearchSpace
 
@@ -23,14 +23,15 @@ def aging_evolution(
     *,
     population: int = 20,
     sample_size: int = 5,
-    mutation_prob: float = 0.3,
+    mutation_prob: float | None = None,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
+    free: Free | None = None,
 ) -> Strategy:
     check_count("population", population)
     check_count("sample_size", sample_size)
-    check_prob("mutation_prob", mutation_prob)
-    domain = Domain(space, pool=pool, prefilter=prefilter)
+    check_prob("mutation_prob", mutation_prob, allow_none=True)
+    domain = Domain(space, pool=pool, prefilter=prefilter, free=free)
 
     def propose(hist, rng, n, seen):
         if len(seen) < population or len(hist.archs) < 1:

@@ -18,8 +18,15 @@ evaluations give the same proposals.
 :class:`Domain` is where proposals come from: the whole search space or a
 finite pool of candidates (for example every row of a lookup table).  It
 never proposes an architecture twice, projects mutants and children onto the
-pool, and resamples until an optional cheap pre-filter (constraints on
-complexity or predicted latency, as HAT does) accepts them.
+pool (the nearest unused row in the distance of
+:mod:`nas.strategies.features`, which keeps what a mutation kept), and
+resamples until an optional cheap pre-filter (constraints on complexity or
+predicted latency, as HAT does) accepts them.
+
+:class:`Free` carries the objectives known before evaluation (complexity,
+predicted latency, a table's declared free columns): strategies compute them
+for every candidate they consider and model only the others.  Constraints on
+free metrics are the pre-filter's job.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from search_spaces import ArchConfig, SearchSpace
+from nas.strategies.features import features, locality_weights
+from search_spaces import ArchConfig, SearchSpace, operators
 from search_spaces.errors import NasError
 
 
@@ -66,6 +74,15 @@ class Strategy(NamedTuple):
     init: Callable[[int], StrategyState]
     ask: Callable[[StrategyState, int], tuple[list[ArchConfig], StrategyState]]
     tell: Callable[[StrategyState, Sequence[ArchConfig], np.ndarray, np.ndarray], StrategyState]
+
+
+class Free(NamedTuple):
+    """Objectives known before evaluation: ``fn(archs)`` gives an ``(n, k)`` array
+    of the objectives *to minimize* (the same columns as ``F``), exact in the
+    columns where ``columns[j]`` is True and NaN elsewhere.  Vectorized."""
+
+    fn: Callable[[list[ArchConfig]], np.ndarray]
+    columns: tuple[bool, ...]
 
 
 class Prefilter(NamedTuple):
@@ -107,12 +124,16 @@ class Domain:
         *,
         pool: Sequence[ArchConfig] | None = None,
         prefilter: Prefilter | None = None,
+        free: Free | None = None,
     ) -> None:
         self.space = space
         self.prefilter = prefilter
+        self.free = free if free is not None and any(free.columns) else None
         enc = space.encode([space.largest(), space.smallest()])
         scale = np.abs(enc).max(0)
         self._scale = np.where(scale > 0, scale, 1.0)
+        _, group = features(space, [space.smallest()])
+        self._weights = locality_weights(space, group)
         self.pool: list[ArchConfig] | None = None
         if pool is not None:
             pool = list(dict.fromkeys(pool))
@@ -124,6 +145,28 @@ class Domain:
             self._pool_json = [a.to_json() for a in pool]
             self._pool_index = {j: i for i, j in enumerate(self._pool_json)}
             self._pool_enc = self.encode(pool)
+            self.pool_features = features(space, pool)[0]
+            self._pool_free = None if self.free is None else self._free_checked(pool)
+
+    def _free_checked(self, archs: list[ArchConfig]) -> np.ndarray:
+        out = np.asarray(self.free.fn(list(archs)), dtype=np.float64).reshape(len(archs), -1)
+        if out.shape[1] != len(self.free.columns):
+            raise ValueError(f"free: {out.shape[1]} columns for {len(self.free.columns)} objectives")
+        return out
+
+    def free_values(self, archs: Sequence[ArchConfig]) -> np.ndarray | None:
+        """The free objective columns of ``archs`` (None when nothing is free)."""
+        if self.free is None:
+            return None
+        if self.pool is not None and all(a.to_json() in self._pool_index for a in archs):
+            return self._pool_free[[self._pool_index[a.to_json()] for a in archs]]
+        return self._free_checked(list(archs))
+
+    def features(self, archs: Sequence[ArchConfig]) -> np.ndarray:
+        """Features of :mod:`nas.strategies.features` (pool rows from a cache)."""
+        if self.pool is not None and all(a.to_json() in self._pool_index for a in archs):
+            return self.pool_features[[self._pool_index[a.to_json()] for a in archs]]
+        return features(self.space, list(archs))[0]
 
     def encode(self, archs: Sequence[ArchConfig]) -> np.ndarray:
         """Encoding scaled to about [0, 1] per feature."""
@@ -142,16 +185,50 @@ class Domain:
         return mask
 
     def project(self, arch: ArchConfig, rng: np.random.Generator, seen: set[str]) -> ArchConfig | None:
-        """Nearest unseen pool member to ``arch`` (ties broken at random); ``arch`` without a pool."""
+        """Nearest unseen pool member to ``arch`` (weighted L1 of the features, ties
+        broken at random); ``arch`` itself without a pool."""
         if self.pool is None:
             return arch
         ok = self._unseen(seen)
         if not ok.any():
             return None
-        d = np.abs(self._pool_enc - self.encode([arch])).sum(1)
+        x = features(self.space, [arch])[0]
+        d = np.abs(self.pool_features - x) @ self._weights
         d = np.where(ok, d, np.inf)
         best = np.flatnonzero(d <= d.min() + 1e-9)
         return self.pool[int(best[rng.integers(len(best))])]
+
+    def neighbours(self, arch: ArchConfig, *, k: int) -> list[ArchConfig]:
+        """The ``k`` nearest other pool rows of a pool member, nearest first; without
+        a pool every architecture one site away (``search_spaces.operators.sites``)."""
+        if self.pool is not None:
+            x = self.features([arch])[0]
+            d = np.abs(self.pool_features - x) @ self._weights
+            i = self._pool_index.get(arch.to_json())
+            if i is not None:
+                d[i] = np.inf
+            order = np.argsort(d, kind="stable")[:k]
+            return [self.pool[int(i)] for i in order if np.isfinite(d[i])]
+        out = []
+        for name, slot in operators.sites(self.space, arch.depth):
+            if name == "depth":
+                for depth in self.space.depth_choices:
+                    if depth != arch.depth:
+                        layers = {
+                            d.name: tuple(arch[d.name][min(i, arch.depth - 1)] for i in range(depth))
+                            for d in self.space.layer_dimensions
+                        }
+                        out.append(arch.replace(depth=depth, **layers))
+                continue
+            dim = self.space.dimension(name)
+            for c in dim.choices:
+                if slot is None and c != arch[name]:
+                    out.append(arch.replace(**{name: c}))
+                elif slot is not None and c != arch[name][slot]:
+                    seq = list(arch[name])
+                    seq[slot] = c
+                    out.append(arch.replace(**{name: tuple(seq)}))
+        return out
 
     def sample(self, rng: np.random.Generator, seen: set[str]) -> ArchConfig | None:
         if self.pool is None:
@@ -160,9 +237,11 @@ class Domain:
         return self.pool[int(idx[rng.integers(len(idx))])] if len(idx) else None
 
     def mutate(
-        self, arch: ArchConfig, rng: np.random.Generator, seen: set[str], *, prob: float
+        self, arch: ArchConfig, rng: np.random.Generator, seen: set[str], *, prob: float | None = None
     ) -> ArchConfig | None:
-        return self.project(self.space.mutate(arch, rng, prob=prob), rng, seen)
+        """A local mutant (:func:`search_spaces.operators.mutate_local`: each site
+        changes with ``prob``, default one site on average, at least one), projected."""
+        return self.project(operators.mutate_local(self.space, arch, rng, prob=prob), rng, seen)
 
     def crossover(
         self, a: ArchConfig, b: ArchConfig, rng: np.random.Generator, seen: set[str]
@@ -273,23 +352,24 @@ def run_sequential(
     seed: int,
     lag: int = 1,
 ) -> StrategyState:
-    """Runs a strategy without Ray, with the runner's schedule: proposal ``i`` is
-    made after the first ``i - lag + 1`` results were told (``lag`` evaluations
-    in flight).  ``evaluate(archs) -> (F, violation)``.  For tests and benchmarks."""
-    state = strategy.init(seed)
-    proposed: list[ArchConfig] = []
-    told = 0
-    while len(proposed) < budget:
-        target = max(0, len(proposed) - lag + 1)
-        if told < target:
-            F, v = evaluate(proposed[told:target])
-            state = strategy.tell(state, proposed[told:target], F, v)
-            told = target
-        archs, state = strategy.ask(state, 1)
-        if not archs:
+    """Runs a strategy without Ray, with the runner's schedule (:mod:`nas.schedule`):
+    proposal ``i`` is made after the first ``i - lag + 1`` results were told
+    (``lag`` evaluations in flight).  ``evaluate(archs) -> (F, violation)``."""
+    from nas import schedule as S
+
+    sched = S.start(strategy, seed)
+    results: dict[int, tuple[np.ndarray, float]] = {}
+
+    def run(lo: int, hi: int) -> None:
+        if hi > lo:
+            F, v = evaluate(list(sched.proposals[lo:hi]))
+            F, v = np.atleast_2d(np.asarray(F, dtype=np.float64)), np.asarray(v, dtype=np.float64).reshape(-1)
+            results.update({i: (F[i - lo], float(v[i - lo])) for i in range(lo, hi)})
+
+    while True:
+        sched, _ = S.advance(strategy, sched, results, budget=budget, lag=lag)
+        if S.complete(sched, budget):
             break
-        proposed += archs
-    if told < len(proposed):
-        F, v = evaluate(proposed[told:])
-        state = strategy.tell(state, proposed[told:], F, v)
-    return state
+        run(sched.told, S.needed(sched, lag))  # the results the next proposal waits for
+    run(sched.told, len(sched.proposals))
+    return S.close(strategy, sched, results).state

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
 from nas.strategies.evolution import check_count
 from search_spaces import ArchConfig, SearchSpace
 
@@ -77,6 +77,7 @@ def bayesian(
     candidates: int = 96,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
+    free: Free | None = None,
 ) -> Strategy:
     """Args:
     initial: uniform samples before the surrogate takes over.
@@ -84,7 +85,7 @@ def bayesian(
     """
     check_count("initial", initial, minimum=2)
     check_count("candidates", candidates)
-    domain = Domain(space, pool=pool, prefilter=prefilter)
+    domain = Domain(space, pool=pool, prefilter=prefilter, free=free)
 
     def propose(hist, rng, n, seen):
         if len(seen) < initial or len(hist.archs) < 2:

@@ -16,12 +16,14 @@ from __future__ import annotations
 from typing import Sequence
 
 from nas.objectives import order_best_first
-from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 
 
-def check_prob(name: str, value: float) -> float:
+def check_prob(name: str, value: float | None, *, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise NasError(f"field 'strategy.{name}': expected a probability in [0, 1], got {value!r}")
     return float(value)
@@ -38,22 +40,24 @@ def evolution(
     *,
     population: int = 20,
     parents: int = 5,
-    mutation_prob: float = 0.3,
+    mutation_prob: float | None = None,
     crossover_prob: float = 0.5,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
+    free: Free | None = None,
 ) -> Strategy:
     """Args:
     population: number of initial uniform samples.
     parents: top-k results that children are made from.
-    mutation_prob: per-dimension (and per-layer-slot) resampling probability.
+    mutation_prob: probability that each site (a global dimension, a layer slot)
+        changes; default one site on average (a local move, at least one site).
     crossover_prob: share of children made by crossover (the rest by mutation).
     """
     check_count("population", population)
     check_count("parents", parents)
-    check_prob("mutation_prob", mutation_prob)
+    check_prob("mutation_prob", mutation_prob, allow_none=True)
     check_prob("crossover_prob", crossover_prob)
-    domain = Domain(space, pool=pool, prefilter=prefilter)
+    domain = Domain(space, pool=pool, prefilter=prefilter, free=free)
 
     def propose(hist, rng, n, seen):
         if len(seen) < population or len(hist.archs) < 1:

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from nas.objectives import order_best_first
-from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
 from nas.strategies.evolution import check_count, check_prob
 from search_spaces import ArchConfig, SearchSpace
 
@@ -25,15 +25,16 @@ def nsga2(
     space: SearchSpace,
     *,
     population: int = 20,
-    mutation_prob: float = 0.3,
+    mutation_prob: float | None = None,
     crossover_prob: float = 0.9,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
+    free: Free | None = None,
 ) -> Strategy:
     check_count("population", population, minimum=2)
-    check_prob("mutation_prob", mutation_prob)
+    check_prob("mutation_prob", mutation_prob, allow_none=True)
     check_prob("crossover_prob", crossover_prob)
-    domain = Domain(space, pool=pool, prefilter=prefilter)
+    domain = Domain(space, pool=pool, prefilter=prefilter, free=free)
 
     def propose(hist, rng, n, seen):
         if len(seen) < population or len(hist.archs) < 2:

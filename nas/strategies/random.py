@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from nas.strategies.base import Domain, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
 from search_spaces import ArchConfig, SearchSpace
 
 
@@ -17,8 +17,9 @@ def random_search(
     *,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
+    free: Free | None = None,
 ) -> Strategy:
-    domain = Domain(space, pool=pool, prefilter=prefilter)
+    domain = Domain(space, pool=pool, prefilter=prefilter, free=free)
 
     def propose(hist, rng, n, seen):
         return domain.fill(rng, n, seen)

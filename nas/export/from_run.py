@@ -1,0 +1,80 @@
+"""Exporting the chosen subnets of a finished search (the library behind ``nas export``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from search_spaces import NasError
+
+SUBNET_PREFIX = "subnet-"
+
+
+def check_collection_out(out: Path) -> None:
+    """``--out`` of several bundles: a new or empty folder, or one that holds only bundles of ours."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise NasError(f"field '--out': '{out}' is a file; refusing to overwrite it")
+    foreign = sorted(
+        p.name
+        for p in out.iterdir()
+        if not (p.is_dir() and p.name.startswith(SUBNET_PREFIX) and (p / "config.json").is_file())
+    )
+    if foreign:
+        raise NasError(
+            f"field '--out': '{out}' exists and holds other files ({foreign[0]!r}); "
+            "give a new folder for the bundles"
+        )
+
+
+def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool = True) -> list[Path]:
+    """Exports the selected subnets of a search run; returns the bundle paths."""
+    from nas.export.bundle import write_bundle
+    from nas.export.select import select_records, supernet_workdir
+    from supernet import checkpoint
+    from supernet.data import RUN_FILES
+    from supernet.extract import extract
+
+    cfg, records = select_records(run_dir, select)
+    out = Path(out)
+    if len(records) > 1:
+        check_collection_out(out)
+    workdir = supernet_workdir(cfg)
+    space, params, train_cfg = checkpoint.load(workdir)
+    if space.to_dict() != cfg.space.to_dict():
+        raise NasError(
+            f"supernet '{workdir}' was trained on space '{space.name}', but the search used "
+            f"'{cfg.space.name}' with other dimensions"
+        )
+    side_files = [Path(workdir) / f for f in RUN_FILES if (Path(workdir) / f).is_file()]  # tokenizer ...
+    paths = []
+    for r in records:
+        arch = space.parse(r["arch"])
+        target = out if len(records) == 1 else out / f"{SUBNET_PREFIX}{r['index']:05d}"
+        metrics = {k: v for k, v in r["metrics"].items() if not k.startswith("latency_ms[")}
+        latency = {
+            k[len("latency_ms[") : -1]: v for k, v in r["metrics"].items() if k.startswith("latency_ms[")
+        }
+        provenance = {
+            "search_run": str(Path(run_dir).resolve()),
+            "search_index": r["index"],
+            "search_seed": cfg.seed,
+            "supernet_checkpoint": str(Path(workdir).resolve()),
+            "supernet_step": train_cfg.get("restored_step"),
+            "supernet_seed": train_cfg.get("seed"),
+        }
+        paths.append(
+            write_bundle(
+                target,
+                space=space,
+                arch=arch,
+                variables=extract(params, arch, space=space),
+                provenance=provenance,
+                metrics=metrics,
+                predicted_latency_ms=latency,
+                onnx=onnx,
+                extra={"data": train_cfg.get("data") or {}},
+                files=side_files,
+            )
+        )
+    return paths

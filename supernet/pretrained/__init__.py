@@ -1,0 +1,63 @@
+"""Start from a pretrained model: GPT-2 checkpoints in, GPT-2 subnets out.
+
+* :func:`load_params`: a Hugging Face GPT-2 folder (``config.json`` +
+  ``model.safetensors``) -> supernet params of a space whose largest subnet has
+  the checkpoint's shape (optionally importance-ordered, see :mod:`.importance`).
+* :func:`write_gpt2`: one uniform LM subnet's standalone weights -> a GPT-2 folder
+  (``config.json``, ``model.safetensors``, the tokenizer) that Hugging Face tools load.
+* :func:`fingerprint`: a digest of a folder's weights, kept in checkpoints so a
+  resumed run knows it starts from the same model.
+
+``nas train CONFIG --init-from DIR`` (or ``init_from:`` in the config) imports;
+``nas hf export`` writes.  Nothing is downloaded: a user points at a folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from search_spaces import ArchConfig, SearchSpace
+from search_spaces.errors import NasError
+from supernet.pretrained import gpt2_layout, hf_gpt2, importance
+
+ORDERS = ("position", "importance")
+
+
+def load_params(folder: str | Path, space: SearchSpace, *, order: str = "position") -> dict:
+    """Supernet params (NumPy) from a GPT-2 folder; ``order='importance'`` sorts heads and neurons."""
+    if order not in ORDERS:
+        raise NasError(f"field 'init_order' is {order!r}; choose one of {list(ORDERS)}")
+    params = gpt2_layout.to_supernet(hf_gpt2.read(folder), space)
+    return importance.reorder(params) if order == "importance" else params
+
+
+def fingerprint(folder: str | Path) -> str:
+    """sha256 of the folder's config.json and weight files (first 16 hex digits)."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for f in sorted(folder.glob("*.safetensors")) + [folder / "config.json"]:
+        if f.is_file():
+            h.update(f.name.encode())
+            with f.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def write_gpt2(
+    folder: str | Path,
+    space: SearchSpace,
+    arch: ArchConfig,
+    variables: dict,
+    *,
+    tokenizer: str | Path | None = None,
+) -> Path:
+    """Writes subnet ``arch`` (standalone ``variables``) as a GPT-2 folder; one-line error if it is not uniform."""
+    config, tensors = gpt2_layout.from_subnet(space, arch, variables)
+    return hf_gpt2.write(folder, config, tensors, tokenizer_from=tokenizer)
+
+
+why_not_gpt2 = gpt2_layout.why_not_gpt2
+
+__all__ = ["ORDERS", "fingerprint", "importance", "load_params", "why_not_gpt2", "write_gpt2"]

@@ -1,0 +1,134 @@
+"""Tables from other tools, free objectives, local moves and a fixed hypervolume
+reference, on small slices of the real HW-GPT-Bench M table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ROOT, SHARED
+
+from nas import search_config
+from nas.free import build_free
+from nas.objectives import hypervolume, table_reference
+from nas.strategies import Domain
+from nas.table import read_table, table_archs
+from search_spaces import load_space, operators
+from search_spaces.errors import NasError
+
+HWGPT_M = SHARED / "data" / "hwgpt" / "hwgpt_m_perplexity.jsonl"
+FIELDS = {
+    "depth": "sample_n_layer",
+    "embed_dim": "sample_embed_dim",
+    "bias": "sample_bias",
+    "num_heads": "sample_n_head",
+    "mlp_ratio": "sample_mlp_ratio",
+}
+SPACE = load_space(str(ROOT / "experiments" / "spaces" / "hwgpt-m.yaml"))
+
+
+@pytest.fixture(scope="module")
+def slice_m(tmp_path_factory):
+    """The first 300 rows of the M table, in HW-GPT-Bench's own format."""
+    lines = HWGPT_M.read_text().splitlines()[:300]
+    path = tmp_path_factory.mktemp("hwgpt") / "m300.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path, [json.loads(x) for x in lines]
+
+
+def test_external_format_renames_cuts_lists_and_reads_top_level_metrics(slice_m):
+    path, rows = slice_m
+    table = read_table(path, fields=FIELDS, metrics=["perplexity", "params"])
+    archs = table_archs(path, SPACE, fields=FIELDS, metrics=["perplexity", "params"])
+    assert len(archs) == len(table) == 300
+    a, r = archs[0], rows[0]["arch"]
+    assert a.depth == r["sample_n_layer"] and len(a["num_heads"]) == a.depth
+    assert list(a["num_heads"]) == r["sample_n_head"][: a.depth]
+    assert table[a.to_json()] == {"perplexity": rows[0]["perplexity"], "params": rows[0]["params"]}
+
+
+def test_duplicates_and_bad_rows_name_their_lines(tmp_path, slice_m):
+    _, rows = slice_m
+    twin = dict(rows[0], perplexity=rows[0]["perplexity"] + 1)
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text("\n".join(json.dumps(x) for x in [rows[0], rows[1], twin]) + "\n")
+    with pytest.raises(NasError, match=r"lines 1 and 3 hold the same architecture"):
+        read_table(dup, fields=FIELDS, metrics=["perplexity"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(rows[0]) + "\n" + json.dumps({"arch": rows[1]["arch"]}) + "\n")
+    with pytest.raises(NasError, match=r"bad.jsonl' line 2: .*perplexity"):
+        read_table(bad, fields=FIELDS, metrics=["perplexity"])
+    outside = tmp_path / "outside.jsonl"
+    wide = dict(rows[0], arch=dict(rows[0]["arch"], sample_embed_dim=300))
+    outside.write_text(json.dumps(rows[1]) + "\n" + json.dumps(wide) + "\n")
+    with pytest.raises(NasError, match=r"outside.jsonl' line 2: .*embed_dim"):
+        table_archs(outside, SPACE, fields=FIELDS, metrics=["perplexity"])
+    with pytest.raises(NasError, match="evaluators\\[0\\].fields"):
+        search_config.check(
+            {
+                "space": SPACE.to_dict(),
+                "evaluators": [{"kind": "table", "path": str(bad), "fields": ["depth"]}],
+                "objectives": ["min perplexity"],
+            }
+        )
+
+
+def test_free_objectives_are_the_table_columns_declared_free(slice_m):
+    path, rows = slice_m
+    cfg = search_config.check(
+        {
+            "space": SPACE.to_dict(),
+            "evaluators": [
+                {"kind": "table", "path": str(path), "fields": FIELDS, "metrics": ["perplexity", "params"]}
+                | {"free": ["params"]}
+            ],
+            "objectives": ["min perplexity", "min params"],
+        }
+    )
+    free = build_free(cfg.evaluators, cfg.objectives, cfg.space)
+    archs = table_archs(path, SPACE, fields=FIELDS, metrics=["perplexity", "params"])[:3]
+    F = free.fn(archs)
+    assert free.columns == (False, True)
+    assert np.isnan(F[:, 0]).all() and F[:, 1].tolist() == [r["params"] for r in rows[:3]]
+    no_free = dict(cfg.evaluators[0])
+    no_free.pop("free")
+    assert build_free([no_free], cfg.objectives, cfg.space) is None
+
+
+@pytest.mark.parametrize("prob, lo, hi", [(None, 1.0, 2.0), (0.3, 10.0, 20.0)])
+def test_mutation_changes_one_or_a_few_sites(prob, lo, hi):
+    rng = np.random.default_rng(0)
+    a = SPACE.sample(1)
+    changes = []
+    for _ in range(200):
+        b = operators.mutate_local(SPACE, a, rng, prob=prob)
+        SPACE.validate(b)
+        n = sum(a[d] != b[d] for d in ("depth", "embed_dim", "bias"))
+        n += sum(x != y for d in ("num_heads", "mlp_ratio") for x, y in zip(a[d], b[d], strict=False))
+        changes.append(n)
+    assert min(changes) >= 1 and lo <= np.mean(changes) <= hi
+
+
+def test_table_moves_keep_what_the_mutation_kept(slice_m):
+    path, _ = slice_m
+    pool = table_archs(path, SPACE, fields=FIELDS, metrics=["perplexity", "params"])
+    params = {a.to_json(): r["params"] for a, r in zip(pool, slice_m[1], strict=True)}
+    domain = Domain(SPACE, pool=pool)
+    rng = np.random.default_rng(0)
+    same, step, jump = [], [], []
+    for parent in pool[:40]:
+        child = domain.mutate(parent, rng, {parent.to_json()})
+        same.append(child["embed_dim"] == parent["embed_dim"] and child["bias"] == parent["bias"])
+        step.append(abs(np.log(params[child.to_json()] / params[parent.to_json()])))
+        other = pool[int(rng.integers(len(pool)))]
+        jump.append(abs(np.log(params[other.to_json()] / params[parent.to_json()])))
+    assert np.mean(same) >= 0.85 and np.median(step) < 0.25 * np.median(jump)
+
+
+def test_reference_is_fixed_by_the_rows():
+    F = np.array([[1.0, 4.0], [2.0, 2.0], [4.0, 1.0], [3.0, 3.0]])
+    ref = table_reference(F)
+    assert np.allclose(ref, [4.0004, 4.0004])
+    assert hypervolume(F, ref) == pytest.approx(hypervolume(F, [4.0004, 4.0004]))
+    assert hypervolume(F[:2], ref) < hypervolume(F, ref)
