@@ -90,7 +90,7 @@ def test_lm_bad_data_is_one_line(project, tmp_path, data_cfg, needle):
     (tmp_path / "tokenizer.json").write_text(train_bpe([project / "corpus.txt"], vocab_size=290).json)
     saved = (tmp_path / "tokenizer.json").read_text()
     fill = {"{T}": str(tmp_path), "{P}": str(project)}
-    cfg = {k: v[:3] in fill and fill[v[:3]] + v[3:] or v for k, v in data_cfg.items()}
+    cfg = {k: fill[v[:3]] + v[3:] if str(v)[:3] in fill else v for k, v in data_cfg.items()}
     with pytest.raises(NasError, match=needle) as e:
         data.load(load_space(TINY), cfg, home=tmp_path)
     assert (tmp_path / "tokenizer.json").read_text() == saved  # never overwritten
