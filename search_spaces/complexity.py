@@ -162,3 +162,36 @@ def params(space: SearchSpace, arch: ArchConfig) -> int:
 def flops(space: SearchSpace, arch: ArchConfig, *, batch_size: int = 1, seq_len: int | None = None) -> int:
     """FLOPs (2 x MACs) of one forward pass."""
     return int(complexity(space, [arch], batch_size=batch_size, seq_len=seq_len)["flops"][0])
+
+
+def training_memory(
+    space: SearchSpace,
+    archs: ArchBatch | ArchConfig | Sequence[ArchConfig],
+    *,
+    batch_size: int,
+    seq_len: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Estimated float32 bytes of one training step with AdamW (an estimate, not a measurement).
+
+    ``state_bytes = 16 * params`` (weights, gradients and AdamW's two moments) and
+    ``act_bytes`` the activations kept for the backward pass: per active layer
+    ``B T (4E + 4A + 2M)`` floats (residual, two LayerNorm outputs, q/k/v and the
+    attention output, the MLP's hidden layer before and after GELU) plus ``2 B H T^2``
+    for softmax attention (scores and probabilities) or ``B T A hd`` running sums for
+    linear attention; plus the input embedding and the logits and their gradient
+    (``2 B T C`` per token, ``2 B C`` pooled).  ``total_bytes`` is their sum.
+    """
+    geo = task_geometry(space)
+    b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
+    B, T, hd = float(batch_size), _seq_len(geo, seq_len), float(geo.head_dim)
+    E = b.values["embed_dim"].astype(np.float64)
+    El = np.where(b.active, E[:, None], 0.0)
+    H = _col(space, b, "num_heads")
+    A, M = H * hd, mlp_width(space, b)
+    linear = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)["linear"]
+    attn = np.where(linear, B * T * A * hd, 2 * B * H * T * T)
+    layers = (B * T * (4 * El + 4 * A + 2 * M) + np.where(b.active, attn, 0.0)).sum(1)
+    logits = 2 * B * geo.out_dim * (1.0 if geo.pooled else T)
+    act = 4.0 * (layers + B * T * E + logits)
+    state = 16.0 * complexity(space, b)["params"]
+    return {"state_bytes": state, "act_bytes": act, "total_bytes": state + act}

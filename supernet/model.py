@@ -304,7 +304,8 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
     arch = largest_arch(space)
     task = dict(space.task)
     model = standalone.Transformer(arch=arch, task=task)
-    p = jax.jit(model.init)(key, standalone.example_input(space))["params"]  # weights of the largest subnet
+    x = standalone.example_input(space, 1, seq_len=min(8, geo.tokens))  # shapes do not depend on T
+    p = jax.jit(model.init)(key, x)["params"]  # the largest subnet's weights
     L, E, Hm, hd = geo.max_depth, arch.embed_dim, max(geo.head_choices), geo.head_dim
     blocks = [p[f"block{i}"] for i in range(L)]
 

@@ -49,8 +49,8 @@ def check(task: Mapping[str, Any], where: str) -> None:
         if key not in task:
             raise NasError(f"{where}: field 'task.{key}' is missing")
     geometry_of_task(task, where=where)
-    if task.get("dataset", "mnist") != "mnist":
-        raise NasError(f"{where}: field 'task.dataset' is {task['dataset']!r}; built-in: ['mnist']")
+    if task.get("dataset", "mnist") not in ("mnist", "none"):
+        raise NasError(f"{where}: field 'task.dataset' is {task['dataset']!r}; built-in: ['mnist', 'none']")
 
 
 @functools.lru_cache(maxsize=2)
@@ -161,9 +161,15 @@ def _read(spec: Mapping[str, Any], key: str, task: Mapping[str, Any], classes=No
 
 
 def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None = None) -> Images:
-    if not data_cfg:
-        return mnist()
     task = space.task
+    if not data_cfg:
+        geo = geometry_of_task(task)
+        if task.get("dataset", "mnist") != "mnist" or (*geo.image_hw, geo.channels) != (28, 28, 1):
+            raise NasError(
+                f"field 'data.train': space '{space.name}' has no built-in dataset of its "
+                f"{list(geo.image_hw)}x{geo.channels} images; give an .npz file or an image folder"
+            )
+        return mnist()
     extra = sorted(set(data_cfg) - {"train", "x", "y", "val", "val_y", "val_fraction"})
     if extra:
         raise NasError(
