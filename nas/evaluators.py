@@ -255,6 +255,11 @@ def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
             )
     if kind == "table":
         T.check_options(spec, where=where)
+    if kind == "complexity":
+        for key in ("batch_size", "seq_len"):
+            v = spec.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise NasError(f"field '{where}.{key}': expected an integer >= 1, got {v!r}")
     if kind == "latency" and "quantiles" in spec:
         qs = spec["quantiles"]
         if not isinstance(qs, list) or not all(

@@ -8,13 +8,12 @@ or a value of the wrong type is a one-line :class:`NasError`.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 from search_spaces.errors import NasError
-from search_spaces.yaml_io import read_yaml
+from search_spaces.yaml_io import apply_overrides, read_yaml
 
 DEFAULTS: dict[str, Any] = {
     "space": "vit-mnist",  # built-in space name or a space YAML file
@@ -72,43 +71,38 @@ def _check_type(name: str, default: Any, value: Any) -> Any:
     return value
 
 
-def _nest(dotted: str, value: Any) -> dict:
-    out: dict = {}
-    cur = out
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        cur = cur.setdefault(p, {})
-    cur[parts[-1]] = value
-    return out
-
-
-def _deep_update(d: dict, u: dict) -> dict:
-    for k, v in u.items():
-        merge = isinstance(v, dict) and k != "options"  # sampler options are replaced as a whole
-        d[k] = _deep_update(dict(d.get(k) or {}), v) if merge else v
-    return d
-
-
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """DEFAULTS <- the YAML file <- ``key=value`` overrides (values parsed as YAML)."""
     raw: dict = {}
     if path is not None:
         raw = read_yaml(path, what="config file") or {}
-    for item in overrides:
-        if "=" not in item:
-            raise NasError(f"--set {item!r}: expected key=value")
-        key, text = item.split("=", 1)
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        raw = _deep_update(raw, _nest(key.strip(), value))
+    raw = apply_overrides(raw, overrides, fields=DEFAULTS)
     cfg = _merge(DEFAULTS, raw)
     smp = cfg["sampler"]
     for key in ("cost", "device"):  # sampler.cost / sampler.device are options of the binned samplers
         if smp.get(key) is not None:
             smp["options"] = {**smp["options"], key: smp[key]}
-    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "eval_batch_size"):
+    check_values(cfg)
+    return cfg
+
+
+def check_values(cfg: dict[str, Any]) -> None:
+    """Ranges of the numeric fields (types were checked by the merge)."""
+    for key in (
+        "steps",
+        "batch_size",
+        "checkpoint_every",
+        "log_every",
+        "eval_batch_size",
+        "eval_max_examples",
+    ):
         if cfg[key] < 1:
             raise NasError(f"config: field '{key}' must be >= 1, got {cfg[key]!r}")
-    return cfg
+    for key in ("seed", "warmup_steps"):
+        if cfg[key] < 0:
+            raise NasError(f"config: field '{key}' must be >= 0, got {cfg[key]!r}")
+    for key, positive in (("learning_rate", True), ("clip_norm", True), ("weight_decay", False)):
+        v = cfg[key]
+        if not math.isfinite(v) or v < 0 or (positive and v == 0):
+            bound = "> 0" if positive else ">= 0"
+            raise NasError(f"config: field '{key}' must be a finite number {bound}, got {v!r}")

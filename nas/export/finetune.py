@@ -57,6 +57,11 @@ def finetune(
         raise NasError(f"field '--steps': expected an integer >= 1, got {steps!r}")
     if not learning_rate > 0:
         raise NasError(f"field '--lr': expected a positive number, got {learning_rate!r}")
+    if not onnx and (Path(path) / "model.onnx").is_file():
+        raise NasError(
+            f"field '--no-onnx': bundle '{path}' holds a model.onnx that fine-tuning would leave stale; "
+            "drop --no-onnx to rewrite it with the new weights"
+        )
     sub = load_subnet(path)
     space, apply_fn = sub.space, sub.apply
     ds = data.load(space)
