@@ -24,7 +24,10 @@ DEFAULTS: dict[str, Any] = {
     "warmup_steps": 100,
     "weight_decay": 0.05,
     "clip_norm": 1.0,
-    "distill": False,  # inplace distillation from the largest subnet (BigNAS)
+    "distill": None,  # inplace distillation (BigNAS); None: on when init_from is set, else off
+    "distill_teacher": "largest",  # 'largest' subnet in training, or the frozen 'pretrained' import
+    "init_from": None,  # a Hugging Face GPT-2 folder (config.json + model.safetensors) to start from
+    "init_order": "position",  # 'importance': sort heads and MLP neurons before import
     # cost: the bin measure of complexity_aware / performance_aware, flops or latency (with device)
     "sampler": {"name": "complexity_aware", "cost": None, "device": None, "options": {}},
     "checkpoint_every": 100,
@@ -71,11 +74,24 @@ def _check_type(name: str, default: Any, value: Any) -> Any:
     return value
 
 
+def _check_choice(cfg: dict, key: str, choices: tuple) -> None:
+    if not any(cfg[key] is c or (isinstance(c, str) and cfg[key] == c) for c in choices):
+        raise NasError(f"config: field '{key}' is {cfg[key]!r}; choose one of {list(choices)}")
+
+
+def distill_on(cfg: dict[str, Any]) -> bool:
+    """Whether a run distils: the ``distill`` field, or by default when it starts from a checkpoint."""
+    return bool(cfg["init_from"]) if cfg["distill"] is None else bool(cfg["distill"])
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """DEFAULTS <- the YAML file <- ``key=value`` overrides (values parsed as YAML)."""
     raw: dict = {}
     if path is not None:
         raw = read_yaml(path, what="config file") or {}
+        init = raw.get("init_from") if isinstance(raw, dict) else None
+        if isinstance(init, str) and not Path(init).is_absolute():
+            raw["init_from"] = str(Path(path).parent / init)  # relative to the config file
     raw = apply_overrides(raw, overrides, fields=DEFAULTS)
     cfg = _merge(DEFAULTS, raw)
     smp = cfg["sampler"]
@@ -98,6 +114,13 @@ def check_values(cfg: dict[str, Any]) -> None:
     ):
         if cfg[key] < 1:
             raise NasError(f"config: field '{key}' must be >= 1, got {cfg[key]!r}")
+    _check_choice(cfg, "distill", (None, True, False))
+    _check_choice(cfg, "distill_teacher", ("largest", "pretrained"))
+    _check_choice(cfg, "init_order", ("position", "importance"))
+    if cfg["init_from"] is not None and not isinstance(cfg["init_from"], str):
+        raise NasError(f"config: field 'init_from' expects a folder path, got {cfg['init_from']!r}")
+    if cfg["distill_teacher"] == "pretrained" and not cfg["init_from"]:
+        raise NasError("config: field 'distill_teacher' is 'pretrained' but 'init_from' is not set")
     for key in ("seed", "warmup_steps"):
         if cfg[key] < 0:
             raise NasError(f"config: field '{key}' must be >= 0, got {cfg[key]!r}")
