@@ -40,8 +40,6 @@ import importlib
 import math
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
-import numpy as np
-
 from nas import table as T
 from nas.table import read_table, table_archs  # noqa: F401  (re-exported)
 from search_spaces import ArchConfig, SearchSpace
@@ -153,14 +151,23 @@ def _build_latency(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
         predictors = importlib.import_module("predictors")
     except ImportError as e:
         raise NasError(f"field 'device': the latency evaluator needs the predictors package ({e})") from None
+    from nas.hw_metrics import latency_values
+
     model = predictors.load_for(spec["device"], space)
-    metric = f"latency_ms[{spec['device']}]"
+    qs = list(spec.get("quantiles", ()))
 
     def fn(archs):
-        ms = np.asarray(model.predict(list(archs)), dtype=np.float64).reshape(-1)
-        return [{metric: float(x)} for x in ms]
+        cols = latency_values(model, list(archs), spec["device"], qs)
+        return [{k: float(v[i]) for k, v in cols.items()} for i in range(len(archs))]
 
     return fn
+
+
+def _latency_provides(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The mean and, for each of ``quantiles`` (added by a chance constraint), its upper bound."""
+    from nas.hw_metrics import metric_name
+
+    return tuple(metric_name("latency_ms", spec["device"], q) for q in [None, *spec.get("quantiles", ())])
 
 
 def _check_supernet(spec: Mapping[str, Any], space: SearchSpace) -> None:
@@ -216,7 +223,7 @@ KINDS: dict[str, Kind] = {
         _build_callable,
     ),
     "latency": Kind(
-        frozenset({"device"}), ("device",), lambda s: (f"latency_ms[{s['device']}]",), _always, _build_latency
+        frozenset({"device", "quantiles"}), ("device",), _latency_provides, _always, _build_latency
     ),
     "supernet": Kind(
         frozenset({"workdir"}), ("workdir",), _unknown, _never, _build_supernet, _check_supernet
@@ -248,6 +255,19 @@ def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
             )
     if kind == "table":
         T.check_options(spec, where=where)
+    if kind == "complexity":
+        for key in ("batch_size", "seq_len"):
+            v = spec.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise NasError(f"field '{where}.{key}': expected an integer >= 1, got {v!r}")
+    if kind == "latency" and "quantiles" in spec:
+        qs = spec["quantiles"]
+        if not isinstance(qs, list) or not all(
+            isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q < 1 for q in qs
+        ):
+            raise NasError(
+                f"field '{where}.quantiles': expected probabilities in (0, 1) like [0.9], got {qs!r}"
+            )
     if kind == "callable":
         if ":" not in spec["target"]:
             raise NasError(f"field '{where}.target': expected 'module:function', got {spec['target']!r}")

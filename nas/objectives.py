@@ -2,8 +2,10 @@
 
 An objective is a metric name and a goal (``max`` or ``min``); a metric name is
 a plain word (``accuracy``, ``params``, ``flops``) or a word with a bracketed
-qualifier (``latency_ms[cpu-host]``).  A constraint is written as text, e.g.
-``latency_ms[cpu-host] <= 5`` or ``params <= 2e6``.
+qualifier (``latency_ms[cpu-host]``), which may name an upper quantile
+(``latency_ms[cpu-host].q90``: a chance constraint, :mod:`nas.hw_metrics`).  A
+constraint is written as text, e.g. ``latency_ms[cpu-host] <= 5``,
+``latency_ms[cpu-host].q90 <= 5`` or ``params <= 2e6``.
 
 Strategies see every result as a vector of objectives *to minimize* (maximized
 metrics are negated) plus one non-negative constraint violation (0 when every
@@ -22,7 +24,7 @@ import numpy as np
 
 from search_spaces.errors import NasError
 
-_METRIC = r"[A-Za-z_][\w.]*(?:\[[^\]\s]+\])?"
+_METRIC = r"[A-Za-z_][\w.]*(?:\[[^\]\s]+\](?:\.q\d{1,3})?)?"
 _CONSTRAINT_RE = re.compile(rf"^\s*({_METRIC})\s*(<=|>=|<|>|==)\s*(\S+)\s*$")
 _METRIC_RE = re.compile(rf"^{_METRIC}$")
 GOALS = ("max", "min")

@@ -134,6 +134,7 @@ def quickstart(
         "params": cfg["complexity"]["params"],
         "flops": cfg["complexity"]["flops"],
         "predicted_ms": cfg["predicted_latency_ms"].get(device),
+        "predicted_q90_ms": (cfg.get("predicted_latency_bounds_ms") or {}).get(device, {}).get("q90"),
         "measured_ms": cfg["measured_latency"].get("median_ms"),
         "measured_on_scale_ms": (cfg["measured_latency"].get("on_scale") or {}).get(device),
         "device": device,
@@ -161,6 +162,7 @@ def print_summary(s: dict) -> None:
         "params",
         "FLOPs",
         f"predicted ms ({s['device']})",
+        "90 % upper bound",
         "measured ms (here, now)",
         f"measured, on {s['device']}'s scale",
     ):
@@ -171,6 +173,7 @@ def print_summary(s: dict) -> None:
         f"{s['params']:,}",
         f"{s['flops']:,}",
         f"{s['predicted_ms']:.3f}",
+        "n/a" if s.get("predicted_q90_ms") is None else f"{s['predicted_q90_ms']:.3f}",
         f"{s['measured_ms']:.3f}",
         "n/a" if on_scale is None else f"{on_scale:.3f}",
     )

@@ -147,10 +147,15 @@ def file_references(records: list[dict[str, Any]], space_name: str) -> list[Arch
 
 
 def _record(space: SearchSpace, device: str, arch: ArchConfig, r: dict[str, Any]) -> dict[str, Any]:
-    c = complexity(space, [arch], batch_size=r["fingerprint"]["batch_size"])
+    fp = r["fingerprint"]
+    c = complexity(space, [arch], batch_size=fp["batch_size"], seq_len=fp.get("seq_len"))
     rec = {"space": space.name, "device": device, "arch": arch.to_dict()}
     rec.update({k: float(v[0]) for k, v in c.items()})
     rec.update(r)
+    if "node" not in rec:  # timed in this process (a remote measure_fn names its node)
+        import socket
+
+        rec["node"] = {"hostname": socket.gethostname()}
     return rec
 
 

@@ -33,8 +33,15 @@ def card_text(config: Mapping[str, Any]) -> str:
     ]
     for k, v in sorted(config.get("metrics", {}).items()):
         lines.append(f"| {k} | {v:.4g} |")
+    bounds = config.get("predicted_latency_bounds_ms") or {}
     for dev, ms in sorted(config.get("predicted_latency_ms", {}).items()):
-        lines.append(f"| predicted latency on `{dev}` | {ms:.3f} ms |")
+        lines.append(f"| predicted latency on `{dev}` (mean) | {ms:.3f} ms |")
+        for q, b in sorted((bounds.get(dev) or {}).items()):
+            pct = float(f"0.{q[1:]}") * 100
+            lines.append(
+                f"| predicted latency on `{dev}`, {pct:g} % upper bound (calibrated, `latency_ms[{dev}].{q}`) "
+                f"| {b:.3f} ms |"
+            )
     m = config.get("measured_latency") or {}
     if "median_ms" in m:
         lines.append(

@@ -59,6 +59,11 @@ def finetune(
         raise NasError(f"field '--steps': expected an integer >= 1, got {steps!r}")
     if not learning_rate > 0:
         raise NasError(f"field '--lr': expected a positive number, got {learning_rate!r}")
+    if not onnx and (Path(path) / "model.onnx").is_file():
+        raise NasError(
+            f"field '--no-onnx': bundle '{path}' holds a model.onnx that fine-tuning would leave stale; "
+            "drop --no-onnx to rewrite it with the new weights"
+        )
     sub = load_subnet(path)
     space, apply_fn = sub.space, sub.apply
     data_cfg = sub.config.get("data") or {}
@@ -93,7 +98,12 @@ def finetune(
         predicted_latency_ms=cfg.get("predicted_latency_ms"),
         measure_latency=True,
         onnx=onnx,
-        extra={"finetune": record, "data": data_cfg},
+        extra={"finetune": record, "data": data_cfg}
+        | (
+            {"predicted_latency_bounds_ms": cfg["predicted_latency_bounds_ms"]}
+            if "predicted_latency_bounds_ms" in cfg
+            else {}
+        ),
         files=[Path(path) / f for f in data.RUN_FILES if (Path(path) / f).is_file()],
     )
     return record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nas.hw_metrics import parse as parse_hw
 from search_spaces import NasError
 
 SUBNET_PREFIX = "subnet-"
@@ -51,10 +52,8 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
     for r in records:
         arch = space.parse(r["arch"])
         target = out if len(records) == 1 else out / f"{SUBNET_PREFIX}{r['index']:05d}"
-        metrics = {k: v for k, v in r["metrics"].items() if not k.startswith("latency_ms[")}
-        latency = {
-            k[len("latency_ms[") : -1]: v for k, v in r["metrics"].items() if k.startswith("latency_ms[")
-        }
+        metrics = {k: v for k, v in r["metrics"].items() if parse_hw(k) is None}
+        latency, bounds = predicted_latency(space, arch, r["metrics"])
         provenance = {
             "search_run": str(Path(run_dir).resolve()),
             "search_index": r["index"],
@@ -73,8 +72,34 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
                 metrics=metrics,
                 predicted_latency_ms=latency,
                 onnx=onnx,
-                extra={"data": train_cfg.get("data") or {}},
+                extra={"data": train_cfg.get("data") or {}}
+                | ({"predicted_latency_bounds_ms": bounds} if bounds else {}),
                 files=side_files,
             )
         )
     return paths
+
+
+def predicted_latency(space, arch, metrics: dict) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """({device: mean ms}, {device: {"q90": bound ms, ...}}) of a searched arch: the search's
+    values, plus the 0.9 bound of every device whose predictor has calibrated intervals."""
+    from nas.hw_metrics import fill_latency, metric_name
+
+    mean: dict[str, float] = {}
+    bounds: dict[str, dict[str, float]] = {}
+    for k, v in metrics.items():
+        h = parse_hw(k)
+        if h is None:
+            continue
+        if h.q is None:
+            mean[h.device] = float(v)
+        else:
+            bounds.setdefault(h.device, {})[k.rsplit(".", 1)[1]] = float(v)
+    for dev in mean:
+        if "q90" not in bounds.get(dev, {}):
+            try:
+                (v,) = fill_latency(space, [arch], metric_name("latency_ms", dev, 0.9))
+            except NasError:  # a predictor fitted without calibration scores
+                continue
+            bounds.setdefault(dev, {})["q90"] = float(v)
+    return mean, bounds

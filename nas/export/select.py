@@ -53,10 +53,10 @@ def _fill_metric(cfg, records: list[dict], metric: str) -> None:
     if not missing:
         return
     archs = [cfg.space.parse(r["arch"]) for r in missing]
-    if metric.startswith("latency_ms[") and metric.endswith("]"):
-        import predictors
+    from nas.hw_metrics import fill_latency, parse
 
-        values = predictors.load_for(metric[len("latency_ms[") : -1], cfg.space).predict(archs)
+    if parse(metric) is not None:
+        values = fill_latency(cfg.space, archs, metric)
     else:
         from search_spaces import complexity
 
