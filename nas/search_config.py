@@ -99,13 +99,15 @@ def _abs(path: str) -> str:
 def _add_latency_quantiles(evs: list[dict], metrics: Sequence[str]) -> None:
     """A chance constraint such as ``latency_ms[dev].q90 <= 5`` asks the ``latency``
     evaluator of ``dev`` for its 0.9 bound too (mean and bound are both recorded)."""
-    from nas.hw_metrics import quantiles_needed
+    from nas.hw_metrics import peak_needed, quantiles_needed
 
     for s in evs:
         if s["kind"] == "latency":
             qs = sorted({*map(float, s.get("quantiles", ())), *quantiles_needed(metrics, s["device"])})
             if qs:
                 s["quantiles"] = qs
+            if peak_needed(metrics, s["device"]):  # peak_mb[dev] <= 512: the predicted peak memory
+                s["peak_mb"] = True
 
 
 def check(raw: Mapping[str, Any]) -> SearchConfig:

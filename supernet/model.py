@@ -7,7 +7,7 @@ head count, MLP width and attention type (softmax or kernelized linear
 attention, as in "Neural Architecture Search on Efficient Transformers and
 Beyond", Liu et al., 2022).
 
-How a subnet runs without one compile per architecture (see DESIGN.md and
+How a subnet runs without one compile per architecture (see docs/design.md and
 ``benchmarks/bench_supernet_step.py``):
 
 * the embedding width ``E`` is *static*: one compiled program per choice of

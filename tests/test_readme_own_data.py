@@ -96,7 +96,7 @@ def test_own_image_folder_train_search_export_classify(cli, tmp_path):
 
 
 def test_adding_a_task_kind_block_trains(tmp_path):
-    from search_spaces import SearchSpace
+    from search_spaces import SearchSpace, load_space
     from supernet import tasks
     from supernet.config import load_config
     from supernet.train import train_and_evaluate
@@ -119,7 +119,7 @@ def test_adding_a_task_kind_block_trains(tmp_path):
             "head_dim": 8,
         },
     )
-    assert tasks.get(space) is not tasks.get({"kind": "vit"})
+    assert tasks.get(space) is not tasks.get(load_space("vit-mnist"))
     import yaml
 
     (tmp_path / "digits.yaml").write_text(yaml.safe_dump(space.to_dict()))

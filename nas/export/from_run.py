@@ -52,7 +52,9 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
     for r in records:
         arch = space.parse(r["arch"])
         target = out if len(records) == 1 else out / f"{SUBNET_PREFIX}{r['index']:05d}"
-        metrics = {k: v for k, v in r["metrics"].items() if parse_hw(k) is None}
+        metrics = {
+            k: v for k, v in r["metrics"].items() if getattr(parse_hw(k), "base", None) != "latency_ms"
+        }
         latency, bounds = predicted_latency(space, arch, r["metrics"])
         provenance = {
             "search_run": str(Path(run_dir).resolve()),
@@ -89,7 +91,7 @@ def predicted_latency(space, arch, metrics: dict) -> tuple[dict[str, float], dic
     bounds: dict[str, dict[str, float]] = {}
     for k, v in metrics.items():
         h = parse_hw(k)
-        if h is None:
+        if h is None or h.base != "latency_ms":
             continue
         if h.q is None:
             mean[h.device] = float(v)
