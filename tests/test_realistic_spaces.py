@@ -68,3 +68,19 @@ def test_unimplemented_dimension_is_named_unless_searched_only():
         task={**task, "searched_only": ["bias", "activation"]},
     )
     assert model.geometry(ok).embed_choices == (8,)
+
+
+def test_readme_space_yaml_builds(tmp_path):
+    """README's 'Declare your own in YAML' block: a buildable LM space whose 'bias' is searched only."""
+    import re
+
+    from search_spaces import load_space_file
+    from supernet import model
+    from tests.conftest import ROOT
+
+    block = re.findall(r"```yaml\n(name: my-space.*?)```", (ROOT / "README.md").read_text(), flags=re.S)[0]
+    (tmp_path / "my-space.yaml").write_text(block)
+    space = load_space_file(tmp_path / "my-space.yaml")
+    geo = model.geometry(space)
+    assert geo.mlp_widths(256) == (512, 768, 1024) and geo.task.causal
+    assert complexity(space, [space.largest()])["params"][0] > 0
