@@ -21,8 +21,8 @@ from search_spaces import ArchConfig, SearchSpace
 def aging_evolution(
     space: SearchSpace,
     *,
-    population: int = 20,
-    sample_size: int = 5,
+    population: int = 50,
+    sample_size: int = 10,
     mutation_prob: float | None = None,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
@@ -35,7 +35,7 @@ def aging_evolution(
 
     def propose(hist, rng, n, seen):
         if len(seen) < population or len(hist.archs) < 1:
-            return domain.fill(rng, n, seen)
+            return domain.initial(rng, n, seen)
         alive = list(range(max(0, len(hist.archs) - population), len(hist.archs)))
 
         def child(rng, seen):

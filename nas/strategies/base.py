@@ -134,6 +134,7 @@ class Domain:
         self._scale = np.where(scale > 0, scale, 1.0)
         _, group = features(space, [space.smallest()])
         self._weights = locality_weights(space, group)
+        self.surrogate_columns = np.flatnonzero(group < 2)  # global choices and per-layer aggregates
         self.pool: list[ArchConfig] | None = None
         if pool is not None:
             pool = list(dict.fromkeys(pool))
@@ -154,19 +155,33 @@ class Domain:
             raise ValueError(f"free: {out.shape[1]} columns for {len(self.free.columns)} objectives")
         return out
 
-    def free_values(self, archs: Sequence[ArchConfig]) -> np.ndarray | None:
+    def rows(self, archs: Sequence[ArchConfig]) -> np.ndarray | None:
+        """Pool indices of ``archs`` (None without a pool or when one is not a row)."""
+        if self.pool is None:
+            return None
+        idx = [self._pool_index.get(a.to_json(), -1) for a in archs]
+        return None if -1 in idx else np.asarray(idx, dtype=np.int64)
+
+    def free_values(self, archs: Sequence[ArchConfig], rows: np.ndarray | None = None) -> np.ndarray | None:
         """The free objective columns of ``archs`` (None when nothing is free)."""
         if self.free is None:
             return None
-        if self.pool is not None and all(a.to_json() in self._pool_index for a in archs):
-            return self._pool_free[[self._pool_index[a.to_json()] for a in archs]]
-        return self._free_checked(list(archs))
+        rows = self.rows(archs) if rows is None else rows
+        return self._pool_free[rows] if rows is not None else self._free_checked(list(archs))
 
-    def features(self, archs: Sequence[ArchConfig]) -> np.ndarray:
+    def free_range(self) -> np.ndarray:
+        """Free objective values that span their range: every pool row, or the
+        space's smallest and largest architectures (fixed, for normalizing)."""
+        if self.pool is not None:
+            return self._pool_free
+        if not hasattr(self, "_free_range"):
+            self._free_range = self._free_checked([self.space.smallest(), self.space.largest()])
+        return self._free_range
+
+    def features(self, archs: Sequence[ArchConfig], rows: np.ndarray | None = None) -> np.ndarray:
         """Features of :mod:`nas.strategies.features` (pool rows from a cache)."""
-        if self.pool is not None and all(a.to_json() in self._pool_index for a in archs):
-            return self.pool_features[[self._pool_index[a.to_json()] for a in archs]]
-        return features(self.space, list(archs))[0]
+        rows = self.rows(archs) if rows is None else rows
+        return self.pool_features[rows] if rows is not None else features(self.space, list(archs))[0]
 
     def encode(self, archs: Sequence[ArchConfig]) -> np.ndarray:
         """Encoding scaled to about [0, 1] per feature."""
@@ -248,6 +263,95 @@ class Domain:
     ) -> ArchConfig | None:
         return self.project(self.space.crossover(a, b, rng), rng, seen)
 
+    # ---- candidate sets that use the free objectives --------------------------------
+    def pool_feasible(self) -> np.ndarray:
+        """Pre-filter verdict on every pool row (computed once)."""
+        if not hasattr(self, "_pool_ok"):
+            ok = np.ones(len(self.pool), dtype=bool)
+            if self.prefilter is not None:
+                ok = np.asarray(self.prefilter.fn(self.pool), dtype=bool)
+            self._pool_ok = ok
+        return self._pool_ok
+
+    def candidate_rows(self, seen: set[str]) -> np.ndarray:
+        """Indices of the unseen, pre-filter-feasible pool rows."""
+        ok = self.pool_feasible()
+        if not ok.any():
+            raise NasError(
+                f"the constraint region looks empty: none of the {len(ok)} pool members satisfies "
+                f"{self.prefilter.text}; relax the constraints"
+            )
+        return np.flatnonzero(self._unseen(seen) & ok)
+
+    def candidates(
+        self, rng: np.random.Generator, seen: set[str], parents: Sequence[ArchConfig], *, n: int
+    ) -> list[ArchConfig]:
+        """What a surrogate scores: every unseen, pre-filter-feasible pool row, or
+        without a pool ``n`` distinct new archs, half local mutants of ``parents``
+        (one to a few sites changed) and half uniform samples."""
+        if self.pool is not None:
+            return [self.pool[int(i)] for i in self.candidate_rows(seen)]
+        parents = list(parents)
+
+        def generate(rng, seen):
+            if parents and rng.random() < 0.5:
+                p = parents[int(rng.integers(len(parents)))]
+                return operators.mutate_local(self.space, p, rng, prob=None if rng.random() < 0.5 else 0.1)
+            return self.space.sample(rng)
+
+        return self.fill(rng, n, seen, generate)
+
+    def initial(
+        self, rng: np.random.Generator, n: int, seen: set[str], *, spread: int = 4
+    ) -> list[ArchConfig]:
+        """First proposals of a strategy.  Without free objectives: uniform samples.
+        With them: the minimizer of each free objective first (the front's ends,
+        which a hypervolume weighs most), then uniform picks among the
+        ``spread`` candidates farthest (in the free objectives) from everything
+        asked so far, so that the initial design covers the free range."""
+        if self.free is None:
+            return self.fill(rng, n, seen)
+        seen = set(seen)
+        out: list[ArchConfig] = []
+        cols = np.flatnonzero(self.free.columns)
+        cands = self.candidates(rng, seen, [], n=max(256, 8 * n))
+        if not cands:
+            return out
+        V = self.free_values(cands)[:, cols]
+        lo, hi = V.min(0), V.max(0)
+        V = (V - lo) / np.where(hi > lo, hi - lo, 1.0)
+        asked = [parse_arch(a) for a in seen]
+        W = self.free_values(asked)[:, cols] if asked else np.zeros((0, len(cols)))
+        W = (W - lo) / np.where(hi > lo, hi - lo, 1.0)
+        taken = np.zeros(len(cands), dtype=bool)
+        for _ in range(n):
+            if taken.all():
+                break
+            ends = len(W) < len(cols)  # the minimizer of each free objective first
+            score = -V[:, len(W)] if ends else np.abs(V[:, None, :] - W[None, :, :]).sum(-1).min(1)
+            score = np.where(taken, -np.inf, score)
+            top = np.argsort(-score, kind="stable")[: 1 if ends else spread]
+            i = int(top[rng.integers(len(top))])
+            taken[i] = True
+            out.append(cands[i])
+            seen.add(cands[i].to_json())
+            W = np.vstack([W, V[i]])
+        return out
+
+    def novelty_order(self, archs: list[ArchConfig], seen: set[str]) -> np.ndarray:
+        """Indices of ``archs``, farthest first (in the free objectives, scaled by
+        their range) from every architecture already asked."""
+        cols = np.flatnonzero(self.free.columns)
+        rng_ = self.free_range()[:, cols]
+        lo, span = rng_.min(0), np.maximum(rng_.max(0) - rng_.min(0), 1e-12)
+        V = (self.free_values(archs)[:, cols] - lo) / span
+        asked = [parse_arch(a) for a in seen]
+        if not asked:
+            return np.arange(len(archs))
+        W = (self.free_values(asked)[:, cols] - lo) / span
+        d = np.abs(V[:, None, :] - W[None, :, :]).sum(-1).min(1)
+        return np.argsort(-d, kind="stable")
+
     # ---- the resampling loop shared by every strategy -----------------------------
     def fill(
         self,
@@ -277,6 +381,8 @@ class Domain:
                     if key not in seen and key not in chunk:
                         chunk[key] = a
             chunk = list(chunk.values())
+            if gen is not None and self.free is not None and len(chunk) > 1:  # novel children first
+                chunk = [chunk[i] for i in self.novelty_order(chunk, seen | {a.to_json() for a in out})]
             if not chunk:
                 if self.pool is not None and not self._unseen(seen).any():
                     return out

@@ -61,7 +61,7 @@ def evolution(
 
     def propose(hist, rng, n, seen):
         if len(seen) < population or len(hist.archs) < 1:
-            return domain.fill(rng, n, seen)
+            return domain.initial(rng, n, seen)
         top = [hist.archs[i] for i in order_best_first(hist.F, hist.violation)[:parents]]
 
         def child(rng, seen):

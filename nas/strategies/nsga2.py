@@ -38,7 +38,7 @@ def nsga2(
 
     def propose(hist, rng, n, seen):
         if len(seen) < population or len(hist.archs) < 2:
-            return domain.fill(rng, n, seen)
+            return domain.initial(rng, n, seen)
         order = order_best_first(hist.F, hist.violation)[:population]
         survivors = [hist.archs[i] for i in order]
         position = np.arange(len(order))  # smaller is better
