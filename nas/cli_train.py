@@ -1,6 +1,7 @@
 """``nas train`` and ``nas eval``: train a supernet, score subnets with inherited weights.
 
     nas train experiments/train_vit_mnist.yaml --workdir runs/vit [--set steps=200 --set sampler.name=uniform]
+    nas train experiments/train_gpt2_tiny.yaml --init-from GPT2_FOLDER --workdir runs/from-gpt2
     nas eval --workdir runs/vit --arch arch.json
 
 ``train`` prints one JSON line of metrics per ``log_every`` steps (also kept in
@@ -21,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     t.add_argument("--workdir", default=None, help="run folder (default: runs/<config name>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar, no metrics on stdout")
+    t.add_argument(
+        "--init-from",
+        default=None,
+        metavar="DIR",
+        help="start from a Hugging Face GPT-2 folder (config.json + model.safetensors); distils by default",
+    )
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("eval", help="inherited validation metrics of architectures from a trained supernet")
     e.add_argument("--workdir", required=True, help="folder of a 'nas train' run")
@@ -34,7 +41,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from supernet.config import load_config
     from supernet.train import train_and_evaluate
 
-    cfg = load_config(args.config, args.set)
+    overrides = list(args.set)
+    if args.init_from is not None:
+        overrides.append(f"init_from={json.dumps(str(Path(args.init_from).resolve()))}")
+    cfg = load_config(args.config, overrides)
     workdir = args.workdir or str(Path("runs") / Path(args.config).stem)
     train_and_evaluate(cfg, workdir, quiet=args.quiet)
     return 0
@@ -64,7 +74,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     space, params, config = checkpoint.load(args.workdir)
     archs = [a for path in args.arch for a in _read_archs(path, space)]
     batches = data.val_batches(
-        data.load(space), batch_size=config["eval_batch_size"], max_examples=config["eval_max_examples"]
+        data.load(space, config.get("data"), home=args.workdir),
+        batch_size=config["eval_batch_size"],
+        max_examples=config["eval_max_examples"],
     )
     for arch, metrics in zip(archs, evaluate(space, params, archs, batches), strict=True):
         print(json.dumps({"arch": arch.to_dict(), **metrics}, sort_keys=True))

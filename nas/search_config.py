@@ -29,11 +29,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
-import yaml
-
 from nas import evaluators as E
 from nas.objectives import Constraint, Objective, parse_constraint, parse_objective
-from search_spaces import SearchSpace, load_space, space_from_dict
+from search_spaces import SearchSpace, load_space, space_from_dict, yaml_io
 from search_spaces.errors import NasError
 from search_spaces.yaml_io import read_yaml
 
@@ -82,31 +80,9 @@ def _int(raw: Mapping, key: str, minimum: int, *, allow_none: bool = False) -> i
 
 
 def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
-    """``key=value`` or ``a.b=value`` (value parsed as YAML) into a copy of ``raw``."""
-    out = copy.deepcopy(raw)
-    for item in overrides:
-        key, eq, text = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise NasError(
-                f"--set {item!r}: expected KEY=VALUE (for example budget=50 or strategy.population=30)"
-            )
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise NasError(f"--set {item!r}: value {text!r} is not valid YAML") from None
-        parts = key.split(".")
-        if parts[0] not in DEFAULTS:
-            raise NasError(f"--set {item!r}: unknown field {parts[0]!r}; fields are {sorted(DEFAULTS)}")
-        node = out
-        for p in parts[:-1]:
-            if node.get(p) is None:
-                node[p] = {}
-            if not isinstance(node[p], dict):
-                raise NasError(f"--set {item!r}: field {p!r} is not a mapping")
-            node = node[p]
-        node[parts[-1]] = value
-    return out
+    """``key=value`` or ``a.b=value`` (value parsed as YAML) into a copy of ``raw``
+    (:func:`search_spaces.yaml_io.apply_overrides`, the rule training configs share)."""
+    return yaml_io.apply_overrides(raw, overrides, fields=DEFAULTS)
 
 
 def load_raw(path: str | Path) -> dict:
@@ -123,13 +99,15 @@ def _abs(path: str) -> str:
 def _add_latency_quantiles(evs: list[dict], metrics: Sequence[str]) -> None:
     """A chance constraint such as ``latency_ms[dev].q90 <= 5`` asks the ``latency``
     evaluator of ``dev`` for its 0.9 bound too (mean and bound are both recorded)."""
-    from nas.hw_metrics import quantiles_needed
+    from nas.hw_metrics import peak_needed, quantiles_needed
 
     for s in evs:
         if s["kind"] == "latency":
             qs = sorted({*map(float, s.get("quantiles", ())), *quantiles_needed(metrics, s["device"])})
             if qs:
                 s["quantiles"] = qs
+            if peak_needed(metrics, s["device"]):  # peak_mb[dev] <= 512: the predicted peak memory
+                s["peak_mb"] = True
 
 
 def check(raw: Mapping[str, Any]) -> SearchConfig:

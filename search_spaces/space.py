@@ -105,6 +105,10 @@ class Dimension:
         return max(self.choices) if self.kind == "number" else self.choices[-1]
 
 
+# dimensions the supernet and the complexity model read as widths or counts
+WIDTH_DIMENSIONS = ("embed_dim", "num_heads", "mlp_dim", "head_dim")
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """A finite space of architectures.
@@ -147,6 +151,14 @@ class SearchSpace:
                         raise SpaceError(
                             f"dimension 'depth': choice {c!r} must be an integer in "
                             f"[0, max_depth={self.max_depth}]"
+                        )
+        for d in gdims + ldims:
+            if d.name in WIDTH_DIMENSIONS:
+                for c in d.choices:
+                    if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+                        raise SpaceError(
+                            f"field '{'layer' if d.per_layer else 'global'}.{d.name}': choice {c!r} "
+                            "must be a positive integer (a width or a count)"
                         )
         object.__setattr__(self, "_gdims", tuple(d for d in gdims if d.name != "depth"))
         object.__setattr__(self, "_ldims", ldims)

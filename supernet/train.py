@@ -4,7 +4,11 @@ Each optimizer step the sampler proposes several subnets (its ``k``); their
 gradients on the same batch are accumulated into one AdamW update (warm-up +
 cosine schedule, global-norm clipping; Loshchilov & Hutter, ICLR 2019).  With
 ``distill`` the largest subnet learns from the labels and every other subnet
-from its soft predictions (inplace distillation, BigNAS, Yu et al., ECCV 2020).
+from the soft predictions of a teacher (inplace distillation with the sandwich
+rule, BigNAS, Yu et al., ECCV 2020): the largest subnet itself on the same batch
+(``distill_teacher: largest``), or the frozen imported checkpoint
+(``distill_teacher: pretrained``).  ``init_from`` starts the supernet from a
+GPT-2 folder (:mod:`supernet.pretrained`); distillation is then on by default.
 
 Data parallel: the batch is split over all local JAX devices along a ``data``
 mesh axis (``jax.sharding``); params and optimizer state are replicated.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +36,8 @@ from jax.sharding import PartitionSpec as P
 
 from search_spaces import SearchSpace, load_space
 from search_spaces.errors import NasError
-from supernet import checkpoint, data, model
+from supernet import checkpoint, data, model, pretrained
+from supernet.config import distill_on
 from supernet.samplers import make_sampler
 
 
@@ -73,20 +79,35 @@ class StepFns:
             return optax.apply_updates(params, updates), opt_state
 
         self.update = jax.jit(update)
+        self.soft = jax.jit(
+            lambda params, x, codes, *, geo, embed_dim: jax.nn.softmax(
+                model.apply_codes(params, x, codes, geo=geo, embed_dim=embed_dim)
+            ),
+            static_argnames=("geo", "embed_dim"),
+        )
         self.geo = geo
 
     def compiles(self) -> int:
         """XLA compiles so far (the cache sizes of the jitted functions)."""
-        return sum(f._cache_size() for f in (self.grad, self.add, self.update))
+        return sum(f._cache_size() for f in (self.grad, self.add, self.update, self.soft))
 
-    def step(self, params, opt_state, x, y, archs, *, distill: bool, put: Callable):
-        """One optimizer step over ``archs`` (the first is the teacher when distilling)."""
+    def teacher(self, params, x, arch, *, put: Callable) -> jax.Array:
+        """Soft predictions of ``arch`` under ``params`` (a frozen teacher's), no gradient."""
+        E, codes = model.encode_arch(self.geo, arch)
+        return self.soft(params, x, put(codes), geo=self.geo, embed_dim=E)
+
+    def step(self, params, opt_state, x, y, archs, *, distill: bool, put: Callable, teacher=None):
+        """One optimizer step over ``archs``.
+
+        With ``distill`` the first arch (the largest) learns from the labels and the others
+        from ``teacher`` soft targets when given, else from the first arch's own predictions.
+        """
         grads, losses, soft = None, [], None
         for i, arch in enumerate(archs):
             E, codes = model.encode_arch(self.geo, arch)
             (loss, logits), g = self.grad(params, x, y, put(codes), soft, geo=self.geo, embed_dim=E)
             if distill and i == 0:
-                soft = jax.nn.softmax(jax.lax.stop_gradient(logits))
+                soft = teacher if teacher is not None else jax.nn.softmax(jax.lax.stop_gradient(logits))
             grads = g if grads is None else self.add(grads, g)
             losses.append(loss)
         params, opt_state = self.update(params, opt_state, grads, float(len(archs)))
@@ -116,7 +137,6 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
     workdir.mkdir(parents=True, exist_ok=True)
     space = _space(cfg)
     geo = model.geometry(space)
-    ds = data.load(space)
     devices = jax.devices()
     if cfg["batch_size"] % len(devices):
         raise NasError(
@@ -133,20 +153,37 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
 
     key = jax.random.key(cfg["seed"])
     init_key, sampler_key, run_key = jax.random.split(key, 3)
-    params = jax.device_put(model.init(space, init_key), replicated)
+    distill = distill_on(cfg)
+    imported, teacher_params = None, None
+    if cfg["init_from"]:
+        imported = pretrained.load_params(cfg["init_from"], space, order=cfg["init_order"])
+    if distill and cfg["distill_teacher"] == "pretrained":
+        teacher_params = jax.device_put(imported, replicated)  # frozen: never updated
+    params = jax.device_put(imported if imported is not None else model.init(space, init_key), replicated)
     opt_state = jax.jit(tx.init, out_shardings=replicated)(params)
     sampler_state = sampler.init(sampler_key)
     step = 0
 
+    fingerprint = pretrained.fingerprint(cfg["init_from"]) if cfg["init_from"] else None
     mngr = checkpoint.manager(workdir)
     found = checkpoint.restore(mngr, {"params": params, "opt_state": opt_state})
     if found is not None:
         step, arrays, meta = found
         if meta["space"] != space.to_dict():
             raise NasError(f"field 'space': workdir '{workdir}' holds a run of another space")
+        if (meta["config"].get("data") or {}) != cfg["data"]:
+            raise NasError(
+                f"field 'data': workdir '{workdir}' was trained on {meta['config'].get('data') or 'the built-in data'}, "
+                f"not {cfg['data'] or 'the built-in data'} (use a new workdir)"
+            )
+        if cfg["init_from"] and meta.get("init_fingerprint", fingerprint) != fingerprint:
+            raise NasError(
+                f"field 'init_from': '{cfg['init_from']}' is not the checkpoint this run in '{workdir}' started from"
+            )
         params, opt_state = arrays["params"], arrays["opt_state"]
         sampler_state = meta["sampler_state"]
         run_key = checkpoint.key_from_json(meta["key"])
+    ds = data.load(space, cfg["data"], home=workdir)  # after the checks above: the run's tokenizer is kept
     (workdir / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
     log = _metrics_file(workdir, step)
 
@@ -168,6 +205,7 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
             "key": checkpoint.key_to_json(run_key),
             "config": cfg,
             "space": space.to_dict(),
+            "init_fingerprint": fingerprint,
         }
 
     largest = space.largest()
@@ -175,11 +213,14 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
     while step < cfg["steps"]:
         step_key = jax.random.fold_in(run_key, step)
         archs, sampler_state = sampler.sample(step_key, sampler_state, step)
-        if cfg["distill"] and archs[0] != largest:
+        if distill and archs[0] != largest:
             archs = [largest, *archs]
         x, y = data.train_batch(ds, step=step, batch_size=cfg["batch_size"], seed=cfg["seed"])
         x, y = jax.device_put(x, batch_sharded), jax.device_put(y, batch_sharded)
-        params, opt_state, losses = fns.step(params, opt_state, x, y, archs, distill=cfg["distill"], put=put)
+        soft = None if teacher_params is None else fns.teacher(teacher_params, x, largest, put=put)
+        params, opt_state, losses = fns.step(
+            params, opt_state, x, y, archs, distill=distill, put=put, teacher=soft
+        )
         sampler_state = sampler.update(sampler_state, archs, losses)
         step += 1
         bar.update(1)
@@ -192,7 +233,9 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
             checkpoint.save(mngr, step, {"params": params, "opt_state": opt_state}, meta())
         if cfg["crash_after_step"] is not None and step == cfg["crash_after_step"]:
             log.close()
-            os._exit(3)  # like a kill: no cleanup, an async checkpoint may be half written
+            os.kill(
+                os.getpid(), signal.SIGKILL
+            )  # a real kill -9: no cleanup, a checkpoint may be half written
     bar.close()
     mngr.wait_until_finished()
     mngr.close()

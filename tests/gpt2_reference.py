@@ -14,7 +14,7 @@ import numpy as np
 
 
 def tiny_gpt2_tensors(
-    *, vocab=50, positions=32, embed=32, layers=3, heads=4, inner=128, seed=0, scale=0.15
+    *, vocab=128, positions=64, embed=32, layers=3, heads=4, inner=128, seed=0, scale=0.15
 ) -> dict[str, np.ndarray]:
     """Random weights large enough that logits are O(1) (GPT-2's own 0.02 init makes them ~0)."""
     rng = np.random.default_rng(seed)
@@ -45,7 +45,7 @@ def tiny_gpt2_tensors(
     return t
 
 
-def tiny_gpt2_config(*, vocab=50, positions=32, embed=32, layers=3, heads=4, inner=128, eps=1e-5) -> dict:
+def tiny_gpt2_config(*, vocab=128, positions=64, embed=32, layers=3, heads=4, inner=128, eps=1e-5) -> dict:
     """config.json as GPT2Config.save_pretrained writes it (the fields that matter)."""
     return {
         "architectures": ["GPT2LMHeadModel"],
@@ -70,9 +70,9 @@ def write_tiny_gpt2(folder: Path, *, prefix: str = "transformer.", with_mask_buf
 
     folder.mkdir(parents=True, exist_ok=True)
     eps = kw.pop("eps", 1e-5)
-    seed = kw.pop("seed", 0)
+    seed, scale = kw.pop("seed", 0), kw.pop("scale", 0.15)
     config = tiny_gpt2_config(eps=eps, **kw)
-    tensors = {prefix + k: v for k, v in tiny_gpt2_tensors(seed=seed, **kw).items()}
+    tensors = {prefix + k: v for k, v in tiny_gpt2_tensors(seed=seed, scale=scale, **kw).items()}
     if with_mask_buffers:  # what old transformers versions saved beside the weights
         P = config["n_positions"]
         for i in range(config["n_layer"]):

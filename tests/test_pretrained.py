@@ -8,32 +8,17 @@ import os
 import numpy as np
 import pytest
 
+from tests.conftest import ROOT
 from tests.gpt2_reference import gpt2_forward, write_tiny_gpt2
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-SPACE = {
-    "name": "gpt2-tiny",
-    "max_depth": 3,
-    "global": {"embed_dim": [16, 32], "depth": [2, 3]},
-    "layer": {"num_heads": [2, 4], "mlp_dim": [64, 128], "attn_type": ["linear", "softmax"]},
-    "task": {
-        "kind": "charlm",
-        "dataset": "shakespeare",
-        "vocab_size": 50,
-        "seq_len": 16,
-        "head_dim": 8,
-        "ln_eps": 1e-5,
-        "tie_embeddings": True,
-    },
-}
-
 
 @pytest.fixture(scope="module")
 def space():
-    from search_spaces import space_from_dict
+    from search_spaces import load_space
 
-    return space_from_dict(SPACE, source="test")
+    return load_space(ROOT / "experiments/spaces/gpt2-tiny.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +28,7 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ids():
-    return np.random.default_rng(1).integers(0, 50, (2, 16))
+    return np.random.default_rng(1).integers(0, 128, (2, 16))
 
 
 def _logits(params, space, arch, ids):
@@ -169,14 +154,14 @@ def test_bad_checkpoints_are_one_line_naming_tensor_and_shapes(tmp_path, space):
     assert "'h.1.mlp.c_fc.bias' is missing (expected shape (128,))" in msg
     msg = bad("extra", lambda t: t.update({"transformer.h.0.attn.rotary": np.zeros((3, 4), np.float32)}))
     assert "unexpected tensor 'h.0.attn.rotary' (3, 4)" in msg
-    msg = bad("misfit", lambda t: t.update({"transformer.wpe.weight": np.zeros((32, 31), np.float32)}))
-    assert "'wpe.weight' has shape (32, 31); config.json implies (32, 32)" in msg
+    msg = bad("misfit", lambda t: t.update({"transformer.wpe.weight": np.zeros((64, 31), np.float32)}))
+    assert "'wpe.weight' has shape (64, 31); config.json implies (64, 32)" in msg
     assert "n_embd is 48 but space 'gpt2-tiny' has largest embed_dim 32" in bad(
         "wide", embed=48, inner=128, heads=6
     )
     assert "n_inner is 96 but space 'gpt2-tiny' has largest mlp_dim 128" in bad("mlp", inner=96)
     assert "layer_norm_epsilon is 1e-06 but space 'gpt2-tiny' has task.ln_eps 1e-05" in bad("eps", eps=1e-6)
-    assert "n_positions is 8 but space 'gpt2-tiny' has task.seq_len 16" in bad("ctx", positions=8)
+    assert "n_positions is 8 but space 'gpt2-tiny' has task.seq_len 64" in bad("ctx", positions=8)
     (tmp_path / "pickle").mkdir()
     (tmp_path / "pickle" / "config.json").write_text("{}")
     (tmp_path / "pickle" / "pytorch_model.bin").write_bytes(b"")

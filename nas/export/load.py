@@ -49,6 +49,8 @@ def read_config(path: str | Path) -> dict:
         config = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
         raise NasError(f"'{cfg_path}' is corrupted: {e.msg} at line {e.lineno}") from None
+    if not isinstance(config, dict):
+        raise NasError(f"'{cfg_path}': expected a JSON object, got {type(config).__name__}")
     if config.get("format_version") != FORMAT_VERSION:
         raise NasError(
             f"'{cfg_path}': field 'format_version' is {config.get('format_version')!r}; "
@@ -63,11 +65,27 @@ def load_subnet(path: str | Path) -> Subnet:
 
     path = Path(path)
     config = read_config(path)
+    for key in ("space", "arch"):
+        if not isinstance(config.get(key), dict):
+            raise NasError(f"'{path / 'config.json'}': field '{key}' is missing or not a mapping")
     space = space_from_dict(config["space"], source=f"bundle '{path}'")
     arch = space.parse(config["arch"])
     target = jax.eval_shape(lambda: standalone.init(space, arch, jax.random.key(0)))
     weights = path / "weights"
-    if not weights.exists():
+    if not weights.is_dir():
         raise NasError(f"bundle '{path}' has no weights/ folder")
-    variables = ocp.StandardCheckpointer().restore(weights.absolute(), target)
+    try:
+        variables = ocp.StandardCheckpointer().restore(weights.absolute(), target)
+    except Exception as e:  # noqa: BLE001 - Orbax / Flax errors on damaged or mismatched weights, as one line
+        text = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise NasError(
+            f"bundle '{path}': weights/ cannot be read for the architecture in config.json "
+            f"({type(e).__name__}: {text})"
+        ) from None
+    got = jax.tree.map(lambda a: tuple(np.shape(a)), variables)
+    want = jax.tree.map(lambda a: tuple(a.shape), target)
+    if got != want:
+        raise NasError(
+            f"bundle '{path}': the shapes in weights/ do not match the architecture in config.json"
+        )
     return Subnet(path=path, space=space, arch=arch, variables=variables, config=config)
