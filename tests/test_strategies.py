@@ -29,7 +29,7 @@ TABLE = {
     "random": ({}, 60, 4),
     "evolution": ({"population": 20, "parents": 5}, 60, 4),
     "aging": ({"population": 20, "sample_size": 5}, 60, 4),
-    "nsga2": ({"population": 10}, 60, 4),
+    "nsga2": ({}, 60, 4),  # defaults (population 20): with 10 and local moves it converged early
     "local": ({"initial": 10}, 60, 4),
     "bayesian": ({"initial": 8, "candidates": 48}, 24, 2),
 }

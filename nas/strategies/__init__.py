@@ -11,7 +11,6 @@ from typing import Any, Sequence
 
 from nas.strategies.aging import aging_evolution
 from nas.strategies.base import (
-    Domain,
     Free,
     Prefilter,
     Strategy,
@@ -19,6 +18,7 @@ from nas.strategies.base import (
     run_sequential,
 )
 from nas.strategies.bayesian import bayesian
+from nas.strategies.domain import Domain
 from nas.strategies.evolution import evolution
 from nas.strategies.local import local_search
 from nas.strategies.nsga2 import nsga2

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from nas.objectives import order_best_first
-from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Free, Prefilter, Strategy, make_strategy
+from nas.strategies.domain import Domain
 from nas.strategies.evolution import check_count, check_prob
 from search_spaces import ArchConfig, SearchSpace
 

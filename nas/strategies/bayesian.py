@@ -39,7 +39,8 @@ from scipy.special import ndtr
 
 from nas.objectives import order_best_first, pareto_mask
 from nas.strategies.acquisition import ehvi
-from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Free, Prefilter, Strategy, make_strategy
+from nas.strategies.domain import Domain
 from nas.strategies.evolution import check_count
 from nas.strategies.surrogates import MODELS, fit, hyperparameters
 from search_spaces import ArchConfig, SearchSpace

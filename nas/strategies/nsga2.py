@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 
 from nas.objectives import order_best_first
-from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Free, Prefilter, Strategy, make_strategy
+from nas.strategies.domain import Domain
 from nas.strategies.evolution import check_count, check_prob
 from search_spaces import ArchConfig, SearchSpace
 
