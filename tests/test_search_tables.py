@@ -232,3 +232,15 @@ def test_readme_hwgpt_search_fixes_its_reference_and_defaults_to_bayesian(cli, h
     assert saved["hv_reference"] == pytest.approx((F_all.max(0) * 1.0001).tolist())
     assert runner.load_run_config(run).hv_reference == pytest.approx(saved["hv_reference"])
     assert len((run / "history.jsonl").read_text().splitlines()) == 14 and "hypervolume" in out.stdout
+
+
+def test_ensemble_surrogate_runs_and_is_deterministic(hwgpt_l):
+    from nas import strategies as S
+
+    cfg, pool, free, evaluate, *_ = hwgpt_l
+    s = S.make("bayesian", cfg.space, pool=pool, free=free, model="ensemble", initial=6)
+    a = S.run_sequential(s, evaluate, budget=8, seed=0, lag=2)
+    b = S.run_sequential(s, evaluate, budget=8, seed=0, lag=2)
+    assert a == b and len(set(a.asked)) == 8
+    with pytest.raises(NasError, match="strategy.model"):
+        S.make("bayesian", cfg.space, model="forest")
