@@ -13,7 +13,10 @@ nn-Meter, Zhang et al., MobiSys 2021, refines where the error is large):
    round-robin over bins of log FLOPs (so the small and large ends keep their
    share), measure them, and repeat;
 4. stop when the cross-validated error (out-of-fold MAPE, the held-out error of
-   every row) has not fallen by ``tol`` for ``patience`` rounds, or at ``n_max``.
+   every row) has not fallen by ``tol`` for ``patience`` rounds while at least
+   ``target`` % of rows are within +-10 % out of fold, or at ``n_max`` (a plateau
+   below the target is the device's noise or a too-small sample, and more rows are
+   the only remedy a campaign has).
 
 The loop is a pure function of the measurements it is handed (``measure``), so
 the same code runs a real campaign and an offline study on measured tables.
@@ -68,13 +71,15 @@ def active_loop(
     tol: float = 0.1,
     candidates: Sequence[str] = ARCH_CANDIDATES,
     seed: int = 0,
+    target: float = 90.0,
     report: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list[int], list[dict[str, Any]]]:
     """Indices of the pool measured (in order) and the history of each round.
 
     ``measure(indices) -> latencies (ms)`` of those pool rows.  Each history entry:
     ``n``, ``model``, ``cv_mape_pct``, ``cv_within10_pct``.  Stops when the CV MAPE has
-    not fallen by a relative ``tol`` in ``patience`` rounds, or at ``n_max`` rows.
+    not fallen by a relative ``tol`` in ``patience`` rounds with ``target`` % within +-10 %
+    out of fold, or at ``n_max`` rows.
     """
     if step < 1 or n_max < len(start) or len(start) < 4:
         raise NasError(f"fields 'start/step/n_max': need >= 4 start rows, step >= 1, n_max >= start, got "
@@ -95,7 +100,7 @@ def active_loop(
             best_err, stale = h["cv_mape_pct"], 0
         else:
             stale += 1
-        if stale >= patience or len(chosen) >= n_max:
+        if (stale >= patience and h["cv_within10_pct"] >= target) or len(chosen) >= n_max:
             return chosen, history
         rest = np.setdiff1d(np.arange(len(pool_X)), chosen)
         if not len(rest):

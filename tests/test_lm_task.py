@@ -116,3 +116,44 @@ def test_lm_resumes_exactly_after_sigkill(cli, project, tmp_path):
     r = cli("train", project / "lm.yaml", "--workdir", killed, "--set", f"data.train={project / 'lm.yaml'}")
     assert r.returncode == 2 and "field 'data'" in r.stderr and "Traceback" not in r.stderr
     assert (killed / "tokenizer.json").read_text() == tok
+
+
+@pytest.mark.slow
+def test_builtin_shakespeare_lm_and_play_classification(cli, tmp_path, monkeypatch):
+    """README's LM example trains (BPE trained on the plays at first use, cached); lines know their play."""
+    env = {"NAS_CACHE": str(tmp_path / "cache")}
+    small = [
+        "--set",
+        "steps=2",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "eval_batch_size=2",
+        "--set",
+        "eval_max_examples=4",
+    ]
+    r = cli(
+        "train",
+        ROOT / "experiments/train_lm_shakespeare.yaml",
+        "--workdir",
+        tmp_path / "w",
+        "--quiet",
+        *small,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    final = _losses(tmp_path / "w")[1][0]
+    assert 1 < final["largest"]["perplexity"] < 1e5
+    tok = json.loads((tmp_path / "w/tokenizer.json").read_text())
+    assert (
+        len(tok["model"]["vocab"]) == 2048
+        and (tmp_path / "cache/tokenizers/shakespeare-bpe-2048.npy").is_file()
+    )
+    monkeypatch.setenv("NAS_CACHE", str(tmp_path / "cache"))
+    from search_spaces import load_space
+    from supernet import data
+
+    ds = data.load(load_space("textcls-shakespeare"))
+    assert len(ds.data.classes) == 38 and "hamlet" in ds.data.classes
+    assert ds.data.x_train.shape[1] == 32 and set(np.unique(ds.data.y_val)) <= set(range(38))
+    assert len(ds.data.x_train) > 50_000  # every spoken line of the 38 plays

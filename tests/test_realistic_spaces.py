@@ -26,8 +26,10 @@ def test_gpt2_small_largest_subnet_is_gpt2_small(cli):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["gpt2-small", "vit-small"])
 def test_realistic_space_forward_and_one_training_step(name):
+    import optax
+
     from supernet import model, tasks
-    from supernet.train import StepFns, make_optimizer
+    from supernet.train import StepFns
 
     space = load_space(name)
     geo = model.geometry(space)
@@ -41,8 +43,7 @@ def test_realistic_space_forward_and_one_training_step(name):
     arch = space.sample(0)
     logits = model.apply(params, x, arch, geo=geo)
     assert logits.shape == ((1, 8, 50257) if geo.task.lookup else (1, 1000)) and np.isfinite(logits).all()
-    cfg = {"learning_rate": 1e-3, "warmup_steps": 1, "steps": 10, "weight_decay": 0.0, "clip_norm": 1.0}
-    tx = make_optimizer(cfg)
+    tx = optax.adamw(1e-3)
     fns = StepFns(geo, tx)
     new, _, losses = fns.step(params, tx.init(params), x, y, [arch], distill=False, put=jax.numpy.asarray)
     assert np.isfinite(losses).all()
@@ -67,3 +68,19 @@ def test_unimplemented_dimension_is_named_unless_searched_only():
         task={**task, "searched_only": ["bias", "activation"]},
     )
     assert model.geometry(ok).embed_choices == (8,)
+
+
+def test_readme_space_yaml_builds(tmp_path):
+    """README's 'Declare your own in YAML' block: a buildable LM space whose 'bias' is searched only."""
+    import re
+
+    from search_spaces import load_space_file
+    from supernet import model
+    from tests.conftest import ROOT
+
+    block = re.findall(r"```yaml\n(name: my-space.*?)```", (ROOT / "README.md").read_text(), flags=re.S)[0]
+    (tmp_path / "my-space.yaml").write_text(block)
+    space = load_space_file(tmp_path / "my-space.yaml")
+    geo = model.geometry(space)
+    assert geo.mlp_widths(256) == (512, 768, 1024) and geo.task.causal
+    assert complexity(space, [space.largest()])["params"][0] > 0

@@ -112,6 +112,8 @@ def read_table(path: Path, *, field: str, text_field: str, label_field: str) -> 
     if not rows:
         raise NasError(f"field '{field}': '{path}' holds no rows")
     for n, r in enumerate(rows, 1):
+        if isinstance(r, dict) and None in r:
+            raise NasError(f"{path}: row {n} has more fields than the header (quote texts that hold commas)")
         if (
             not isinstance(r, dict)
             or not isinstance(r.get(text_field), str)
