@@ -244,3 +244,22 @@ def test_ensemble_surrogate_runs_and_is_deterministic(hwgpt_l):
     assert a == b and len(set(a.asked)) == 8
     with pytest.raises(NasError, match="strategy.model"):
         S.make("bayesian", cfg.space, model="forest")
+
+
+def test_search_study_and_proposals_benchmark_run(tmp_path, monkeypatch):
+    """README's study (one problem, two strategies, one seed) and benchmark (a small pool)."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.chdir(ROOT)
+    sys.modules.pop("experiments.search_study", None)
+    from benchmarks.bench_search import proposals
+    from experiments.search_study import main
+
+    main(["--seeds", "1", "--problems", "hwgpt-l", "--strategies", "random,local", "--out", str(tmp_path)])
+    res = json.loads((tmp_path / "search_study.json").read_text())
+    rows = res["problems"]["hwgpt-l"]["strategies"]
+    assert rows["local"]["mean"][0] > rows["random"]["mean"][0]
+    assert "| local |" in (tmp_path / "search_study.md").read_text()
+    assert (tmp_path / "search_study.png").stat().st_size > 10_000
+    assert proposals(700, 30, 2) > 0
