@@ -119,7 +119,9 @@ def search_step(workdir: Path, device: str, budget: int, population: int, worker
     from nas.run_outputs import write_outputs
 
     result = runner.run_search(cfg, run_dir, workers=workers, resume=resume)
-    write_outputs(run_dir, result.records, cfg.objectives, cfg.constraints, hv_reference=cfg.hv_reference)
+    write_outputs(
+        run_dir, result.records, cfg.objectives, cfg.constraints, hv_reference=result.config.hv_reference
+    )
     return result, str(cfg.constraints[0])
 
 

@@ -65,6 +65,13 @@ ELSEWHERE = {
     "nas finetune runs/best": "test_export_cli.py::test_finetune_updates_card",
     "nas train experiments/": "test_training.py::test_killed_run_resumes_exactly",
     "nas eval --workdir": "test_training.py::test_cli_eval_and_train_report_bad_input",
+    "nas search experiments/search_hwgpt_l.yaml": (
+        "test_search_tables.py::test_readme_hwgpt_search_fixes_its_reference_and_defaults_to_bayesian"
+    ),
+    "python experiments/search_study.py": "test_search_tables.py::test_search_study_and_proposals_benchmark_run",
+    "python -m benchmarks.bench_search proposals": (
+        "test_search_tables.py::test_search_study_and_proposals_benchmark_run"
+    ),
 }
 NEEDS_CLUSTER = ("HOST:PORT", "HEAD:6379", "ray start", "ray stop")  # marked so in README
 
