@@ -263,3 +263,18 @@ def test_search_study_and_proposals_benchmark_run(tmp_path, monkeypatch):
     assert "| local |" in (tmp_path / "search_study.md").read_text()
     assert (tmp_path / "search_study.png").stat().st_size > 10_000
     assert proposals(700, 30, 2) > 0
+
+
+def test_surrogate_memo_does_not_leak_between_histories(hwgpt_l):
+    """Hyperparameters are memoized by history prefix: a strategy object reused
+    for another history proposes what a fresh one does (resume, determinism)."""
+    from nas import strategies as S
+
+    cfg, pool, free, evaluate, *_ = hwgpt_l
+    used = S.make("bayesian", cfg.space, pool=pool, free=free, initial=4)
+    S.run_sequential(used, evaluate, budget=14, seed=0, lag=2)
+    again = S.run_sequential(used, evaluate, budget=14, seed=1, lag=3)
+    fresh = S.run_sequential(
+        S.make("bayesian", cfg.space, pool=pool, free=free, initial=4), evaluate, budget=14, seed=1, lag=3
+    )
+    assert again == fresh
