@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import Sequence
 
 from search_spaces.errors import NasError
@@ -38,7 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_known_noise() -> None:
+    """Hides warnings that do not concern a user: JAX's at-fork hook warns on every
+    ``subprocess`` spawn (Ray's services, measurement workers), although fork+exec
+    runs no JAX code in the child."""
+    warnings.filterwarnings(
+        "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning, module="subprocess"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_known_noise()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -22,7 +22,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--n", type=int, default=300)
     m.add_argument("--out", required=True, help="FILE.jsonl (appended; re-run to resume)")
     m.add_argument("--backend", choices=["jax", "onnx"], default="jax")
-    m.add_argument("--batch-size", type=int, default=1)
+    m.add_argument(
+        "--batch", "--batch-size", dest="batch_size", type=int, default=1, help="batch size of the target"
+    )
+    m.add_argument("--seq-len", type=int, default=None, help="sequence length of the target (text spaces)")
+    m.add_argument(
+        "--provider",
+        default=None,
+        help="ONNX Runtime execution provider with --backend onnx, e.g. CUDAExecutionProvider",
+    )
+    m.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster HEAD:6379: time on the node started with --resources '{\"device:DEVICE\": 1}'",
+    )
     m.add_argument("--rounds", type=int, default=9, help="interleaved rounds over a group (median kept)")
     m.add_argument("--repeats", type=int, default=20, help="timed ~2 ms blocks per architecture per round")
     m.add_argument("--warmup", type=int, default=3)
@@ -101,14 +114,26 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise NasError(f"field '--n': must be >= 1, got {args.n}")
+    if args.provider and args.backend != "onnx":
+        raise NasError(f"field '--provider': {args.provider!r} needs --backend onnx")
+    if args.seq_len is not None and args.seq_len < 1:
+        raise NasError(f"field '--seq-len': must be >= 1, got {args.seq_len}")
     steady = dict(group=args.group, max_spread=args.max_spread, retries=args.retries)
     timing = dict(
         backend=args.backend,
         batch_size=args.batch_size,
+        seq_len=args.seq_len,
         rounds=args.rounds,
         repeats=args.repeats,
         warmup=args.warmup,
     )
+    if args.provider:
+        timing["provider"] = args.provider
+    if args.address:
+        from predictors.remote import remote_measure_fn
+
+        steady["measure_fn"] = remote_measure_fn(args.device, address=args.address)
+        print(f"measuring on node {steady['measure_fn'].node()} (resource device:{args.device})")
     if args.retry_unsteady and Path(args.out).is_file():
         k = remeasure_unsteady(args.out, **steady, **timing)
         print(f"re-measured {k} unsteady architectures in {args.out}")
@@ -252,10 +277,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     mean, std = pred.predict_with_uncertainty(archs)
     part = pred._part_for(archs)
     iv = _interval(pred, level, mean, part)
+    peak = pred.predict_peak_mb(archs) if part.peak else None
     for i, (a, m, s) in enumerate(zip(archs, mean, std, strict=True)):
         out = {"arch": a.to_dict(), "latency_ms": round(float(m), 5), "std_ms": round(float(s), 5)}
         if iv is not None:
             out[key] = [round(float(iv[0][i]), 5), round(float(iv[1][i]), 5)]
+        if peak is not None:
+            out["peak_mb"] = round(float(peak[i]), 3)
         print(json.dumps(out))
     return 0
 

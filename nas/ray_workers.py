@@ -9,8 +9,8 @@ the kernel when the worker dies.  The evaluators (a supernet checkpoint load
 and compile among them) are built once in ``__init__`` and reused for every
 batch.
 
-A local Ray is started bound to 127.0.0.1 (nothing of a local search listens
-on another interface); a cluster is joined with ``--address``.
+A local Ray is started with Ray's token authentication always on (see
+:func:`start_ray`); a cluster is joined with ``--address``.
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ class EvalWorker:
 
     def __init__(self, specs: list[dict], space: dict, sys_path: list[str], pin: bool = True) -> None:
         self.core, self._lock = claim_core() if pin else (None, None)
+        if self.core is not None:  # BLAS / OpenMP threads of a pinned worker: one per core it has
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=len(os.sched_getaffinity(0)))
         for p in reversed(sys_path):
             if p not in sys.path:
                 sys.path.insert(0, p)
@@ -90,8 +94,25 @@ class EvalWorker:
         return self.name, time.perf_counter() - start, metrics
 
 
+def _keep_token_auth() -> None:
+    """RAY_AUTH_MODE=token for this process and the Ray it starts (as Ray's own default does,
+    but explicit: no opt-out through the environment, and no warning about the default)."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    try:  # Ray caches its config at import; refresh it as ray.init's default path does
+        from ray._raylet import Config
+
+        Config.initialize("")
+    except (ImportError, AttributeError):
+        pass
+
+
 def start_ray(address: str | None, workers: int | None) -> bool:
-    """Starts (on 127.0.0.1) or joins Ray unless this process already did; True if we must shut it down."""
+    """Starts or joins Ray unless this process already did; True if we must shut it down.
+
+    A local Ray keeps Ray's token authentication on whatever ``RAY_AUTH_MODE`` says:
+    Ray 2.60 binds its gRPC servers (gcs, raylet, workers) to every interface even when
+    its node address is 127.0.0.1, so the token is what protects a local search.
+    """
     if ray.is_initialized():
         return False
     root = str(Path(__file__).resolve().parents[1])
@@ -105,13 +126,8 @@ def start_ray(address: str | None, workers: int | None) -> bool:
         if address:
             ray.init(address=address, **kw)
         else:
-            ray.init(
-                address="local",
-                num_cpus=workers or os.cpu_count(),
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                **kw,
-            )
+            _keep_token_auth()
+            ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False, **kw)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise NasError(
             f"--address {address}: cannot join the Ray cluster ({str(e).splitlines()[0]})"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -147,10 +147,15 @@ def file_references(records: list[dict[str, Any]], space_name: str) -> list[Arch
 
 
 def _record(space: SearchSpace, device: str, arch: ArchConfig, r: dict[str, Any]) -> dict[str, Any]:
-    c = complexity(space, [arch], batch_size=r["fingerprint"]["batch_size"])
+    fp = r["fingerprint"]
+    c = complexity(space, [arch], batch_size=fp["batch_size"], seq_len=fp.get("seq_len"))
     rec = {"space": space.name, "device": device, "arch": arch.to_dict()}
     rec.update({k: float(v[0]) for k, v in c.items()})
     rec.update(r)
+    if "node" not in rec:  # timed in this process (a remote measure_fn names its node)
+        import socket
+
+        rec["node"] = {"hostname": socket.gethostname()}
     return rec
 
 
@@ -167,9 +172,11 @@ def run_campaign(
     references: int = 4,
     measure_fn: Callable[..., list[dict[str, Any]]] | None = None,
     progress: bool = True,
+    archs: Sequence[ArchConfig] | None = None,
     **measure_kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """Measures the stratified choice of ``n`` architectures, appending to ``out`` (JSONL).
+    """Measures the stratified choice of ``n`` architectures (or exactly ``archs``, as
+    :mod:`predictors.active` chooses them), appending to ``out`` (JSONL).
 
     Architectures are measured ``group`` at a time, interleaved
     (:func:`predictors.interleaved.measure_group`; ``measure_kwargs`` go to it),
@@ -189,7 +196,8 @@ def run_campaign(
             "fields 'group/retries/max_spread/references': need >= 1, >= 0, > 0, >= 0, "
             f"got {group}/{retries}/{max_spread}/{references}"
         )
-    chosen = stratified_archs(space, n, seed=seed)
+    chosen = list(archs) if archs is not None else stratified_archs(space, n, seed=seed)
+    n = len(chosen)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _repair_tail(out)

@@ -94,6 +94,7 @@ def measure_group(
     core: int | None | str = "auto",
     block_ms: float = 2.0,
     seed: int = 0,
+    provider: str | None = None,
 ) -> list[dict[str, Any]]:
     """Latency records of ``archs``, measured interleaved (see the module docstring).
 
@@ -114,7 +115,10 @@ def measure_group(
         space.validate(a)
     if core == "auto":
         core = default_core()
-    prepared = [prepare(space, a, backend=backend, batch_size=batch_size, seq_len=seq_len) for a in archs]
+    prepared = [
+        prepare(space, a, backend=backend, batch_size=batch_size, seq_len=seq_len, provider=provider)
+        for a in archs
+    ]
     times, med, k, stolen = time_group(
         [c for c, _ in prepared],
         rounds=rounds,
@@ -124,7 +128,7 @@ def measure_group(
         block_ms=block_ms,
         seed=seed,
     )
-    fp = fingerprint(backend=backend, batch_size=batch_size, seq_len=seq_len)
+    fp = fingerprint(backend=backend, batch_size=batch_size, seq_len=seq_len, provider=provider)
     out = []
     for j, (_, compile_s) in enumerate(prepared):
         rec = summarize(times[j].ravel())
@@ -140,5 +144,8 @@ def measure_group(
             core=core,
             fingerprint=dict(fp),
         )
+        peak = getattr(prepared[j][0], "peak_mb", None)
+        if peak is not None:  # XLA's memory analysis of the compiled forward (jax backend)
+            rec["peak_mb"] = peak
         out.append(rec)
     return out

@@ -6,6 +6,16 @@ warm up, then time many single forward calls (blocking until the result is
 ready) with every thread of the process pinned to one CPU core, and keep the
 median with its spread (interquartile range, coefficient of variation) and a
 fingerprint of the device the figure belongs to.
+
+Targets beyond this CPU: with JAX on a GPU (``jax.default_backend() == "gpu"``)
+the same protocol times the device (every call ends in ``block_until_ready``,
+so asynchronous dispatch is not mistaken for speed; warm-up calls run first)
+and the fingerprint names the GPU model (``jax.Device.device_kind``) and the
+driver (``/proc/driver/nvidia/version`` or ``nvidia-smi``).  ONNX Runtime runs
+with a chosen execution provider (``provider="CUDAExecutionProvider"``,
+``"TensorrtExecutionProvider"``, ...; ONNX Runtime's documented names), which
+the fingerprint records.  Batch size and sequence length are part of a target,
+as in HAT and nn-Meter.
 """
 
 from __future__ import annotations
@@ -35,7 +45,48 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def fingerprint(*, backend: str = "jax", batch_size: int = 1, seq_len: int | None = None) -> dict[str, Any]:
+def gpu_driver() -> str | None:
+    """The NVIDIA driver version of this node (None where there is none)."""
+    try:
+        with open("/proc/driver/nvidia/version") as f:
+            first = f.readline()
+        for tok in first.split():
+            if tok[:1].isdigit() and "." in tok:
+                return tok
+    except OSError:
+        pass
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            return out.splitlines()[0] if out else None
+        except (OSError, subprocess.SubprocessError):
+            return None
+    return None
+
+
+def accelerator(backend: str, provider: str | None) -> dict[str, Any]:
+    """The accelerator a backend times on: GPU model and driver, or {} on a CPU."""
+    import jax
+
+    gpu = backend == "jax" and jax.default_backend() == "gpu"
+    gpu = gpu or (backend == "onnx" and provider not in (None, "CPUExecutionProvider"))
+    if not gpu:
+        return {}
+    kinds = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    return {"accelerator": kinds[0] if kinds else provider, "gpu_driver": gpu_driver()}
+
+
+def fingerprint(
+    *, backend: str = "jax", batch_size: int = 1, seq_len: int | None = None, provider: str | None = None
+) -> dict[str, Any]:
     """What a latency figure depends on besides the architecture."""
     import jax
     import jaxlib
@@ -55,6 +106,8 @@ def fingerprint(*, backend: str = "jax", batch_size: int = 1, seq_len: int | Non
         import onnxruntime
 
         fp["onnxruntime_version"] = onnxruntime.__version__
+        fp["onnx_provider"] = provider or "CPUExecutionProvider"
+    fp.update(accelerator(backend, provider))
     return fp
 
 
@@ -132,7 +185,26 @@ def _jax_runner(space: SearchSpace, arch: ArchConfig, batch_size: int, seq_len: 
     def call() -> None:
         fwd(variables, x).block_until_ready()
 
+    call.peak_mb = compiled_peak_mb(fwd)  # type: ignore[attr-defined]
     return call
+
+
+def compiled_peak_mb(compiled: Any) -> float | None:
+    """Peak memory (MiB) of a compiled XLA program by XLA's own memory analysis: its
+    arguments (weights and input), outputs and temporaries as the buffer assignment lays
+    them out (``peak_memory_in_bytes``; the sum of the parts where that is not reported)."""
+    try:
+        m = compiled.memory_analysis()
+    except Exception:  # a backend without memory analysis
+        return None
+    if m is None:
+        return None
+    peak = int(getattr(m, "peak_memory_in_bytes", 0) or 0)
+    if peak <= 0:
+        peak = (
+            m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+        )
+    return float(peak) / 2**20
 
 
 def time_callable(
@@ -179,6 +251,7 @@ def measure(
     core: int | None | str = "auto",
     block_ms: float = 2.0,
     onnx_model: Any = None,
+    provider: str | None = None,
 ) -> dict[str, Any]:
     """Latency of one forward pass of ``arch``'s standalone model.
 
@@ -190,6 +263,7 @@ def measure(
       block_ms: a timed block repeats the call for about this long (see :func:`time_callable`).
       core: CPU core to pin to; ``"auto"`` is the last allowed core, None no pinning.
       onnx_model: an already exported ONNX ModelProto / path (export reuses this).
+      provider: ONNX Runtime execution provider (default ``CPUExecutionProvider``).
 
     Returns a dict with ``median_ms``, ``mean_ms``, ``iqr_ms``, ``cv``, ``min_ms``,
     ``max_ms`` (per call, over blocks), ``repeats``, ``calls_per_block``, ``compile_s`` and
@@ -207,7 +281,13 @@ def measure(
     if core == "auto":
         core = default_core()
     call, compile_s = prepare(
-        space, arch, backend=backend, batch_size=batch_size, seq_len=seq_len, onnx_model=onnx_model
+        space,
+        arch,
+        backend=backend,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        onnx_model=onnx_model,
+        provider=provider,
     )
     times, k = time_callable(call, repeats=repeats, warmup=warmup, core=core, block_ms=block_ms)
     out = summarize(times)
@@ -216,7 +296,7 @@ def measure(
         calls_per_block=int(k),
         compile_s=float(compile_s),
         core=core,
-        fingerprint=fingerprint(backend=backend, batch_size=batch_size, seq_len=seq_len),
+        fingerprint=fingerprint(backend=backend, batch_size=batch_size, seq_len=seq_len, provider=provider),
     )
     return out
 
@@ -229,6 +309,7 @@ def prepare(
     batch_size: int = 1,
     seq_len: int | None = None,
     onnx_model: Any = None,
+    provider: str | None = None,
 ) -> tuple[Callable[[], None], float]:
     """A compiled zero-argument forward of ``arch`` and the seconds compiling it took."""
     t0 = time.perf_counter()
@@ -237,6 +318,8 @@ def prepare(
     else:
         from predictors.onnx_backend import onnx_runner
 
-        call = onnx_runner(space, arch, batch_size=batch_size, seq_len=seq_len, model=onnx_model)
+        call = onnx_runner(
+            space, arch, batch_size=batch_size, seq_len=seq_len, model=onnx_model, provider=provider
+        )
     call()  # first call outside the compile timer's noise
     return call, time.perf_counter() - t0

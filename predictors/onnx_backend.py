@@ -1,9 +1,12 @@
-"""ONNX Runtime backend: export the standalone forward with jax2onnx, run it on CPU.
+"""ONNX Runtime backend: export the standalone forward with jax2onnx, run it with a provider.
 
 Many deployments run models through ONNX Runtime rather than XLA; a predictor
 fitted on these timings describes that runtime.  Parameters are closed over and
 become initializers of the graph; the session uses one intra-op thread so that
-pinning to one core measures single-core latency.
+pinning to one core measures single-core latency.  ``provider`` picks ONNX Runtime's
+execution provider (``CPUExecutionProvider`` by default; ``CUDAExecutionProvider``,
+``TensorrtExecutionProvider``, ``CoreMLExecutionProvider``, ... where the installed
+onnxruntime build has them: ``onnxruntime.get_available_providers()``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def onnx_runner(
     batch_size: int = 1,
     seq_len: int | None = None,
     model: Any = None,
+    provider: str | None = None,
 ) -> Callable[[], None]:
     """A zero-argument callable running one onnxruntime forward of ``arch``."""
     import onnxruntime as ort
@@ -56,7 +60,17 @@ def onnx_runner(
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     data = proto if isinstance(proto, (str, bytes)) else proto.SerializeToString()
-    sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+    provider = provider or "CPUExecutionProvider"
+    have = ort.get_available_providers()
+    if provider not in have:
+        raise NasError(
+            f"field '--provider': {provider!r} is not available in this onnxruntime; it has {have}"
+        )
+    sess = ort.InferenceSession(data, sess_options=opts, providers=[provider])
+    if sess.get_providers()[0] != provider:
+        raise NasError(
+            f"field '--provider': onnxruntime fell back to {sess.get_providers()} from {provider!r}"
+        )
     x = np.asarray(standalone.example_input(space, batch_size, seq_len))
     name = sess.get_inputs()[0].name
 

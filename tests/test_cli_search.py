@@ -173,3 +173,27 @@ def test_search_joins_a_cluster_started_with_ray_start(tmp_path):
     finally:
         head.send_signal(signal.SIGTERM)  # stops exactly the processes this head started
         head.wait(timeout=60)
+
+
+def test_a_local_search_keeps_ray_token_auth_and_prints_no_noise(tmp_path):
+    """Ray 2.60 binds gcs/raylet/workers to every interface even on 127.0.0.1, so a local
+    search keeps token authentication on even when the environment disables it."""
+    (tmp_path / "authprobe.py").write_text(
+        "import os\n\ndef probe(archs):\n"
+        "    return [{'score': float(os.environ.get('RAY_AUTH_MODE') == 'token')} for _ in archs]\n"
+    )
+    cfg = write_config(
+        tmp_path,
+        evaluators=[{"kind": "callable", "target": "authprobe:probe"}, {"kind": "complexity"}],
+        objectives=["max score"],
+        constraints=[],
+        strategy={"name": "random"},
+        budget=3,
+    )
+    env = dict(NO_AUTH, PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
+    out = run_cli("search", cfg, "--workers", "1", "--run-dir", tmp_path / "run", "--no-progress", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip() == "", out.stderr  # no token warning, no os.fork() warning
+    recs = [json.loads(x) for x in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [r["metrics"]["score"] for r in recs] == [1.0, 1.0, 1.0]  # workers ran with token auth
+    assert all(r["worker"] != "driver" for r in recs)  # a callable not marked cheap runs on Ray

@@ -22,3 +22,108 @@ def test_python_api_block_runs(ray_local, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "40 evaluations" in out and "64 architectures proposed" in out
     assert (tmp_path / "api-aging" / "pareto.json").is_file()
+
+
+# ---- every shell command of README -------------------------------------------------------------
+def readme_commands() -> list[str]:
+    """Every command line of README's bash blocks (continuations joined, comments dropped)."""
+    out = []
+    for block in re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+", " ", line.split("  #")[0]).strip()
+            if line and not line.startswith("#"):
+                out.append(line)
+    return out
+
+
+# run here, in-process, as written (run directories and placeholders mapped into tmp_path)
+RUN_HERE = [
+    "nas spaces list",
+    "nas spaces show lm-shakespeare",
+    "nas spaces show gpt2-small --batch-size 8 --seq-len 256",
+    "nas spaces sample vit-mnist -n 5 --seed 0",
+    "nas spaces validate vit-mnist arch.json",
+    "nas search experiments/search_tabular.yaml --workers 2",
+    "nas search experiments/search_tabular.yaml --set 'strategy={name: bayesian}' --set budget=60",
+    "nas search --resume runs/search-nsga2-seed0",
+    "nas latency list",
+    "nas latency query --device cpu-host --space vit-mnist --arch ARCH.json",
+    "nas latency query --device cpu-host --space vit-mnist --archs ARCHS.jsonl",
+]
+# run by another test (file::test), shortened or on tiny inputs
+ELSEWHERE = {
+    "nas train experiments/train_lm_shakespeare.yaml": (
+        "test_lm_task.py::test_builtin_shakespeare_lm_and_play_classification"
+    ),
+    "nas predict runs/lm-best --prompt": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas train my-lm.yaml": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas search search-lm.yaml": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas export runs/my-lm-search": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas predict runs/my-lm-best": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas train my-images.yaml": "test_readme_own_data.py::test_own_image_folder_train_search_export_classify",
+    "nas search search-images.yaml": "test_readme_own_data.py::test_own_image_folder_train_search_export_classify",
+    "nas export runs/my-vit-search": "test_readme_own_data.py::test_own_image_folder_train_search_export_classify",
+    "nas predict runs/my-vit-best": "test_readme_own_data.py::test_own_image_folder_train_search_export_classify",
+    "python3 -m venv .venv": "test_quickstart.py::test_quickstart_small_end_to_end_and_resume",
+    ".venv/bin/python -m pytest": "(the suite itself)",
+    "nas search experiments/search_latency_chance.yaml": "test_chance_constraints.py::test_search_records_mean_and_bound_and_meets_the_bound",
+    'nas export RUN_DIR --select "latency_ms[cpu-host].q90': "test_chance_constraints.py::test_export_card_shows_mean_bound_and_measured",
+    "nas latency fit --csv": "test_cli_latency.py::test_fit_csv_on_hat_and_bad_csvs",
+    "nas latency query --device xeon": "test_predictors_intervals.py::test_fit_csv_saves_a_device_that_query_and_list_use",
+    "nas latency measure --space vit-mnist --device my-laptop": "test_cli_latency.py::test_measure_then_fit_a_new_device",
+    "nas latency fit --jsonl": "test_cli_latency.py::test_measure_then_fit_a_new_device",
+    "nas latency query --device my-laptop": "test_cli_latency.py::test_measure_then_fit_a_new_device",
+    "nas export runs/quickstart/search": "test_export_cli.py::test_select_best_and_constraint",
+    "nas predict runs/best": "test_export_cli.py::test_export_matches_supernet_in_fresh_process",
+    "nas finetune runs/best": "test_export_cli.py::test_finetune_updates_card",
+    "nas train experiments/": "test_training.py::test_killed_run_resumes_exactly",
+    "nas eval --workdir": "test_training.py::test_cli_eval_and_train_report_bad_input",
+    "nas search experiments/search_hwgpt_l.yaml": (
+        "test_search_tables.py::test_readme_hwgpt_search_fixes_its_reference_and_defaults_to_bayesian"
+    ),
+    "python experiments/search_study.py": "test_search_tables.py::test_search_study_and_proposals_benchmark_run",
+    "python -m benchmarks.bench_search proposals": (
+        "test_search_tables.py::test_search_study_and_proposals_benchmark_run"
+    ),
+}
+NEEDS_CLUSTER = ("HOST:PORT", "HEAD:6379", "ray start", "ray stop")  # marked so in README
+
+
+def test_every_readme_command_is_run_by_a_test_or_needs_a_cluster():
+    missing = []
+    for cmd in readme_commands():
+        if cmd in RUN_HERE or any(k in cmd for k in NEEDS_CLUSTER):
+            continue
+        where = next((t for prefix, t in ELSEWHERE.items() if cmd.startswith(prefix)), None)
+        if where is None:
+            missing.append(cmd)
+        elif "::" in where:
+            file, name = where.split("::")
+            assert f"def {name}(" in (ROOT / "tests" / file).read_text(), where
+    assert not missing, f"README commands that no test runs: {missing}"
+    assert set(RUN_HERE) <= set(readme_commands())  # the list follows README
+
+
+def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
+    import shlex
+
+    from nas.cli import main
+    from search_spaces import load_space
+
+    monkeypatch.chdir(ROOT)
+    space = load_space("vit-mnist")
+    (tmp_path / "arch.json").write_text(space.sample(0).to_json())
+    (tmp_path / "ARCHS.jsonl").write_text("".join(a.to_json() + "\n" for a in space.sample_many(1, 3)))
+    for cmd in RUN_HERE:
+        argv = shlex.split(cmd)[1:]
+        argv = [str(tmp_path / a) if a in ("arch.json", "ARCHS.jsonl") else a for a in argv]
+        argv = [str(tmp_path / "arch.json") if a == "ARCH.json" else a for a in argv]
+        argv = [str(tmp_path / a) if a.startswith("runs/") else a for a in argv]
+        if argv[0] == "search" and "--resume" not in argv:
+            name = "search-nsga2-seed0" if "bayesian" not in cmd else "search-bayesian-seed0"
+            argv += ["--run-dir", str(tmp_path / "runs" / name), "--no-progress"]
+        rc = main(argv)
+        out = capsys.readouterr()
+        assert rc == 0, (cmd, out.err)
+        assert "Traceback" not in out.err and "warning" not in out.err.lower(), (cmd, out.err)
+    assert len((tmp_path / "runs/search-bayesian-seed0/history.jsonl").read_text().splitlines()) == 60
