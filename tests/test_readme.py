@@ -52,6 +52,11 @@ RUN_HERE = [
 ]
 # run by another test (file::test), shortened or on tiny inputs
 ELSEWHERE = {
+    "python experiments/distill_study.py --pretrain-only": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "nas hf check runs/distill-study": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "nas train experiments/train_from_gpt2.yaml": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "nas eval --workdir runs/from-gpt2": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "nas hf export --workdir runs/from-gpt2": "test_cli_hf.py::test_readme_gpt2_commands_run",
     "nas train experiments/train_lm_shakespeare.yaml": (
         "test_lm_task.py::test_builtin_shakespeare_lm_and_play_classification"
     ),
