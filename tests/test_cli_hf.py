@@ -89,3 +89,30 @@ def test_readme_gpt2_commands_run(cli, tmp_path):
     )
     r = cli("hf", "check", tmp_path / "nothing", "--space", "experiments/spaces/gpt2-tiny.yaml")
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_hf_export_from_a_bundle(cli, tmp_path):
+    from nas.export.bundle import write_bundle
+    from search_spaces import load_space
+    from supernet import model, pretrained
+    from supernet.extract import extract
+    from tests.gpt2_reference import write_tiny_gpt2
+
+    space = load_space(ROOT / "experiments/spaces/gpt2-tiny.yaml")
+    params = pretrained.load_params(write_tiny_gpt2(tmp_path / "ck"), space)
+    arch = space.parse(
+        {"embed_dim": 16, "depth": 2, "num_heads": [2, 2], "mlp_dim": [64, 64], "attn_type": ["softmax"] * 2}
+    )
+    bundle = write_bundle(
+        tmp_path / "b",
+        space=space,
+        arch=arch,
+        variables=extract(params, arch),
+        measure_latency=False,
+        onnx=False,
+    )
+    r = cli("hf", "export", "--bundle", bundle, "--out", tmp_path / "hf")
+    assert r.returncode == 0, r.stderr[-2000:]
+    ids = np.random.default_rng(0).integers(0, 128, (2, 64))
+    ours = np.asarray(model.apply(params, ids, arch, geo=model.geometry(space)))
+    np.testing.assert_allclose(gpt2_forward(tmp_path / "hf", ids), ours, atol=1e-4)
