@@ -1,8 +1,10 @@
 """Supernet training step vs a standalone static model of the same architecture.
 
     JAX_PLATFORMS=cpu python benchmarks/bench_supernet_step.py [--steps 200] [--batch 128]
+    JAX_PLATFORMS=cpu python benchmarks/bench_supernet_step.py --space lm-shakespeare --batch 16
 
-Trains ``--steps`` optimizer steps of the ``vit-mnist`` supernet over uniformly
+Trains ``--steps`` optimizer steps of the ``--space`` supernet (default ``vit-mnist``;
+any space whose task has built-in data) over uniformly
 sampled random subnets (one subnet per step), then, for ``--compare`` of those
 subnets, times the supernet's step against a jitted train step of the plain
 ``supernet.standalone`` model of exactly that architecture (same batch, same
@@ -14,7 +16,8 @@ AdamW update, compiled once per architecture), both warm, median of
     the steps and at the end (bounded by the number of embedding widths, not by
     the number of steps);
 and, for context, the median ratio of the largest model's standalone step to
-each subnet's (what pure masking would cost at least).
+each subnet's (what pure masking would cost at least), and for token tasks the
+tokens per second of both steps (batch x sequence length / step time).
 """
 
 from __future__ import annotations
@@ -75,9 +78,10 @@ def main() -> None:
     ap.add_argument("--compare", type=int, default=12, help="subnets timed against their standalone model")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--space", default="vit-mnist", help="a space whose task has built-in data")
     args = ap.parse_args()
 
-    space = load_space("vit-mnist")
+    space = load_space(args.space)
     geo = model.geometry(space)
     cfg = load_config(None, [f"steps={args.steps}", f"batch_size={args.batch}"])
     tx = make_optimizer(cfg)
@@ -86,7 +90,7 @@ def main() -> None:
     opt_state = tx.init(params)
     sampler = uniform(space, k=1)
     state = sampler.init(jax.random.key(1))
-    ds = data.mnist()
+    ds = data.load(space)
     x, y = (jax.device_put(a) for a in data.train_batch(ds, step=0, batch_size=args.batch, seed=0))
 
     def put(c):
@@ -115,6 +119,7 @@ def main() -> None:
     largest = space.largest()
     sub_l = extract(params, largest, space=space)["params"]
     step_l, opt_l = standalone_step(space, largest, tx), tx.init(sub_l)
+    tokens = args.batch * int(np.prod(x.shape[1:2])) if geo.task.lookup else 0  # tokens per step
     rows = []
     for arch in chosen:
         sub = extract(params, arch, space=space)["params"]
@@ -134,11 +139,18 @@ def main() -> None:
                 "ratio": t_sup / t_std,
                 "largest_over_standalone": t_largest / t_std2,
             }
+            | (
+                {"supernet_tokens_per_s": tokens / t_sup, "standalone_tokens_per_s": tokens / t_std}
+                if tokens
+                else {}
+            )
         )
     for r in rows:
         print(json.dumps(r))
     ratios = [r["ratio"] for r in rows]
     summary = {
+        "space": space.name,
+        "platform": jax.devices()[0].platform,
         "steps": args.steps,
         "batch": args.batch,
         "devices": len(jax.devices()),
@@ -153,6 +165,11 @@ def main() -> None:
         "median_train_step_ms_incl_first_compiles": 1e3 * float(np.median(step_times)),
         "train_loop_s": train_s,
     }
+    if tokens:
+        summary["median_supernet_tokens_per_s"] = float(np.median([r["supernet_tokens_per_s"] for r in rows]))
+        summary["median_standalone_tokens_per_s"] = float(
+            np.median([r["standalone_tokens_per_s"] for r in rows])
+        )
     print(json.dumps(summary, indent=1))
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "nas.cli_search",
     "nas.cli_latency",
     "nas.cli_export",
+    "nas.cli_hf",
     "nas.cli_quickstart",
 ]
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-
-import numpy as np
 
 from nas.export.from_run import export_run  # noqa: F401 - the library function behind 'nas export'
-from search_spaces import NasError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,11 +20,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX artifact")
     p.set_defaults(func=cmd_export)
 
-    q = sub.add_parser("predict", help="run an exported bundle on inputs (.npy or .json array, or --text)")
+    q = sub.add_parser("predict", help="run an exported bundle on inputs, or continue a prompt (LMs)")
     q.add_argument("bundle")
-    q.add_argument("input", nargs="?", help="INPUT.npy / INPUT.json: images (N,28,28[,1]) or token ids (N,T)")
-    q.add_argument("--text", help="character LMs: a prompt to continue")
-    q.add_argument("--chars", type=int, default=80, help="characters to generate with --text (greedy)")
+    q.add_argument(
+        "input",
+        nargs="?",
+        help="images: INPUT.npy / .json (N,H,W[,C]), an image or a folder of images; LMs: token ids (N,T)",
+    )
+    q.add_argument("--prompt", "--text", dest="prompt", help="language models: a prompt to continue")
+    q.add_argument(
+        "--max-tokens", "--chars", dest="max_tokens", type=int, default=64, help="tokens to generate (64)"
+    )
+    q.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); > 0 samples")
+    q.add_argument("--seed", type=int, default=0, help="seed of the sampling with --temperature")
     q.set_defaults(func=cmd_predict)
 
     f = sub.add_parser("finetune", help="continue training an exported subnet on its task")
@@ -51,72 +55,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_input(path: str) -> np.ndarray:
-    p = Path(path)
-    if not p.is_file():
-        raise NasError(f"input file '{p}' does not exist")
-    if p.suffix == ".npy":
-        try:
-            return np.load(p, allow_pickle=False)
-        except ValueError as e:
-            raise NasError(f"input file '{p}' is not a plain .npy array ({e})") from None
-    try:
-        return np.asarray(json.loads(p.read_text()))
-    except json.JSONDecodeError as e:
-        raise NasError(f"input file '{p}' is neither .npy nor a JSON array: {e.msg}") from None
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     from nas.export.load import load_subnet
+    from supernet import tasks
 
     sub = load_subnet(args.bundle)
-    task = sub.space.task
-    if args.text is not None:
-        if task["kind"] != "charlm":
-            raise NasError(
-                f"field '--text': bundle '{args.bundle}' is a {task['kind']} model, not a character LM"
-            )
-        print(generate(sub, args.text, args.chars))
-        return 0
-    if args.input is None:
-        raise NasError("field 'input': give INPUT.npy / INPUT.json (or --text for a character LM)")
-    x = _read_input(args.input)
-    if task["kind"] == "vit":
-        side = task["image_size"]
-        if x.size % (side * side) or x.ndim < 2:
-            raise NasError(f"field 'input': expected images of shape (N, {side}, {side}[, 1]), got {x.shape}")
-        x = x.reshape(-1, side, side, task["channels"]).astype(np.float32)
-        if x.max() > 1.0:
-            x = x / 255.0
-        logits = sub(x)
-        for row in logits:
-            p = np.exp(row - row.max())
-            p /= p.sum()
-            print(json.dumps({"class": int(row.argmax()), "prob": round(float(p.max()), 4)}))
-    else:
-        if x.ndim != 2 or x.shape[1] > task["seq_len"] or not np.issubdtype(x.dtype, np.integer):
-            raise NasError(
-                f"field 'input': expected integer token ids of shape (N, <= {task['seq_len']}), "
-                f"got {x.dtype} {x.shape}"
-            )
-        if x.min() < 0 or x.max() >= task["vocab_size"]:
-            raise NasError(
-                f"field 'input': token ids must be in [0, {task['vocab_size']}), got {x.min()}..{x.max()}"
-            )
-        logits = sub(x.astype(np.int32))
-        for row in logits[:, -1]:
-            print(json.dumps({"next_token": int(row.argmax())}))
+    lines = tasks.get(sub.space).predict(
+        sub,
+        inputs=args.input,
+        prompt=args.prompt,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    for line in lines:
+        print(line)
     return 0
-
-
-def generate(sub, prompt: str, n: int) -> str:
-    """Greedy continuation of ``prompt`` by a character LM bundle."""
-    T = sub.space.task["seq_len"]
-    ids = [min(ord(c), 127) if ord(c) < 128 else ord("?") for c in prompt] or [ord("\n")]
-    for _ in range(max(n, 0)):
-        window = np.asarray([ids[-T:]], dtype=np.int32)
-        ids.append(int(sub(window)[0, -1].argmax()))
-    return "".join(chr(i) for i in ids)
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:

@@ -277,10 +277,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     mean, std = pred.predict_with_uncertainty(archs)
     part = pred._part_for(archs)
     iv = _interval(pred, level, mean, part)
+    peak = pred.predict_peak_mb(archs) if part.peak else None
     for i, (a, m, s) in enumerate(zip(archs, mean, std, strict=True)):
         out = {"arch": a.to_dict(), "latency_ms": round(float(m), 5), "std_ms": round(float(s), 5)}
         if iv is not None:
             out[key] = [round(float(iv[0][i]), 5), round(float(iv[1][i]), 5)]
+        if peak is not None:
+            out["peak_mb"] = round(float(peak[i]), 3)
         print(json.dumps(out))
     return 0
 

@@ -12,11 +12,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--size", default="default", help="'default' (minutes) or 'small' (smoke test)")
     p.add_argument("--workers", type=int, help="Ray workers (default: all CPUs)")
+    p.add_argument(
+        "--new-device",
+        action="store_true",
+        help="measure this CPU (active learning) even if the shipped cpu-host predictor matches it",
+    )
     p.set_defaults(func=cmd_quickstart)
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from nas.quickstart import quickstart
 
-    quickstart(args.workdir, size=args.size, workers=args.workers)
+    quickstart(args.workdir, size=args.size, workers=args.workers, new_device=args.new_device)
     return 0

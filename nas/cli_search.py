@@ -58,7 +58,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     summary = run_outputs.write_outputs(
-        run_dir, result.records, cfg.objectives, cfg.constraints, hv_reference=cfg.hv_reference
+        run_dir, result.records, cfg.objectives, cfg.constraints, hv_reference=result.config.hv_reference
     )
     run_outputs.print_table(summary["front"], cfg.objectives)
     best = summary["best"].get("all constraints")

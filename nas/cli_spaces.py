@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from search_spaces import NasError, builtin_names, complexity, load_space
+from search_spaces.complexity import training_memory
 from search_spaces.errors import InvalidArchError
 
 
@@ -17,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_parser("list", help="the built-in spaces").set_defaults(func=cmd_list)
     show = s.add_parser("show", help="dimensions, size, smallest and largest config")
     show.add_argument("space", help="built-in name or YAML file")
+    show.add_argument("--batch-size", type=int, default=8, help="batch of the training-memory estimate (8)")
+    show.add_argument(
+        "--seq-len", type=int, default=None, help="tokens of the estimate (default: the context)"
+    )
     show.set_defaults(func=cmd_show)
     sample = s.add_parser("sample", help="uniform samples as JSON lines")
     sample.add_argument("space")
@@ -36,12 +41,36 @@ def _fmt(x: float) -> str:
     return f"{x:.0f}"
 
 
-def _complexity_line(space, arch) -> str:
+def _complexity_line(space, arch, *, batch_size: int | None = None, seq_len: int | None = None) -> str:
     try:
         c = complexity(space, [arch])
     except NasError:
         return ""
-    return f"  params {_fmt(c['params'][0])}  FLOPs {_fmt(c['flops'][0])} (batch 1)"
+    line = f"  params {_fmt(c['params'][0])}  FLOPs {_fmt(c['flops'][0])} (batch 1)"
+    if batch_size is not None:
+        m = training_memory(space, [arch], batch_size=batch_size, seq_len=seq_len)
+        line += (
+            f"\n  training memory ~{_fmt(m['total_bytes'][0])}B at batch {batch_size} x {seq_len or 'full'} tokens "
+            f"(weights+grads+AdamW {_fmt(m['state_bytes'][0])}B, activations {_fmt(m['act_bytes'][0])}B; float32)"
+        )
+    return line
+
+
+def _checked_seq_len(space, seq_len: int | None) -> int | None:
+    """``--seq-len`` for a token-id task (at most its context); images have a fixed token count."""
+    from search_spaces.geometry import task_geometry
+
+    try:
+        geo = task_geometry(space)
+    except NasError:
+        return None
+    if seq_len is None or not geo.lookup:
+        return None
+    if seq_len > geo.tokens:
+        raise NasError(
+            f"field '--seq-len': {seq_len} is longer than the space's context (task.seq_len {geo.tokens})"
+        )
+    return seq_len
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -52,7 +81,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.batch_size < 1 or (args.seq_len is not None and args.seq_len < 1):
+        raise NasError(
+            f"field '--batch-size'/'--seq-len': must be >= 1, got {args.batch_size}, {args.seq_len}"
+        )
     space = load_space(args.space)
+    seq_len = _checked_seq_len(space, args.seq_len)
     print(f"space: {space.name}")
     if space.description:
         print(f"  {space.description}")
@@ -65,7 +99,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"size: {space.size():,d} distinct architectures")
     for label, arch in (("smallest", space.smallest()), ("largest", space.largest())):
         print(f"{label}: {arch.to_json()}")
-        line = _complexity_line(space, arch)
+        line = _complexity_line(space, arch, batch_size=args.batch_size, seq_len=seq_len)
         if line:
             print(line)
     return 0

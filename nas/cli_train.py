@@ -74,7 +74,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     space, params, config = checkpoint.load(args.workdir)
     archs = [a for path in args.arch for a in _read_archs(path, space)]
     batches = data.val_batches(
-        data.load(space), batch_size=config["eval_batch_size"], max_examples=config["eval_max_examples"]
+        data.load(space, config.get("data"), home=args.workdir),
+        batch_size=config["eval_batch_size"],
+        max_examples=config["eval_max_examples"],
     )
     for arch, metrics in zip(archs, evaluate(space, params, archs, batches), strict=True):
         print(json.dumps({"arch": arch.to_dict(), **metrics}, sort_keys=True))

@@ -157,7 +157,7 @@ def _build_latency(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
     qs = list(spec.get("quantiles", ()))
 
     def fn(archs):
-        cols = latency_values(model, list(archs), spec["device"], qs)
+        cols = latency_values(model, list(archs), spec["device"], qs, peak=bool(spec.get("peak_mb")))
         return [{k: float(v[i]) for k, v in cols.items()} for i in range(len(archs))]
 
     return fn
@@ -167,7 +167,8 @@ def _latency_provides(spec: Mapping[str, Any]) -> tuple[str, ...]:
     """The mean and, for each of ``quantiles`` (added by a chance constraint), its upper bound."""
     from nas.hw_metrics import metric_name
 
-    return tuple(metric_name("latency_ms", spec["device"], q) for q in [None, *spec.get("quantiles", ())])
+    out = [metric_name("latency_ms", spec["device"], q) for q in [None, *spec.get("quantiles", ())]]
+    return tuple(out + ([metric_name("peak_mb", spec["device"])] if spec.get("peak_mb") else []))
 
 
 def _check_supernet(spec: Mapping[str, Any], space: SearchSpace) -> None:
@@ -223,7 +224,7 @@ KINDS: dict[str, Kind] = {
         _build_callable,
     ),
     "latency": Kind(
-        frozenset({"device", "quantiles"}), ("device",), _latency_provides, _always, _build_latency
+        frozenset({"device", "quantiles", "peak_mb"}), ("device",), _latency_provides, _always, _build_latency
     ),
     "supernet": Kind(
         frozenset({"workdir"}), ("workdir",), _unknown, _never, _build_supernet, _check_supernet
@@ -260,6 +261,8 @@ def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
             v = spec.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise NasError(f"field '{where}.{key}': expected an integer >= 1, got {v!r}")
+    if kind == "latency" and not isinstance(spec.get("peak_mb", False), bool):
+        raise NasError(f"field '{where}.peak_mb': expected true or false, got {spec['peak_mb']!r}")
     if kind == "latency" and "quantiles" in spec:
         qs = spec["quantiles"]
         if not isinstance(qs, list) or not all(

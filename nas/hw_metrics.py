@@ -8,7 +8,9 @@ latency that the device's predictor says is exceeded with probability at most
 (Charnes & Cooper, "Chance-constrained programming", Management Science 1959),
 where the plain ``latency_ms[cpu-host] <= 5`` holds only on average.  The digits
 after ``q`` are the decimals of the probability: ``q90`` 0.90, ``q95`` 0.95,
-``q975`` 0.975.
+``q975`` 0.975.  ``peak_mb[DEVICE]`` is the predicted peak memory (MiB) of the
+compiled forward for the device's batch size and sequence length (XLA's memory
+analysis, measured in the campaign): ``peak_mb[jetson] <= 512``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import numpy as np
 
 from search_spaces import ArchConfig, NasError, SearchSpace
 
-BASES = ("latency_ms",)
-_RE = re.compile(r"^(latency_ms)\[([^\]\s]+)\](?:\.q(\d{1,3}))?$")
+BASES = ("latency_ms", "peak_mb")
+_RE = re.compile(r"^(latency_ms|peak_mb)\[([^\]\s]+)\](?:\.q(\d{1,3}))?$")
 
 
 class HwMetric(NamedTuple):
@@ -58,16 +60,31 @@ def parse(name: str) -> HwMetric | None:
 
 def quantiles_needed(metrics: Sequence[str], device: str) -> list[float]:
     """The upper quantiles of ``latency_ms[device]`` that ``metrics`` name (sorted, unique)."""
-    out = {h.q for h in map(parse, metrics) if h is not None and h.device == device and h.q is not None}
+    hs = [h for h in map(parse, metrics) if h is not None and h.device == device]
+    out = {h.q for h in hs if h.base == "latency_ms" and h.q is not None}
+    if any(h.base == "peak_mb" and h.q is not None for h in hs):
+        raise NasError(f"metric 'peak_mb[{device}]': peak memory has no quantiles (it is not noisy)")
     return sorted(out)
 
 
+def peak_needed(metrics: Sequence[str], device: str) -> bool:
+    """Whether ``metrics`` name ``peak_mb[device]``."""
+    return any(h is not None and h.base == "peak_mb" and h.device == device for h in map(parse, metrics))
+
+
 def latency_values(
-    predictor, archs: Sequence[ArchConfig], device: str, quantiles: Sequence[float] = ()
+    predictor,
+    archs: Sequence[ArchConfig],
+    device: str,
+    quantiles: Sequence[float] = (),
+    *,
+    peak: bool = False,
 ) -> dict[str, np.ndarray]:
-    """``{latency_ms[dev]: means, latency_ms[dev].qNN: bounds, ...}`` of ``archs``."""
+    """``{latency_ms[dev]: means, latency_ms[dev].qNN: bounds, ..., peak_mb[dev]}`` of ``archs``."""
     mean = np.asarray(predictor.predict(list(archs)), np.float64).reshape(-1)
     out = {metric_name("latency_ms", device): mean}
+    if peak:
+        out[metric_name("peak_mb", device)] = np.asarray(predictor.predict_peak_mb(list(archs)), np.float64)
     for q in quantiles:
         out[metric_name("latency_ms", device, q)] = np.asarray(
             predictor.predict_quantile(list(archs), q), np.float64
@@ -83,4 +100,5 @@ def fill_latency(space: SearchSpace, archs: Sequence[ArchConfig], metric: str) -
     if h is None:
         raise NasError(f"metric {metric!r} is not a latency metric")
     p = predictors.load_for(h.device, space)
-    return latency_values(p, archs, h.device, [h.q] if h.q is not None else [])[metric]
+    qs = [h.q] if h.q is not None else []
+    return latency_values(p, archs, h.device, qs, peak=h.base == "peak_mb")[metric]

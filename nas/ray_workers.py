@@ -57,6 +57,10 @@ class EvalWorker:
 
     def __init__(self, specs: list[dict], space: dict, sys_path: list[str], pin: bool = True) -> None:
         self.core, self._lock = claim_core() if pin else (None, None)
+        if self.core is not None:  # BLAS / OpenMP threads of a pinned worker: one per core it has
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=len(os.sched_getaffinity(0)))
         for p in reversed(sys_path):
             if p not in sys.path:
                 sys.path.insert(0, p)

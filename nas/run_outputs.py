@@ -45,7 +45,8 @@ def pareto_front(
 def reference_point(
     records: Sequence[dict], objectives: Sequence[Objective], given: Sequence[float] | None
 ) -> np.ndarray:
-    """In minimization units; by default the worst value of each objective plus 10 % of its range."""
+    """In minimization units: ``given`` (the run's fixed reference, see
+    :mod:`nas.reference`), else the worst value of each objective plus 10 % of its range."""
     if given is not None:
         return np.array([o.sign * float(x) for o, x in zip(objectives, given, strict=False)])
     F = _F(records, objectives)
@@ -147,6 +148,7 @@ def write_outputs(run_dir: str | Path, records, objectives, constraints, *, hv_r
         "best": best,
         "hypervolume": float(hv[-1]) if len(hv) else 0.0,
         "reference": ref.tolist(),
+        "reference_source": "fixed" if hv_reference is not None else "run",
     }
 
 

@@ -44,6 +44,7 @@ from nas import run_dir as RD
 from nas import schedule as S
 from nas.free import build_free
 from nas.objectives import objective_vector, total_violation
+from nas.reference import fixed_reference
 from nas.search_config import SearchConfig
 from nas.strategies import Prefilter, StrategyState, make
 from nas.table import mapping as table_mapping
@@ -168,10 +169,11 @@ def run_search(
         RD.check_fresh(run_dir)
     built = E.preflight(cfg.evaluators, cfg.space)  # an evaluator that cannot be built fails here
     free = build_free(cfg.evaluators, cfg.objectives, cfg.space)  # objectives known before evaluation
+    pool = build_pool(cfg)
     strategy = make(
         cfg.strategy,
         cfg.space,
-        pool=build_pool(cfg),
+        pool=pool,
         prefilter=build_prefilter(cfg, built),
         free=free,
         **cfg.strategy_options,
@@ -187,9 +189,10 @@ def run_search(
     def start(lag: int) -> SearchConfig:
         if resume:
             return cfg
-        raw = dict(cfg.raw, lag=lag)
+        ref = fixed_reference(cfg, pool)  # written into the run: reports and plots use it
+        raw = dict(cfg.raw, lag=lag, hv_reference=ref)
         RD.write_config(run_dir, raw)
-        return cfg._replace(raw=raw, lag=lag)
+        return cfg._replace(raw=raw, lag=lag, hv_reference=ref)
 
     if in_driver:
         n_workers = workers or cfg.workers or os.cpu_count() or 1  # as a local Ray would have

@@ -9,7 +9,7 @@ Example (``experiments/search_tabular.yaml`` is a complete one)::
       - {metric: accuracy, goal: max}
       - {metric: params, goal: min}
     constraints: ["params <= 2e5"]
-    strategy: {name: nsga2, population: 20}
+    strategy: {name: nsga2, population: 20}  # default: bayesian (evolution if every objective is free)
     budget: 200
     seed: 0
     workers: 2        # Ray workers, one pinned core each
@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "evaluators": None,
     "objectives": None,
     "constraints": [],
-    "strategy": {"name": "evolution"},
+    "strategy": None,  # default: 'bayesian' when an objective must be measured, else 'evolution'
     "budget": 100,
     "seed": 0,
     "workers": None,
@@ -99,13 +99,15 @@ def _abs(path: str) -> str:
 def _add_latency_quantiles(evs: list[dict], metrics: Sequence[str]) -> None:
     """A chance constraint such as ``latency_ms[dev].q90 <= 5`` asks the ``latency``
     evaluator of ``dev`` for its 0.9 bound too (mean and bound are both recorded)."""
-    from nas.hw_metrics import quantiles_needed
+    from nas.hw_metrics import peak_needed, quantiles_needed
 
     for s in evs:
         if s["kind"] == "latency":
             qs = sorted({*map(float, s.get("quantiles", ())), *quantiles_needed(metrics, s["device"])})
             if qs:
                 s["quantiles"] = qs
+            if peak_needed(metrics, s["device"]):  # peak_mb[dev] <= 512: the predicted peak memory
+                s["peak_mb"] = True
 
 
 def check(raw: Mapping[str, Any]) -> SearchConfig:
@@ -166,6 +168,8 @@ def check(raw: Mapping[str, Any]) -> SearchConfig:
                 )
 
     strat = raw["strategy"]
+    if strat is None or (isinstance(strat, Mapping) and "name" not in strat):  # options without a name
+        strat = {"name": default_strategy(evs, objectives), **(strat or {})}
     if isinstance(strat, str):
         strat = {"name": strat}
     if not isinstance(strat, Mapping) or "name" not in strat:
@@ -214,6 +218,17 @@ def check(raw: Mapping[str, Any]) -> SearchConfig:
         pool=pool,
         hv_reference=[float(x) for x in ref] if ref is not None else None,
     )
+
+
+def default_strategy(evaluators: Sequence[Mapping[str, Any]], objectives: Sequence[Objective]) -> str:
+    """The surrogate-assisted ``bayesian`` search when some objective is expensive
+    (not known before evaluation: accuracy, perplexity, loss), else ``evolution``
+    (every objective is free, e.g. params vs predicted latency: thousands of
+    evaluations cost nothing and a surrogate would only add overhead)."""
+    from nas.free import free_metrics
+
+    free = {m for s in evaluators for m in free_metrics(s)}
+    return "evolution" if all(o.metric in free for o in objectives) else "bayesian"
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> SearchConfig:

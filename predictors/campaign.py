@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -172,9 +172,11 @@ def run_campaign(
     references: int = 4,
     measure_fn: Callable[..., list[dict[str, Any]]] | None = None,
     progress: bool = True,
+    archs: Sequence[ArchConfig] | None = None,
     **measure_kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """Measures the stratified choice of ``n`` architectures, appending to ``out`` (JSONL).
+    """Measures the stratified choice of ``n`` architectures (or exactly ``archs``, as
+    :mod:`predictors.active` chooses them), appending to ``out`` (JSONL).
 
     Architectures are measured ``group`` at a time, interleaved
     (:func:`predictors.interleaved.measure_group`; ``measure_kwargs`` go to it),
@@ -194,7 +196,8 @@ def run_campaign(
             "fields 'group/retries/max_spread/references': need >= 1, >= 0, > 0, >= 0, "
             f"got {group}/{retries}/{max_spread}/{references}"
         )
-    chosen = stratified_archs(space, n, seed=seed)
+    chosen = list(archs) if archs is not None else stratified_archs(space, n, seed=seed)
+    n = len(chosen)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _repair_tail(out)

@@ -102,9 +102,26 @@ def fit_device(
             # The references' usual times: later timings beside them go on this scale.
             "references": reference_levels(recs),
         }
+        peak = None
+        if all(rec.get("peak_mb") for rec in recs):  # XLA's memory analysis, measured with the jax backend
+            yp = np.array([float(rec["peak_mb"]) for rec in recs])
+            rp = fit_and_score(X, yp, candidates=candidates, seed=seed, test_fraction=test_fraction)
+            peak = rp["params"]
+            meta["peak_mb"] = {"model": rp["best"], "metrics": rp["scores"][rp["best"]], "cv": rp["cv"]}
+            if report:
+                m = meta["peak_mb"]["metrics"]
+                print(
+                    f"{name} peak memory: {rp['best']} {m['within10_pct']:.1f} % within +-10 %, "
+                    f"MAPE {m['mape_pct']:.2f} % on held-out architectures"
+                )
         parts.append(
             SpacePredictor(
-                space=space, model=r["best"], params=r["params"], meta=meta, residuals=r["residuals"]
+                space=space,
+                model=r["best"],
+                params=r["params"],
+                meta=meta,
+                residuals=r["residuals"],
+                peak=peak,
             )
         )
         if plot:

@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from search_spaces import ArchBatch, ArchConfig, NasError, SearchSpace, complexity, to_batch
-from search_spaces.complexity import _col, layer_macs, task_geometry
+from search_spaces.complexity import _col, layer_macs, mlp_width, task_geometry
 
 FEATURE_VERSION = 2
 
@@ -59,7 +59,7 @@ FEATURE_NAMES = (
 
 
 # The layer dims of the MLP sub-block; every other layer dim belongs to attention.
-MLP_DIMS = ("mlp_dim",)
+MLP_DIMS = ("mlp_dim", "mlp_ratio")
 WIDTH_DIM = "embed_dim"
 
 
@@ -139,19 +139,19 @@ def features(
     b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
     if batch_size < 1:
         raise NasError(f"field 'batch_size': must be >= 1, got {batch_size}")
-    T = float(seq_len if seq_len is not None else geo["tokens"])
-    B, hd = float(batch_size), float(geo["head_dim"])
+    T = float(seq_len if seq_len is not None else geo.tokens)
+    B, hd = float(batch_size), float(geo.head_dim)
     c = complexity(space, b, batch_size=batch_size, seq_len=seq_len)
     lm = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)
     lin = lm["linear"]
     soft = b.active & ~lin
     H = _col(space, b, "num_heads")
-    M = _col(space, b, "mlp_dim")
+    M = mlp_width(space, b)
     E = b.values["embed_dim"].astype(np.float64)
     A = H * hd
     f4 = 4.0  # float32 bytes
     depth = b.depth.astype(np.float64)
-    out_width = float(geo["out_dim"]) * (T if geo["lm"] else 1.0)
+    out_width = float(geo.out_dim) * (1.0 if geo.pooled else T)
     cols = [
         c["macs_embed"],
         c["macs_attn_proj"],

@@ -144,5 +144,8 @@ def measure_group(
             core=core,
             fingerprint=dict(fp),
         )
+        peak = getattr(prepared[j][0], "peak_mb", None)
+        if peak is not None:  # XLA's memory analysis of the compiled forward (jax backend)
+            rec["peak_mb"] = peak
         out.append(rec)
     return out

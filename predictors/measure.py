@@ -185,7 +185,26 @@ def _jax_runner(space: SearchSpace, arch: ArchConfig, batch_size: int, seq_len: 
     def call() -> None:
         fwd(variables, x).block_until_ready()
 
+    call.peak_mb = compiled_peak_mb(fwd)  # type: ignore[attr-defined]
     return call
+
+
+def compiled_peak_mb(compiled: Any) -> float | None:
+    """Peak memory (MiB) of a compiled XLA program by XLA's own memory analysis: its
+    arguments (weights and input), outputs and temporaries as the buffer assignment lays
+    them out (``peak_memory_in_bytes``; the sum of the parts where that is not reported)."""
+    try:
+        m = compiled.memory_analysis()
+    except Exception:  # a backend without memory analysis
+        return None
+    if m is None:
+        return None
+    peak = int(getattr(m, "peak_memory_in_bytes", 0) or 0)
+    if peak <= 0:
+        peak = (
+            m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+        )
+    return float(peak) / 2**20
 
 
 def time_callable(

@@ -31,6 +31,7 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: no calibration scores (no intervals)
 TABLE = "csv-table"
 CONFORMAL = "conformal.scores"
+PEAK = "peak."  # npz prefix of the peak-memory model's arrays
 SHIPPED = Path(__file__).resolve().parent / "data"
 
 
@@ -57,11 +58,23 @@ class SpacePredictor:
     params: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
     residuals: np.ndarray | None = None  # sorted conformal scores; None: fitted before intervals
+    peak: dict[str, np.ndarray] | None = None  # the peak-memory model (meta["peak_mb"]["model"])
+
+    def features(self, batch: ArchBatch) -> np.ndarray:
+        fd = self.meta["features"]
+        return feats.features(self.space, batch, batch_size=fd["batch_size"], seq_len=fd["seq_len"])
 
     def predict_batch(self, batch: ArchBatch) -> tuple[np.ndarray, np.ndarray]:
-        fd = self.meta["features"]
-        X = feats.features(self.space, batch, batch_size=fd["batch_size"], seq_len=fd["seq_len"])
-        return predict_matrix(self, X)
+        return predict_matrix(self, self.features(batch))
+
+    def predict_peak_batch(self, batch: ArchBatch) -> np.ndarray:
+        """Predicted peak memory (MiB) of the compiled forward (XLA's memory analysis)."""
+        if not self.peak:
+            raise NasError(
+                f"field 'peak_mb': the predictor of {self.space.name!r} was fitted on measurements "
+                "without peak memory; measure with the jax backend and fit again"
+            )
+        return models.get(self.meta["peak_mb"]["model"]).predict(self.peak, self.features(batch))[0]
 
 
 @dataclass(frozen=True)
@@ -174,6 +187,14 @@ class LatencyPredictor:
         mean = part.predict_batch(to_batch(part.space, archs))[0]
         return (mean, *bounds(part, mean, level=level))
 
+    def predict_peak_mb(self, archs: Sequence[ArchConfig]) -> np.ndarray:
+        """Predicted peak memory (MiB) of each architecture's compiled forward on the device."""
+        archs = [archs] if isinstance(archs, ArchConfig) else list(archs)
+        if not archs:
+            return np.zeros(0)
+        part = self._part_for(archs)
+        return part.predict_peak_batch(to_batch(part.space, archs))
+
     def predict_quantile(self, archs: Sequence[ArchConfig], q: float) -> np.ndarray:
         """The calibrated ``q`` upper bound (ms) of each architecture's latency."""
         archs = [archs] if isinstance(archs, ArchConfig) else list(archs)
@@ -217,6 +238,8 @@ def save(
         raise NasError(f"field 'device': {js} exists; pass --overwrite to replace it")
     tmp = stem.with_suffix(".npz.tmp")
     arrays = {k: np.asarray(v) for k, v in part.params.items()}
+    for k, v in (getattr(part, "peak", None) or {}).items():
+        arrays[f"{PEAK}{k}"] = np.asarray(v)
     if part.residuals is not None:
         arrays[CONFORMAL] = np.asarray(part.residuals, np.float64)
     with open(tmp, "wb") as f:
@@ -294,7 +317,15 @@ def load_part(path: str | Path) -> SpacePredictor | TablePart:
             f"predictor file '{js}': feature definition version {fd.get('version')!r} does not match "
             f"this version's {feats.FEATURE_VERSION}; refit it with 'nas latency fit'"
         )
-    return SpacePredictor(space=space, model=meta["model"], params=params, meta=meta, residuals=res)
+    peak = {k[len(PEAK) :]: v for k, v in params.items() if k.startswith(PEAK)}
+    params = {k: v for k, v in params.items() if not k.startswith(PEAK)}
+    if peak and "model" not in (meta.get("peak_mb") or {}):
+        raise NasError(
+            f"predictor file '{js}': npz has a peak-memory model but field 'peak_mb.model' is missing"
+        )
+    return SpacePredictor(
+        space=space, model=meta["model"], params=params, meta=meta, residuals=res, peak=peak or None
+    )
 
 
 def _device_dirs() -> dict[str, Path]:

@@ -1,17 +1,17 @@
 """Parameter count, MACs/FLOPs per op kind and peak activation memory.
 
-The formulas describe the transformer that ``supernet`` builds for the two task
-kinds (``vit``: patch embedding, mean pooling, linear classifier; ``charlm``:
-token embedding, causal blocks, untied output projection).  With ``E`` the
-embedding width, per active layer ``H`` heads of width ``hd`` (``A = H * hd``),
-MLP width ``M``, ``T`` tokens and batch ``B``:
+The formulas describe the transformer that ``supernet`` builds, from the
+task-free geometry of :mod:`search_spaces.geometry` (patch or token-id input,
+pooled or per-token output, tied or untied head).  With ``E`` the embedding
+width, per active layer ``H`` heads of width ``hd`` (``A = H * hd``), MLP width
+``M`` (``mlp_dim``, or ``mlp_ratio * E``), ``T`` tokens and batch ``B``:
 
 * params: embedding (``P*E + E`` for patches of ``P`` pixels, ``V*E`` for
-  tokens) + positions ``T*E`` + per layer ``2 LN (4E) + qkv (3EA + 3A) + out
-  (AE + E) + MLP (2EM + M + E)`` + final LN ``2E`` + head (``EC + C`` or ``EV + V``; 0 when the LM's head is tied
-  to the embedding, ``task.tie_embeddings``).
+  token ids) + positions ``T*E`` + per layer ``2 LN (4E) + qkv (3EA + 3A) + out
+  (AE + E) + MLP (2EM + M + E)`` + final LN ``2E`` + head (``EC + C``; 0 when
+  tied to the embedding).
 * MACs (multiply-accumulates, FLOPs = 2 * MACs; norms, activations and softmax
-  are not counted): ``embed = B T P E`` (vit) or 0 (lookup), ``attn_proj = B T
+  are not counted): ``embed = B T P E`` (patches) or 0 (lookup), ``attn_proj = B T
   (3EA + AE)``, ``attn_scores = 2 B T T A`` for softmax attention (QK^T and AV)
   and ``2 B T A hd`` for linear attention (Katharopoulos et al., ICML 2020:
   ``phi(K)^T V`` then ``phi(Q) (.)``), ``mlp = 2 B T E M``, ``head = B E C`` (after
@@ -34,53 +34,36 @@ import numpy as np
 from search_spaces.arch import ArchConfig
 from search_spaces.batch import ArchBatch, to_batch
 from search_spaces.errors import NasError
+from search_spaces.geometry import TaskGeometry, task_geometry
 
 if TYPE_CHECKING:
     from search_spaces.space import SearchSpace
 
 KINDS = ("embed", "attn_proj", "attn_scores", "mlp", "head")
-_REQUIRED = {
-    "vit": ("image_size", "patch_size", "channels", "num_classes", "head_dim"),
-    "charlm": ("vocab_size", "seq_len", "head_dim"),
-}
-
-
-def task_geometry(space: SearchSpace) -> dict[str, int]:
-    """Token count, input width per token, output classes and head width of a space's task."""
-    task = space.task
-    kind = task.get("kind")
-    if kind not in _REQUIRED:
-        raise NasError(
-            f"space '{space.name}': field 'task.kind' is {kind!r}; complexity needs one of {sorted(_REQUIRED)}"
-        )
-    for key in _REQUIRED[kind]:
-        if key not in task:
-            raise NasError(f"space '{space.name}': field 'task.{key}' is missing")
-    for dim in ("embed_dim", "num_heads", "mlp_dim"):
-        if dim not in space.global_dims and dim not in space.layer_dims:
-            raise NasError(f"space '{space.name}': complexity needs a dimension named '{dim}'")
-    if kind == "vit":
-        patches = (task["image_size"] // task["patch_size"]) ** 2
-        return {
-            "tokens": patches,
-            "in_dim": task["patch_size"] ** 2 * task["channels"],
-            "out_dim": task["num_classes"],
-            "head_dim": task["head_dim"],
-            "lm": 0,
-        }
-    return {
-        "tokens": task["seq_len"],
-        "in_dim": task["vocab_size"],
-        "out_dim": task["vocab_size"],
-        "head_dim": task["head_dim"],
-        "lm": 1,
-    }
 
 
 def _col(space: SearchSpace, b: ArchBatch, name: str) -> np.ndarray:
     """Per-layer column (n, L) of a dim, broadcasting a global dim over layers."""
     v = b.values[name]
     return np.where(b.active, v[:, None], 0.0) if v.ndim == 1 else v
+
+
+def mlp_width(space: SearchSpace, b: ArchBatch) -> np.ndarray:
+    """(n, L) MLP hidden widths: ``mlp_dim``, or ``mlp_ratio`` times ``embed_dim`` (0 when inactive)."""
+    if "mlp_dim" in b.values:
+        return _col(space, b, "mlp_dim")
+    E = b.values["embed_dim"].astype(np.float64)
+    return np.floor(_col(space, b, "mlp_ratio") * E[:, None] + 1e-9)
+
+
+def _seq_len(geo: TaskGeometry, seq_len: int | None) -> float:
+    if seq_len is None:
+        return float(geo.tokens)
+    if not geo.lookup and seq_len != geo.tokens:
+        raise NasError(f"field 'seq_len': an image space has a fixed {geo.tokens} tokens, got {seq_len!r}")
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
+        raise NasError(f"field 'seq_len': must be an integer >= 1, got {seq_len!r}")
+    return float(seq_len)
 
 
 def complexity(
@@ -98,35 +81,34 @@ def complexity(
     """
     geo = task_geometry(space)
     b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
-    T_max = float(geo["tokens"])
-    T = float(seq_len if seq_len is not None else geo["tokens"])
-    if geo["lm"] == 0 and T != T_max:
-        raise NasError(f"field 'seq_len': a vit space has a fixed {int(T_max)} tokens, got {seq_len!r}")
-    B, hd, P, C = float(batch_size), float(geo["head_dim"]), float(geo["in_dim"]), float(geo["out_dim"])
+    T_max = float(geo.tokens)
+    T = _seq_len(geo, seq_len)
+    B, hd, P, C = float(batch_size), float(geo.head_dim), float(geo.in_dim), float(geo.out_dim)
     E = b.values["embed_dim"].astype(np.float64)
     if E.ndim == 2:
         raise NasError("dimension 'embed_dim' must be global for complexity")
     El = np.where(b.active, E[:, None], 0.0)
     H = _col(space, b, "num_heads")
     A = H * hd
-    M = _col(space, b, "mlp_dim")
+    M = mlp_width(space, b)
     linear = np.zeros_like(b.active)
     if "attn_type" in b.codes:
         is_lin = b.is_("attn_type", "linear", space)
         linear = (is_lin[:, None] if is_lin.ndim == 1 else is_lin) & b.active
 
     layer_params = 4 * El + 3 * El * A + 3 * A + A * El + El + 2 * El * M + M + El
-    embed_params = (P * E + E) if not geo["lm"] else P * E
-    head_params = 0.0 * E if (geo["lm"] and space.task.get("tie_embeddings")) else E * C + C  # tied: none
+    embed_params = P * E if geo.lookup else P * E + E
+    head_params = 0.0 if geo.tied_head else E * C + C
+    per_token = not geo.pooled
     params = embed_params + T_max * E + layer_params.sum(1) + 2 * E + head_params
 
     per_layer = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)
     macs = {
-        "embed": (B * T * P * E) if not geo["lm"] else np.zeros_like(E),
+        "embed": np.zeros_like(E) if geo.lookup else B * T * P * E,
         "attn_proj": per_layer["attn_proj"].sum(1),
         "attn_scores": per_layer["attn_scores"].sum(1),
         "mlp": per_layer["mlp"].sum(1),
-        "head": (B * E * C) if not geo["lm"] else B * T * E * C,
+        "head": B * T * E * C if per_token else B * E * C,
     }
     out = {"params": params}
     out.update({f"macs_{k}": v for k, v in macs.items()})
@@ -137,8 +119,8 @@ def complexity(
     attn_live = resid + 3 * B * T * A + np.where(linear, B * T * A * hd, B * H * T * T)
     mlp_live = resid + B * T * M
     layer_peak = np.maximum(attn_live, mlp_live).max(1) if b.active.shape[1] else np.zeros_like(E)
-    embed_live = B * T * (P if not geo["lm"] else 1.0) + B * T * E
-    head_live = B * T * E + (B * T * C if geo["lm"] else B * C)
+    embed_live = B * T * (1.0 if geo.lookup else P) + B * T * E
+    head_live = B * T * E + (B * T * C if per_token else B * C)
     out["act_bytes"] = 4.0 * np.maximum(np.maximum(layer_peak, embed_live), head_live)
     return out
 
@@ -152,14 +134,14 @@ def layer_macs(
     same formulas as :func:`complexity` (which sums these over layers).
     """
     geo = task_geometry(space)
-    B, hd = float(batch_size), float(geo["head_dim"])
-    T = float(seq_len if seq_len is not None else geo["tokens"])
+    B, hd = float(batch_size), float(geo.head_dim)
+    T = _seq_len(geo, seq_len)
     E = b.values["embed_dim"].astype(np.float64)
     if E.ndim == 2:
         raise NasError("dimension 'embed_dim' must be global for complexity")
     El = np.where(b.active, E[:, None], 0.0)
     A = _col(space, b, "num_heads") * hd
-    M = _col(space, b, "mlp_dim")
+    M = mlp_width(space, b)
     linear = np.zeros_like(b.active)
     if "attn_type" in b.codes:
         is_lin = b.is_("attn_type", "linear", space)
@@ -180,3 +162,36 @@ def params(space: SearchSpace, arch: ArchConfig) -> int:
 def flops(space: SearchSpace, arch: ArchConfig, *, batch_size: int = 1, seq_len: int | None = None) -> int:
     """FLOPs (2 x MACs) of one forward pass."""
     return int(complexity(space, [arch], batch_size=batch_size, seq_len=seq_len)["flops"][0])
+
+
+def training_memory(
+    space: SearchSpace,
+    archs: ArchBatch | ArchConfig | Sequence[ArchConfig],
+    *,
+    batch_size: int,
+    seq_len: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Estimated float32 bytes of one training step with AdamW (an estimate, not a measurement).
+
+    ``state_bytes = 16 * params`` (weights, gradients and AdamW's two moments) and
+    ``act_bytes`` the activations kept for the backward pass: per active layer
+    ``B T (4E + 4A + 2M)`` floats (residual, two LayerNorm outputs, q/k/v and the
+    attention output, the MLP's hidden layer before and after GELU) plus ``2 B H T^2``
+    for softmax attention (scores and probabilities) or ``B T A hd`` running sums for
+    linear attention; plus the input embedding and the logits and their gradient
+    (``2 B T C`` per token, ``2 B C`` pooled).  ``total_bytes`` is their sum.
+    """
+    geo = task_geometry(space)
+    b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
+    B, T, hd = float(batch_size), _seq_len(geo, seq_len), float(geo.head_dim)
+    E = b.values["embed_dim"].astype(np.float64)
+    El = np.where(b.active, E[:, None], 0.0)
+    H = _col(space, b, "num_heads")
+    A, M = H * hd, mlp_width(space, b)
+    linear = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)["linear"]
+    attn = np.where(linear, B * T * A * hd, 2 * B * H * T * T)
+    layers = (B * T * (4 * El + 4 * A + 2 * M) + np.where(b.active, attn, 0.0)).sum(1)
+    logits = 2 * B * geo.out_dim * (1.0 if geo.pooled else T)
+    act = 4.0 * (layers + B * T * E + logits)
+    state = 16.0 * complexity(space, b)["params"]
+    return {"state_bytes": state, "act_bytes": act, "total_bytes": state + act}

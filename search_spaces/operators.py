@@ -111,42 +111,49 @@ def sites(space: SearchSpace, depth: int) -> list[tuple[str, int | None]]:
 def mutate_local(
     space: SearchSpace, arch: ArchConfig, rng: np.random.Generator | int, *, prob: float | None = None
 ) -> ArchConfig:
-    """A local mutation: each site (see :func:`sites`) changes to a *different*
-    choice with probability ``prob`` (default ``1 / number of sites``, one change
-    on average) and at least one site always changes, so that the child is a
-    neighbour of its parent (the local moves of White et al., "Local Search is
-    State of the Art for NAS Benchmarks", 2020).  Layers added by a deeper depth
-    copy the parent's last layer."""
+    """A local mutation that changes one or a few *dimensions*: ``depth`` and each
+    dimension with more than one choice is picked with probability ``prob``
+    (default ``1 / number of dimensions``: one on average), and at least one is
+    always picked.  A picked global dimension (or depth) takes a *different*
+    value; a picked per-layer dimension changes one layer slot (each slot with
+    probability ``1 / depth``, at least one) to a different value.  So the
+    child is a neighbour of its parent (the local moves of White et al., "Local
+    Search is State of the Art for NAS Benchmarks", 2020), and a global choice
+    moves as often as a per-layer one however deep the model.  Layers added by a
+    deeper depth copy the parent's last layer."""
     if prob is not None and not 0.0 <= prob <= 1.0:
         from search_spaces.errors import NasError
 
         raise NasError(f"field 'prob': mutation probability must be in [0, 1], got {prob!r}")
     rng = _rng(rng)
     space.validate(arch)
-    where = sites(space, arch.depth)
-    if not where:
+    dims = [d.name for d in space.dimensions() if len(d.choices) > 1]  # depth first
+    if not dims:
         return arch
-    p = 1.0 / len(where) if prob is None else prob
-    hit = rng.random(len(where)) < p
+    p = 1.0 / len(dims) if prob is None else prob
+    hit = rng.random(len(dims)) < p
     if not hit.any():
-        hit[int(rng.integers(len(where)))] = True
-    changed = {w for w, h in zip(where, hit, strict=True) if h}
+        hit[int(rng.integers(len(dims)))] = True
+    picked = {d for d, h in zip(dims, hit, strict=True) if h}
 
     def other(choices, old):
         rest = [c for c in choices if c != old]
         return rest[int(rng.integers(len(rest)))]
 
-    depth = other(space.depth_choices, arch.depth) if ("depth", None) in changed else arch.depth
+    depth = other(space.depth_choices, arch.depth) if "depth" in picked else arch.depth
     values = {
-        d.name: other(d.choices, arch[d.name]) if (d.name, None) in changed else arch[d.name]
+        d.name: other(d.choices, arch[d.name]) if d.name in picked else arch[d.name]
         for d in space.global_dimensions
     }
     layers = {}
     for d in space.layer_dimensions:
         old = arch[d.name]
         seq = [old[min(i, len(old) - 1)] if old else _pick(d, rng) for i in range(depth)]
-        for i in range(min(depth, arch.depth)):
-            if (d.name, i) in changed:
-                seq[i] = other(d.choices, old[i])
+        if d.name in picked and len(d.choices) > 1 and depth > 0:
+            slots = rng.random(depth) < 1.0 / depth
+            if not slots.any():
+                slots[int(rng.integers(depth))] = True
+            for i in np.flatnonzero(slots):
+                seq[i] = other(d.choices, seq[i])
         layers[d.name] = tuple(seq)
     return _build(space, depth, values, layers)

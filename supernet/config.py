@@ -30,12 +30,16 @@ DEFAULTS: dict[str, Any] = {
     "init_order": "position",  # 'importance': sort heads and MLP neurons before import
     # cost: the bin measure of complexity_aware / performance_aware, flops or latency (with device)
     "sampler": {"name": "complexity_aware", "cost": None, "device": None, "options": {}},
+    "data": {},  # the task's own data (see supernet/tasks/); empty = the task's built-in dataset
     "checkpoint_every": 100,
     "log_every": 10,
     "eval_batch_size": 250,
     "eval_max_examples": 1000,  # validation examples (charlm: 64-token windows)
-    "crash_after_step": None,  # testing aid: the process dies (os._exit) after this step
+    "crash_after_step": None,  # testing aid: the process SIGKILLs itself after this step
 }
+
+
+_FREE_FORM = ("options", "data")  # mappings whose keys the sampler / the task checks
 
 
 def _merge(base: dict, over: dict, prefix: str = "") -> dict:
@@ -44,11 +48,11 @@ def _merge(base: dict, over: dict, prefix: str = "") -> dict:
         name = f"{prefix}{k}"
         if k not in base:
             raise NasError(f"config: unknown field '{name}'; known fields are {sorted(base)}")
-        if isinstance(base[k], dict) and k != "options":
+        if isinstance(base[k], dict) and k not in _FREE_FORM:
             if not isinstance(v, dict):
                 raise NasError(f"config: field '{name}' must be a mapping, got {v!r}")
             out[k] = _merge(base[k], v, prefix=f"{name}.")
-        elif k == "options":
+        elif k in _FREE_FORM:
             if not isinstance(v, dict):
                 raise NasError(f"config: field '{name}' must be a mapping, got {v!r}")
             out[k] = {**base[k], **v}
@@ -84,16 +88,41 @@ def distill_on(cfg: dict[str, Any]) -> bool:
     return bool(cfg["init_from"]) if cfg["distill"] is None else bool(cfg["distill"])
 
 
+def _relative_to(raw: dict, base: Path) -> dict:
+    """``raw`` with its relative paths (``space`` when not a built-in name, ``init_from``, the
+    task's data files) made absolute against ``base``: paths in a config file are relative to it."""
+    from search_spaces import builtin_names, load_space
+    from supernet import tasks
+
+    out = dict(raw)
+    space = out.get("space")
+    if isinstance(space, str) and space not in builtin_names() and not Path(space).is_absolute():
+        out["space"] = str((base / space).resolve())
+    init = out.get("init_from")
+    if isinstance(init, str) and not Path(init).is_absolute():
+        out["init_from"] = str((base / init).resolve())
+    data = out.get("data")
+    if isinstance(data, dict) and data:
+        task = tasks.get(load_space(out.get("space", DEFAULTS["space"])))
+        data = dict(data)
+        for key in task.data_files(data):
+            if isinstance(data[key], str) and not Path(data[key]).is_absolute():
+                data[key] = str((base / data[key]).resolve())
+        out["data"] = data
+    return out
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """DEFAULTS <- the YAML file <- ``key=value`` overrides (values parsed as YAML)."""
     raw: dict = {}
     if path is not None:
         raw = read_yaml(path, what="config file") or {}
-        init = raw.get("init_from") if isinstance(raw, dict) else None
-        if isinstance(init, str) and not Path(init).is_absolute():
-            raw["init_from"] = str(Path(path).parent / init)  # relative to the config file
+        if not isinstance(raw, dict):
+            raise NasError(f"config file '{path}': expected a mapping at the top level")
+        raw = _relative_to(raw, Path(path).resolve().parent)  # paths in the file: relative to it
     raw = apply_overrides(raw, overrides, fields=DEFAULTS)
     cfg = _merge(DEFAULTS, raw)
+    cfg = _relative_to(cfg, Path.cwd())  # paths given with --set: relative to the current directory
     smp = cfg["sampler"]
     for key in ("cost", "device"):  # sampler.cost / sampler.device are options of the binned samplers
         if smp.get(key) is not None:

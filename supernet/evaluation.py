@@ -2,14 +2,13 @@
 
 Many subnets are evaluated with the same compiled programs (one per embedding
 width, see :mod:`supernet.model`), never one compile per subnet.  Metrics on
-the validation split: ``accuracy`` and ``loss`` (vit); ``loss`` and
-``perplexity`` (charlm).
+the validation split, as the space's task kind reports them (``accuracy`` and
+``loss`` for classifiers; ``loss`` and ``perplexity`` for language models).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,7 +18,7 @@ import numpy as np
 import optax
 
 from search_spaces import ArchConfig, SearchSpace
-from supernet import checkpoint, data, model
+from supernet import checkpoint, data, model, tasks
 
 
 @functools.partial(jax.jit, static_argnames=("geo", "embed_dim"))
@@ -36,6 +35,7 @@ def evaluate(
 ) -> list[dict[str, float]]:
     """Validation metrics of each architecture with inherited weights."""
     geo = model.geometry(space)
+    task = tasks.get(space)
     batches = [(jnp.asarray(x), jnp.asarray(y)) for x, y in batches]
     out = []
     for arch in archs:
@@ -44,11 +44,7 @@ def evaluate(
         codes = jnp.asarray(codes)
         stats = [_batch_stats(params, x, y, codes, geo=geo, embed_dim=E) for x, y in batches]
         loss_sum, correct, count = (float(np.sum(v)) for v in zip(*jax.device_get(stats), strict=True))
-        loss = loss_sum / count
-        if geo.kind == "vit":
-            out.append({"accuracy": correct / count, "loss": loss})
-        else:
-            out.append({"loss": loss, "perplexity": math.exp(loss)})
+        out.append(task.metrics(loss_sum / count, correct / count))
     return out
 
 
@@ -61,7 +57,7 @@ def load_evaluator(workdir: str | Path) -> Callable[[list[ArchConfig]], list[dic
     """Loads the latest checkpoint of a run once; returns ``archs -> metrics`` on its validation split."""
     space, params, config = checkpoint.load(workdir)
     params = jax.device_put(params)
-    ds = data.load(space)
+    ds = data.load(space, config.get("data"), home=workdir)
     batches = data.val_batches(
         ds, batch_size=config["eval_batch_size"], max_examples=config["eval_max_examples"]
     )

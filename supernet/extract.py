@@ -12,6 +12,7 @@ import jax
 
 from search_spaces import ArchConfig, SearchSpace
 from supernet.model import geometry, slice_globals, slice_layer
+from supernet.standalone import mlp_widths
 
 
 def extract(params: dict, arch: ArchConfig, *, space: SearchSpace | None = None) -> dict:
@@ -24,7 +25,8 @@ def extract(params: dict, arch: ArchConfig, *, space: SearchSpace | None = None)
         geometry(space)
     E = int(arch.embed_dim)
     out = slice_globals(params, E=E)
+    mlp = mlp_widths(arch)
     for i in range(arch.depth):
         layer = jax.tree.map(lambda w, i=i: w[i], params["layers"])
-        out[f"block{i}"] = slice_layer(layer, E=E, H=int(arch.num_heads[i]), M=int(arch.mlp_dim[i]))
+        out[f"block{i}"] = slice_layer(layer, E=E, H=int(arch.num_heads[i]), M=mlp[i])
     return {"params": jax.tree.map(lambda w: jax.numpy.array(w), out)}

@@ -29,17 +29,17 @@ per-layer codes of :func:`encode_arch`.  There is no hidden active state.
 Parameter layout (``Emax``, ``Hmax``, ``Mmax`` the largest choices, ``L`` =
 ``max_depth``, ``hd`` the head width)::
 
-  embed   {kernel (P, Emax), bias (Emax,)} (vit) | {embedding (V, Emax)} (charlm)
+  embed   {kernel (P, Emax), bias (Emax,)} (patches) | {embedding (V, Emax)} (token ids)
   pos     (T, Emax)
   layers  ln1/ln2 {scale, bias} (L, Emax); qkv {kernel (L, Emax, 3, Hmax, hd),
           bias (L, 3, Hmax, hd)}; out {kernel (L, Hmax, hd, Emax), bias (L, Emax)};
           fc1 {kernel (L, Emax, Mmax), bias (L, Mmax)}; fc2 {kernel (L, Mmax, Emax), bias (L, Emax)}
   ln_f    {scale, bias} (Emax,)
-  head    {kernel (Emax, C), bias (C,)}  (absent with ``task.tie_embeddings``: logits = x @ embedding^T)
+  head    {kernel (Emax, C), bias (C,)}; absent when tied (logits = h @ embedding[:, :E]^T)
 
-LM task options that GPT-2 needs (``supernet.pretrained``): ``task.ln_eps`` (LayerNorm
-epsilon, default 1e-6, GPT-2 uses 1e-5) and ``task.tie_embeddings`` (output head tied to
-the token embedding, no bias).  The MLP's GELU is the tanh approximation, as GPT-2's.
+The task's geometry (:mod:`search_spaces.geometry`: patch or token-id input,
+pooled or per-token output, causal or not, tied head, LayerNorm epsilon) is
+static; the model never asks which task kind it serves.
 """
 
 from __future__ import annotations
@@ -52,63 +52,103 @@ import jax.numpy as jnp
 import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace
-from search_spaces.complexity import task_geometry
 from search_spaces.errors import NasError
+from search_spaces.geometry import TaskGeometry, task_geometry
 from supernet import standalone
+
+IMPLEMENTED = ("embed_dim", "depth", "num_heads", "mlp_dim", "mlp_ratio", "attn_type")
 
 
 class Geometry(NamedTuple):
     """Static facts of a space that the supernet is built from (hashable)."""
 
-    kind: str  # 'vit' or 'charlm'
+    task: TaskGeometry  # input, output, context, head width, norms (search_spaces.geometry)
     max_depth: int
     embed_choices: tuple[int, ...]
     head_choices: tuple[int, ...]
-    mlp_choices: tuple[int, ...]
+    mlp_choices: tuple[int, ...]  # widths (mlp_dim), or () when the space searches mlp_ratio
+    mlp_ratios: tuple[float, ...]  # ratios of embed_dim (mlp_ratio), or ()
     attn_choices: tuple[str, ...]
-    head_dim: int
-    tokens: int
-    in_dim: int  # patch pixels (vit) or vocabulary size (charlm)
-    out_dim: int
-    patch_size: int
-    channels: int
-    ln_eps: float = 1e-6  # LayerNorm epsilon (task.ln_eps)
-    tied: bool = False  # output head = token embedding transposed (task.tie_embeddings)
+
+    @property
+    def head_dim(self) -> int:
+        return self.task.head_dim
+
+    @property
+    def tokens(self) -> int:
+        return self.task.tokens
+
+    @property
+    def out_dim(self) -> int:
+        return self.task.out_dim
+
+    @property
+    def in_dim(self) -> int:
+        return self.task.in_dim
+
+    @property
+    def ln_eps(self) -> float:
+        return self.task.ln_eps
+
+    @property
+    def tied(self) -> bool:
+        return self.task.tied_head
+
+    @property
+    def is_causal_lm(self) -> bool:
+        """Token ids in, next-token logits out, causal attention (GPT-2's function)."""
+        return self.task.lookup and not self.task.pooled and self.task.causal
 
     @property
     def attn_branches(self) -> tuple[tuple[int, str], ...]:
         """(heads, attn type) of attention codes 1, 2, ...; code 0 skips the sub-block."""
         return tuple((h, a) for h in self.head_choices for a in self.attn_choices)
 
+    def mlp_widths(self, E: int) -> tuple[int, ...]:
+        """MLP widths of MLP codes 1, 2, ... at embedding width E."""
+        return self.mlp_choices or tuple(int(r * E + 1e-9) for r in self.mlp_ratios)
+
+    @property
+    def max_mlp(self) -> int:
+        return max(self.mlp_widths(max(self.embed_choices)))
+
 
 def geometry(space: SearchSpace) -> Geometry:
-    """The supernet geometry of a space; a clear error if it cannot be built."""
-    geo = task_geometry(space)
-    for name in ("num_heads", "mlp_dim"):
-        if name not in space.layer_dims:
-            raise NasError(f"space '{space.name}': the supernet needs '{name}' as a per-layer dimension")
+    """The supernet geometry of a space; a one-line error naming what cannot be built.
+
+    Every dimension must be one the supernet implements (:data:`IMPLEMENTED`)
+    unless the space lists it in ``task.searched_only`` (searched by ``table`` or
+    ``callable`` evaluators, ignored by the supernet).
+    """
+    task = task_geometry(space)
+    searched_only = space.task.get("searched_only") or []
+    if not isinstance(searched_only, list) or not all(isinstance(d, str) for d in searched_only):
+        raise NasError(f"space '{space.name}': field 'task.searched_only' must be a list of dimension names")
+    for name in [*space.global_dims, *space.layer_dims]:
+        if name not in IMPLEMENTED and name not in searched_only:
+            raise NasError(
+                f"space '{space.name}': the supernet does not implement dimension '{name}' "
+                f"(it builds {list(IMPLEMENTED)}); list it in task.searched_only to search it without the supernet"
+            )
+    if "num_heads" not in space.layer_dims:
+        raise NasError(f"space '{space.name}': the supernet needs 'num_heads' as a per-layer dimension")
+    if "mlp_dim" not in space.layer_dims and "mlp_ratio" not in space.layer_dims:
+        raise NasError(f"space '{space.name}': the supernet needs a per-layer 'mlp_dim' or 'mlp_ratio'")
     if "embed_dim" not in space.global_dims:
         raise NasError(f"space '{space.name}': the supernet needs a global dimension 'embed_dim'")
     attn = tuple(space.layer_dims.get("attn_type", ("softmax",)))
     bad = [a for a in attn if a not in ("softmax", "linear")]
     if bad:
         raise NasError(f"space '{space.name}': field 'attn_type' has unknown choice {bad[0]!r}")
-    task = space.task
+    ratios = tuple(sorted(float(r) for r in space.layer_dims.get("mlp_ratio", ())))
     return Geometry(
-        kind=task["kind"],
+        task=task,
         max_depth=space.max_depth,
         embed_choices=tuple(sorted(int(e) for e in space.global_dims["embed_dim"])),
         head_choices=tuple(sorted(int(h) for h in space.layer_dims["num_heads"])),
-        mlp_choices=tuple(sorted(int(m) for m in space.layer_dims["mlp_dim"])),
+        mlp_choices=tuple(sorted(int(m) for m in space.layer_dims.get("mlp_dim", ()))),
+        mlp_ratios=() if "mlp_dim" in space.layer_dims else ratios,
         attn_choices=attn,
-        head_dim=int(geo["head_dim"]),
-        tokens=int(geo["tokens"]),
-        in_dim=int(geo["in_dim"]),
-        out_dim=int(geo["out_dim"]),
-        patch_size=int(task.get("patch_size", 0)),
-        channels=int(task.get("channels", 0)),
-        ln_eps=float(task.get("ln_eps", 1e-6)),
-        tied=bool(task.get("tie_embeddings", False)) and task["kind"] != "vit",
     )
 
 
@@ -117,9 +157,10 @@ def encode_arch(geo: Geometry, arch: ArchConfig) -> tuple[int, np.ndarray]:
     codes = np.zeros((geo.max_depth, 2), np.int32)
     attn_table = {b: i + 1 for i, b in enumerate(geo.attn_branches)}
     attn = arch.get("attn_type", ("softmax",) * arch.depth)
-    for i in range(arch.depth):
+    widths = geo.mlp_widths(int(arch.embed_dim))
+    for i, m in enumerate(standalone.mlp_widths(arch)):
         codes[i, 0] = attn_table[(int(arch.num_heads[i]), attn[i])]
-        codes[i, 1] = geo.mlp_choices.index(int(arch.mlp_dim[i])) + 1
+        codes[i, 1] = widths.index(m) + 1
     return int(arch.embed_dim), codes
 
 
@@ -146,7 +187,7 @@ def slice_layer(layer: dict, *, E: int, H: int, M: int) -> dict:
 
 
 def slice_globals(params: dict, *, E: int) -> dict:
-    """Embedding, positions, final norm and head sliced to width E (standalone names)."""
+    """Embedding, positions, final norm and head sliced to width E (standalone names; no head when tied)."""
     embed = params["embed"]
     if "embedding" in embed:
         embed = {"embedding": embed["embedding"][:, :E]}
@@ -157,7 +198,7 @@ def slice_globals(params: dict, *, E: int) -> dict:
         "pos": params["pos"][:, :E],
         "ln_f": {"scale": params["ln_f"]["scale"][:E], "bias": params["ln_f"]["bias"][:E]},
     }
-    if "head" in params:  # absent when tied to the embedding
+    if "head" in params:
         out["head"] = {"kernel": params["head"]["kernel"][:E], "bias": params["head"]["bias"]}
     return out
 
@@ -167,14 +208,14 @@ def slice_globals(params: dict, *, E: int) -> dict:
 
 def _attn_fn(geo: Geometry, E: int, H: int, attn: str):
     """x + Attn(LN1(x)) with H heads of the given type, weights sliced to exactly (E, H)."""
-    hd, causal = geo.head_dim, geo.kind != "vit"
+    hd, causal, eps = geo.head_dim, geo.task.causal, geo.task.ln_eps
     attend = standalone.linear_attention if attn == "linear" else standalone.softmax_attention
 
     @jax.checkpoint
     def run(x, layer):
         p = slice_layer(layer, E=E, H=H, M=0)
         B, T, _ = x.shape
-        h = nn.LayerNorm(epsilon=geo.ln_eps).apply({"params": p["ln1"]}, x)
+        h = nn.LayerNorm(epsilon=eps).apply({"params": p["ln1"]}, x)
         qkv = nn.Dense(3 * H * hd).apply({"params": p["qkv"]}, h).reshape(B, T, 3, H, hd)
         a = attend(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], causal=causal).reshape(B, T, H * hd)
         return x + nn.Dense(E).apply({"params": p["out"]}, a)
@@ -182,14 +223,15 @@ def _attn_fn(geo: Geometry, E: int, H: int, attn: str):
     return run
 
 
-def _mlp_fn(E: int, M: int, eps: float):
+def _mlp_fn(geo: Geometry, E: int, M: int):
     """x + MLP(LN2(x)) of width M, weights sliced to exactly (E, M)."""
+    eps = geo.task.ln_eps
 
     @jax.checkpoint
     def run(x, layer):
         p = slice_layer(layer, E=E, H=0, M=M)
         h = nn.LayerNorm(epsilon=eps).apply({"params": p["ln2"]}, x)
-        h = nn.gelu(nn.Dense(M).apply({"params": p["fc1"]}, h))
+        h = nn.gelu(nn.Dense(M).apply({"params": p["fc1"]}, h))  # tanh approximation (GPT-2's gelu_new)
         return x + nn.Dense(E).apply({"params": p["fc2"]}, h)
 
     return run
@@ -198,19 +240,19 @@ def _mlp_fn(E: int, M: int, eps: float):
 def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, embed_dim: int) -> jax.Array:
     """Forward pass of the subnet (embed_dim static, per-layer ``codes`` traced).
 
-    x: images (B, H, W[, C]) or tokens (B, T) -> logits (B, C) or (B, T, V).
+    x: images (B, H, W[, C]) or token ids (B, T) -> logits (B, C) (pooled) or (B, T, V).
     """
-    E = embed_dim
+    E, tg = embed_dim, geo.task
     g = slice_globals(params, E=E)
-    if geo.kind == "vit":
-        x = standalone.patchify(x, patch=geo.patch_size, channels=geo.channels)  # (B,T,P)
-        x = nn.Dense(E).apply({"params": g["embed"]}, x)  # (B,T,E)
+    if tg.lookup:
+        x = nn.Embed(tg.in_dim, E).apply({"params": g["embed"]}, x)  # (B,T,E)
     else:
-        x = nn.Embed(geo.in_dim, E).apply({"params": g["embed"]}, x)  # (B,T,E)
+        x = standalone.patchify(x, patch=tg.patch_size, channels=tg.channels)  # (B,T,P)
+        x = nn.Dense(E).apply({"params": g["embed"]}, x)  # (B,T,E)
     x = x + g["pos"][: x.shape[1]]
     skip = [lambda x, layer: x]
     attn_branches = skip + [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
-    mlp_branches = skip + [_mlp_fn(E, m, geo.ln_eps) for m in geo.mlp_choices]
+    mlp_branches = skip + [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
 
     def body(x, inputs):
         code, layer = inputs  # code: (2,) = (attention branch, MLP branch); 0 skips
@@ -218,12 +260,12 @@ def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, 
         return jax.lax.switch(code[1], mlp_branches, x, layer), None
 
     x, _ = jax.lax.scan(body, x, (codes, params["layers"]))
-    x = nn.LayerNorm(epsilon=geo.ln_eps).apply({"params": g["ln_f"]}, x)
-    if geo.kind == "vit":
+    x = nn.LayerNorm(epsilon=tg.ln_eps).apply({"params": g["ln_f"]}, x)
+    if tg.pooled:
         x = x.mean(axis=1)  # (B,E)
-    if geo.tied:
-        return x @ g["embed"]["embedding"].T  # (B,T,V)
-    return nn.Dense(geo.out_dim).apply({"params": g["head"]}, x)
+    if tg.tied_head:
+        return nn.Embed(tg.in_dim, E).apply({"params": g["embed"]}, x, method="attend")  # (B,T,V)
+    return nn.Dense(tg.out_dim).apply({"params": g["head"]}, x)
 
 
 def apply(params: dict, x: jax.Array, arch: ArchConfig, *, geo: Geometry) -> jax.Array:
@@ -246,7 +288,10 @@ def largest_arch(space: SearchSpace) -> ArchConfig:
     dims.update({d.name: [d.largest()] * L for d in space.layer_dimensions})
     dims["embed_dim"] = max(geo.embed_choices)
     dims["num_heads"] = [max(geo.head_choices)] * L
-    dims["mlp_dim"] = [max(geo.mlp_choices)] * L
+    if geo.mlp_choices:
+        dims["mlp_dim"] = [max(geo.mlp_choices)] * L
+    else:
+        dims["mlp_ratio"] = [max(space.layer_dims["mlp_ratio"])] * L
     return ArchConfig.make(depth=L, **dims)
 
 
@@ -259,7 +304,8 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
     arch = largest_arch(space)
     task = dict(space.task)
     model = standalone.Transformer(arch=arch, task=task)
-    p = jax.jit(model.init)(key, standalone.example_input(space))["params"]
+    x = standalone.example_input(space, 1, seq_len=min(8, geo.tokens))  # shapes do not depend on T
+    p = jax.jit(model.init)(key, x)["params"]  # the largest subnet's weights
     L, E, Hm, hd = geo.max_depth, arch.embed_dim, max(geo.head_choices), geo.head_dim
     blocks = [p[f"block{i}"] for i in range(L)]
 
@@ -280,10 +326,7 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
         "fc1": {"kernel": stack(lambda b: b["fc1"]["kernel"]), "bias": stack(lambda b: b["fc1"]["bias"])},
         "fc2": {"kernel": stack(lambda b: b["fc2"]["kernel"]), "bias": stack(lambda b: b["fc2"]["bias"])},
     }
-    return {
-        "embed": dict(p["embed"]),
-        "pos": p["pos"],
-        "layers": layers,
-        "ln_f": dict(p["ln_f"]),
-        **({"head": dict(p["head"])} if "head" in p else {}),
-    }
+    out = {"embed": dict(p["embed"]), "pos": p["pos"], "layers": layers, "ln_f": dict(p["ln_f"])}
+    if "head" in p:
+        out["head"] = dict(p["head"])
+    return out

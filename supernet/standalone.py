@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from search_spaces import ArchConfig, SearchSpace
-from search_spaces.complexity import task_geometry
+from search_spaces.geometry import geometry_of_task, task_geometry
 
 
 def feature_map(x: jax.Array) -> jax.Array:
@@ -75,46 +75,51 @@ class Block(nn.Module):
         a = attend(q, k, v, causal=self.causal).reshape(B, T, H * hd)  # (B,T,A)
         x = x + nn.Dense(E, name="out")(a)
         h = nn.LayerNorm(epsilon=self.ln_eps, name="ln2")(x)
-        h = nn.gelu(nn.Dense(self.mlp_dim, name="fc1")(h))  # (B,T,M)
+        h = nn.gelu(nn.Dense(self.mlp_dim, name="fc1")(h))  # (B,T,M); GELU, tanh approximation
         return x + nn.Dense(E, name="fc2")(h)
 
 
 class Transformer(nn.Module):
-    """ViT classifier (``kind='vit'``) or causal character LM (``kind='charlm'``)."""
+    """A ViT classifier, a causal LM or a bidirectional text encoder: the task block's geometry decides."""
 
     arch: ArchConfig
     task: dict[str, Any]
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kind, E = self.task["kind"], self.arch.embed_dim
-        eps = float(self.task.get("ln_eps", 1e-6))
-        if kind == "vit":
-            x = patchify(x, patch=self.task["patch_size"], channels=self.task["channels"])  # (B,T,P)
-            x = nn.Dense(E, name="embed")(x)  # (B,T,E)
-        else:
-            embed = nn.Embed(self.task["vocab_size"], E, name="embed")
+        geo, E = geometry_of_task(self.task), self.arch.embed_dim
+        if geo.lookup:
+            embed = nn.Embed(geo.in_dim, E, name="embed")
             x = embed(x)  # (B,T,E)
-        T_max = x.shape[1] if kind == "vit" else self.task["seq_len"]
-        pos = self.param("pos", nn.initializers.normal(0.02), (T_max, E))
+        else:
+            x = patchify(x, patch=geo.patch_size, channels=geo.channels)  # (B,T,P)
+            x = nn.Dense(E, name="embed")(x)  # (B,T,E)
+        pos = self.param("pos", nn.initializers.normal(0.02), (geo.tokens, E))
         x = x + pos[: x.shape[1]]
+        mlp = mlp_widths(self.arch)
         for i in range(self.arch.depth):
             x = Block(
                 num_heads=self.arch.num_heads[i],
-                head_dim=self.task["head_dim"],
-                mlp_dim=self.arch.mlp_dim[i],
+                head_dim=geo.head_dim,
+                mlp_dim=mlp[i],
                 attn_type=self.arch.attn_type[i],
-                causal=kind != "vit",
-                ln_eps=eps,
+                causal=geo.causal,
+                ln_eps=geo.ln_eps,
                 name=f"block{i}",
             )(x)
-        x = nn.LayerNorm(epsilon=eps, name="ln_f")(x)
-        if kind == "vit":
+        x = nn.LayerNorm(epsilon=geo.ln_eps, name="ln_f")(x)
+        if geo.pooled:
             x = x.mean(axis=1)  # (B,E)
-            return nn.Dense(self.task["num_classes"], name="head")(x)  # (B,C)
-        if self.task.get("tie_embeddings", False):
-            return embed.attend(x)  # (B,T,V), head tied to the embedding (GPT-2)
-        return nn.Dense(self.task["vocab_size"], name="head")(x)  # (B,T,V)
+        if geo.tied_head:
+            return embed.attend(x)  # (B,T,V) = x @ embedding^T, no bias
+        return nn.Dense(geo.out_dim, name="head")(x)  # (B,C) or (B,T,V)
+
+
+def mlp_widths(arch: ArchConfig) -> tuple[int, ...]:
+    """Per-layer MLP widths: ``mlp_dim``, or ``mlp_ratio * embed_dim``."""
+    if "mlp_dim" in arch:
+        return tuple(int(m) for m in arch["mlp_dim"])
+    return tuple(int(float(r) * arch.embed_dim + 1e-9) for r in arch["mlp_ratio"])
 
 
 def patchify(images: jax.Array, *, patch: int, channels: int) -> jax.Array:
@@ -138,11 +143,11 @@ def build(space: SearchSpace, arch: ArchConfig) -> Transformer:
 
 
 def example_input(space: SearchSpace, batch_size: int = 1, seq_len: int | None = None) -> jax.Array:
-    """A zero input of the right shape and dtype for the space's task."""
-    t = space.task
-    if t["kind"] == "vit":
-        return jnp.zeros((batch_size, t["image_size"], t["image_size"], t["channels"]), jnp.float32)
-    return jnp.zeros((batch_size, seq_len or t["seq_len"]), jnp.int32)
+    """A zero input of the right shape and dtype (the export signature): images or token ids."""
+    geo = task_geometry(space)
+    if not geo.lookup:
+        return jnp.zeros((batch_size, *geo.image_hw, geo.channels), jnp.float32)
+    return jnp.zeros((batch_size, seq_len or geo.tokens), jnp.int32)
 
 
 def init(space: SearchSpace, arch: ArchConfig, key: jax.Array) -> dict:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -121,7 +122,6 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
     workdir.mkdir(parents=True, exist_ok=True)
     space = _space(cfg)
     geo = model.geometry(space)
-    ds = data.load(space)
     devices = jax.devices()
     if cfg["batch_size"] % len(devices):
         raise NasError(
@@ -154,6 +154,11 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
         step, arrays, meta = found
         if meta["space"] != space.to_dict():
             raise NasError(f"field 'space': workdir '{workdir}' holds a run of another space")
+        if (meta["config"].get("data") or {}) != cfg["data"]:
+            raise NasError(
+                f"field 'data': workdir '{workdir}' was trained on {meta['config'].get('data') or 'the built-in data'}, "
+                f"not {cfg['data'] or 'the built-in data'} (use a new workdir)"
+            )
         if cfg["init_from"] and meta.get("init_fingerprint", fingerprint) != fingerprint:
             raise NasError(
                 f"field 'init_from': '{cfg['init_from']}' is not the checkpoint this run in '{workdir}' started from"
@@ -161,6 +166,7 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
         params, opt_state = arrays["params"], arrays["opt_state"]
         sampler_state = meta["sampler_state"]
         run_key = checkpoint.key_from_json(meta["key"])
+    ds = data.load(space, cfg["data"], home=workdir)  # after the checks above: the run's tokenizer is kept
     (workdir / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
     log = _metrics_file(workdir, step)
 
@@ -214,7 +220,9 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
             checkpoint.save(mngr, step, {"params": params, "opt_state": opt_state}, meta())
         if cfg["crash_after_step"] is not None and step == cfg["crash_after_step"]:
             log.close()
-            os._exit(3)  # like a kill: no cleanup, an async checkpoint may be half written
+            os.kill(
+                os.getpid(), signal.SIGKILL
+            )  # a real kill -9: no cleanup, a checkpoint may be half written
     bar.close()
     mngr.wait_until_finished()
     mngr.close()

@@ -114,3 +114,35 @@ def test_corrupted_and_version_mismatched_files(measured_root, tmp_path, monkeyp
     js.write_text("{not json")
     with pytest.raises(NasError, match="corrupted"):
         registry.load_part(js)
+
+
+def test_peak_memory_is_measured_predicted_and_constrained(measured_root, vit_space, monkeypatch):
+    """XLA's memory analysis in every record, a fitted peak-memory model, ``peak_mb[DEV] <= B``."""
+    from nas import search_config
+    from nas.evaluators import build
+    from predictors.campaign import read_jsonl
+
+    recs = read_jsonl(measured_root.parent / "m.jsonl")
+    assert all(r["peak_mb"] > 0 for r in recs)
+    by_params = sorted(recs, key=lambda r: r["params"])
+    assert by_params[-1]["peak_mb"] > by_params[0]["peak_mb"]  # more weights, more memory
+    monkeypatch.setenv("NAS_PREDICTORS", str(measured_root))
+    p = predictors.load("testdev")
+    assert p.meta["vit-mnist"]["peak_mb"]["model"] in ("linear", "trees")
+    small, large = p.predict_peak_mb([vit_space.smallest(), vit_space.largest()])
+    assert 0 < small < large
+    cfg = search_config.check(
+        {
+            "space": "vit-mnist",
+            "evaluators": [{"kind": "latency", "device": "testdev"}],
+            "objectives": ["min latency_ms[testdev]"],
+            "constraints": [f"peak_mb[testdev] <= {float((small + large) / 2)}"],
+            "strategy": "random",
+        }
+    )
+    (spec,) = cfg.evaluators
+    assert spec["peak_mb"] is True
+    (row,) = build(spec, vit_space).fn([vit_space.largest()])
+    assert row["peak_mb[testdev]"] == pytest.approx(float(large))
+    with pytest.raises(NasError, match="peak_mb"):
+        search_config.check({**cfg.raw, "constraints": ["peak_mb[testdev].q90 <= 5"]})

@@ -39,7 +39,8 @@ def readme_commands() -> list[str]:
 # run here, in-process, as written (run directories and placeholders mapped into tmp_path)
 RUN_HERE = [
     "nas spaces list",
-    "nas spaces show charlm-shakespeare",
+    "nas spaces show lm-shakespeare",
+    "nas spaces show gpt2-small --batch-size 8 --seq-len 256",
     "nas spaces sample vit-mnist -n 5 --seed 0",
     "nas spaces validate vit-mnist arch.json",
     "nas search experiments/search_tabular.yaml --workers 2",
@@ -51,6 +52,23 @@ RUN_HERE = [
 ]
 # run by another test (file::test), shortened or on tiny inputs
 ELSEWHERE = {
+    "python experiments/distill_study.py --pretrain-only": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "nas hf check runs/distill-study": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "nas train experiments/train_from_gpt2.yaml": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "nas eval --workdir runs/from-gpt2": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "nas hf export --workdir runs/from-gpt2": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "nas train experiments/train_lm_shakespeare.yaml": (
+        "test_lm_task.py::test_builtin_shakespeare_lm_and_play_classification"
+    ),
+    "nas predict runs/lm-best --prompt": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas train my-lm.yaml": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas search search-lm.yaml": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas export runs/my-lm-search": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas predict runs/my-lm-best": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
+    "nas train my-images.yaml": "test_readme_own_data.py::test_own_image_folder_train_search_export_classify",
+    "nas search search-images.yaml": "test_readme_own_data.py::test_own_image_folder_train_search_export_classify",
+    "nas export runs/my-vit-search": "test_readme_own_data.py::test_own_image_folder_train_search_export_classify",
+    "nas predict runs/my-vit-best": "test_readme_own_data.py::test_own_image_folder_train_search_export_classify",
     "python3 -m venv .venv": "test_quickstart.py::test_quickstart_small_end_to_end_and_resume",
     ".venv/bin/python -m pytest": "(the suite itself)",
     "nas search experiments/search_latency_chance.yaml": "test_chance_constraints.py::test_search_records_mean_and_bound_and_meets_the_bound",
@@ -65,6 +83,13 @@ ELSEWHERE = {
     "nas finetune runs/best": "test_export_cli.py::test_finetune_updates_card",
     "nas train experiments/": "test_training.py::test_killed_run_resumes_exactly",
     "nas eval --workdir": "test_training.py::test_cli_eval_and_train_report_bad_input",
+    "nas search experiments/search_hwgpt_l.yaml": (
+        "test_search_tables.py::test_readme_hwgpt_search_fixes_its_reference_and_defaults_to_bayesian"
+    ),
+    "python experiments/search_study.py": "test_search_tables.py::test_search_study_and_proposals_benchmark_run",
+    "python -m benchmarks.bench_search proposals": (
+        "test_search_tables.py::test_search_study_and_proposals_benchmark_run"
+    ),
 }
 NEEDS_CLUSTER = ("HOST:PORT", "HEAD:6379", "ray start", "ray stop")  # marked so in README
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_killed_run_resumes_exactly(cli, env, uninterrupted, tmp_path):
         "crash_after_step=5",
         env=env,
     )
-    assert r.returncode == 3, r.stderr[-3000:]
+    assert r.returncode == -signal.SIGKILL, r.stderr[-3000:]
     partial, _ = _losses(tmp_path)
     assert sorted(partial) == [1, 2, 3, 4, 5]
     r = cli("train", ROOT / "experiments/train_tiny.yaml", "--workdir", tmp_path, "--quiet", env=env)

@@ -72,12 +72,10 @@ def export_onnx(
 
 
 def example_batch(space: SearchSpace, batch_size: int, *, seed: int = 0) -> np.ndarray:
-    """A random valid input batch (images in [0, 1] or token ids)."""
-    rng = np.random.default_rng(seed)
-    x = standalone.example_input(space, batch_size)
-    if space.task["kind"] == "vit":
-        return rng.random(x.shape, dtype=np.float32)
-    return rng.integers(0, space.task["vocab_size"], size=x.shape).astype(np.int32)
+    """A random valid input batch of the space's task (images in [0, 1], token ids ...)."""
+    from supernet import tasks
+
+    return np.asarray(tasks.get(space).random_input(space, batch_size, seed))
 
 
 def check_weights(space: SearchSpace, arch: ArchConfig, variables: Any) -> None:
@@ -115,8 +113,12 @@ def write_bundle(
     measure_latency: bool = True,
     onnx: bool = True,
     extra: Mapping[str, Any] | None = None,
+    files: Sequence[str | Path] = (),
 ) -> Path:
-    """Writes a complete bundle to ``out`` atomically and returns its path."""
+    """Writes a complete bundle to ``out`` atomically and returns its path.
+
+    ``files`` are copied into the bundle (a run's ``tokenizer.json``, ``classes.json``).
+    """
     from nas.export.card import write_card
 
     space.validate(arch)
@@ -128,6 +130,8 @@ def write_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         save_weights(tmp / "weights", variables)
+        for f in files:
+            shutil.copyfile(f, tmp / Path(f).name)
         (tmp / "model.stablehlo").write_bytes(export_stablehlo(space, arch, variables))
         onnx_err = None
         if onnx:

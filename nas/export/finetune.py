@@ -27,20 +27,22 @@ def _loss(logits: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def evaluate_standalone(
-    apply_fn, variables: Any, space, *, max_examples: int = 1000, batch_size: int = 100
+    apply_fn,
+    variables: Any,
+    space,
+    *,
+    max_examples: int = 1000,
+    batch_size: int = 100,
+    ds: data.Dataset | None = None,
 ) -> dict:
-    """Validation ``accuracy`` and ``loss`` (vit) or ``loss`` and ``perplexity`` (charlm)."""
-    ds = data.load(space)
-    seq = space.task.get("seq_len", 64)
-    batches = data.val_batches(ds, batch_size=batch_size, seq_len=seq, max_examples=max_examples)
+    """Validation metrics of the space's task kind (e.g. accuracy and loss, or loss and perplexity)."""
+    ds = ds if ds is not None else data.load(space)
+    batches = data.val_batches(ds, batch_size=batch_size, max_examples=max_examples)
     f = jax.jit(lambda v, x, y: (_loss(apply_fn(v, x), y), (apply_fn(v, x).argmax(-1) == y).mean()))
     losses, accs = zip(
         *[(float(a), float(b)) for a, b in (f(variables, x, y) for x, y in batches)], strict=True
     )
-    loss = float(np.mean(losses))
-    if space.task["kind"] == "vit":
-        return {"accuracy": float(np.mean(accs)), "loss": loss}
-    return {"loss": loss, "perplexity": float(np.exp(loss))}
+    return ds.task.metrics(float(np.mean(losses)), float(np.mean(accs)))
 
 
 def finetune(
@@ -64,9 +66,9 @@ def finetune(
         )
     sub = load_subnet(path)
     space, apply_fn = sub.space, sub.apply
-    ds = data.load(space)
-    seq = space.task.get("seq_len", 64)
-    before = evaluate_standalone(apply_fn, sub.variables, space)
+    data_cfg = sub.config.get("data") or {}
+    ds = data.load(space, data_cfg, home=sub.path)
+    before = evaluate_standalone(apply_fn, sub.variables, space, ds=ds)
     opt = optax.chain(
         optax.clip_by_global_norm(1.0),
         optax.adamw(optax.cosine_decay_schedule(learning_rate, steps), weight_decay=0.01),
@@ -81,9 +83,9 @@ def finetune(
     variables = jax.tree.map(jnp.asarray, sub.variables)
     opt_state = opt.init(variables)
     for i in range(steps):
-        x, y = data.train_batch(ds, step=i, batch_size=batch_size, seed=seed, seq_len=seq)
+        x, y = data.train_batch(ds, step=i, batch_size=batch_size, seed=seed)
         variables, opt_state, _ = step(variables, opt_state, x, y)
-    after = evaluate_standalone(apply_fn, variables, space)
+    after = evaluate_standalone(apply_fn, variables, space, ds=ds)
     cfg = sub.config
     record = {"steps": steps, "learning_rate": learning_rate, "seed": seed, "before": before, "after": after}
     write_bundle(
@@ -96,11 +98,12 @@ def finetune(
         predicted_latency_ms=cfg.get("predicted_latency_ms"),
         measure_latency=True,
         onnx=onnx,
-        extra={"finetune": record}
+        extra={"finetune": record, "data": data_cfg}
         | (
             {"predicted_latency_bounds_ms": cfg["predicted_latency_bounds_ms"]}
             if "predicted_latency_bounds_ms" in cfg
             else {}
         ),
+        files=[Path(path) / f for f in data.RUN_FILES if (Path(path) / f).is_file()],
     )
     return record

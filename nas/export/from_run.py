@@ -33,6 +33,7 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
     from nas.export.bundle import write_bundle
     from nas.export.select import select_records, supernet_workdir
     from supernet import checkpoint
+    from supernet.data import RUN_FILES
     from supernet.extract import extract
 
     cfg, records = select_records(run_dir, select)
@@ -46,11 +47,14 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
             f"supernet '{workdir}' was trained on space '{space.name}', but the search used "
             f"'{cfg.space.name}' with other dimensions"
         )
+    side_files = [Path(workdir) / f for f in RUN_FILES if (Path(workdir) / f).is_file()]  # tokenizer ...
     paths = []
     for r in records:
         arch = space.parse(r["arch"])
         target = out if len(records) == 1 else out / f"{SUBNET_PREFIX}{r['index']:05d}"
-        metrics = {k: v for k, v in r["metrics"].items() if parse_hw(k) is None}
+        metrics = {
+            k: v for k, v in r["metrics"].items() if getattr(parse_hw(k), "base", None) != "latency_ms"
+        }
         latency, bounds = predicted_latency(space, arch, r["metrics"])
         provenance = {
             "search_run": str(Path(run_dir).resolve()),
@@ -70,7 +74,9 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
                 metrics=metrics,
                 predicted_latency_ms=latency,
                 onnx=onnx,
-                extra={"predicted_latency_bounds_ms": bounds} if bounds else None,
+                extra={"data": train_cfg.get("data") or {}}
+                | ({"predicted_latency_bounds_ms": bounds} if bounds else {}),
+                files=side_files,
             )
         )
     return paths
@@ -85,7 +91,7 @@ def predicted_latency(space, arch, metrics: dict) -> tuple[dict[str, float], dic
     bounds: dict[str, dict[str, float]] = {}
     for k, v in metrics.items():
         h = parse_hw(k)
-        if h is None:
+        if h is None or h.base != "latency_ms":
             continue
         if h.q is None:
             mean[h.device] = float(v)

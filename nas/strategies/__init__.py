@@ -11,7 +11,6 @@ from typing import Any, Sequence
 
 from nas.strategies.aging import aging_evolution
 from nas.strategies.base import (
-    Domain,
     Free,
     Prefilter,
     Strategy,
@@ -19,7 +18,9 @@ from nas.strategies.base import (
     run_sequential,
 )
 from nas.strategies.bayesian import bayesian
+from nas.strategies.domain import Domain
 from nas.strategies.evolution import evolution
+from nas.strategies.local import local_search
 from nas.strategies.nsga2 import nsga2
 from nas.strategies.random import random_search
 from search_spaces import ArchConfig, SearchSpace
@@ -30,6 +31,7 @@ FACTORIES = {
     "evolution": evolution,
     "aging": aging_evolution,
     "nsga2": nsga2,
+    "local": local_search,
     "bayesian": bayesian,
 }
 
@@ -75,6 +77,7 @@ __all__ = [
     "aging_evolution",
     "bayesian",
     "evolution",
+    "local_search",
     "make",
     "nsga2",
     "options",

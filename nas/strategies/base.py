@@ -15,13 +15,8 @@ checkpoint as is, and it is everything a strategy knows: the randomness of the
 ``k``-th ask comes from ``(seed, k)``, so the same seed and the same
 evaluations give the same proposals.
 
-:class:`Domain` is where proposals come from: the whole search space or a
-finite pool of candidates (for example every row of a lookup table).  It
-never proposes an architecture twice, projects mutants and children onto the
-pool (the nearest unused row in the distance of
-:mod:`nas.strategies.features`, which keeps what a mutation kept), and
-resamples until an optional cheap pre-filter (constraints on complexity or
-predicted latency, as HAT does) accepts them.
+:class:`~nas.strategies.domain.Domain` (its own module) is where proposals
+come from.
 
 :class:`Free` carries the objectives known before evaluation (complexity,
 predicted latency, a table's declared free columns): strategies compute them
@@ -36,8 +31,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from nas.strategies.features import features, locality_weights
-from search_spaces import ArchConfig, SearchSpace, operators
+from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 
 
@@ -113,193 +107,6 @@ def history(state: StrategyState) -> History:
     told_set = set(state.told)
     pending = [parse_arch(a) for a in state.asked if a not in told_set]
     return History(told, F, np.asarray(state.violation, dtype=np.float64), pending)
-
-
-class Domain:
-    """Where proposals come from: a space, or a finite pool of its members."""
-
-    def __init__(
-        self,
-        space: SearchSpace,
-        *,
-        pool: Sequence[ArchConfig] | None = None,
-        prefilter: Prefilter | None = None,
-        free: Free | None = None,
-    ) -> None:
-        self.space = space
-        self.prefilter = prefilter
-        self.free = free if free is not None and any(free.columns) else None
-        enc = space.encode([space.largest(), space.smallest()])
-        scale = np.abs(enc).max(0)
-        self._scale = np.where(scale > 0, scale, 1.0)
-        _, group = features(space, [space.smallest()])
-        self._weights = locality_weights(space, group)
-        self.pool: list[ArchConfig] | None = None
-        if pool is not None:
-            pool = list(dict.fromkeys(pool))
-            if not pool:
-                raise NasError("field 'pool': the candidate pool is empty")
-            for a in pool:
-                space.validate(a)
-            self.pool = pool
-            self._pool_json = [a.to_json() for a in pool]
-            self._pool_index = {j: i for i, j in enumerate(self._pool_json)}
-            self._pool_enc = self.encode(pool)
-            self.pool_features = features(space, pool)[0]
-            self._pool_free = None if self.free is None else self._free_checked(pool)
-
-    def _free_checked(self, archs: list[ArchConfig]) -> np.ndarray:
-        out = np.asarray(self.free.fn(list(archs)), dtype=np.float64).reshape(len(archs), -1)
-        if out.shape[1] != len(self.free.columns):
-            raise ValueError(f"free: {out.shape[1]} columns for {len(self.free.columns)} objectives")
-        return out
-
-    def free_values(self, archs: Sequence[ArchConfig]) -> np.ndarray | None:
-        """The free objective columns of ``archs`` (None when nothing is free)."""
-        if self.free is None:
-            return None
-        if self.pool is not None and all(a.to_json() in self._pool_index for a in archs):
-            return self._pool_free[[self._pool_index[a.to_json()] for a in archs]]
-        return self._free_checked(list(archs))
-
-    def features(self, archs: Sequence[ArchConfig]) -> np.ndarray:
-        """Features of :mod:`nas.strategies.features` (pool rows from a cache)."""
-        if self.pool is not None and all(a.to_json() in self._pool_index for a in archs):
-            return self.pool_features[[self._pool_index[a.to_json()] for a in archs]]
-        return features(self.space, list(archs))[0]
-
-    def encode(self, archs: Sequence[ArchConfig]) -> np.ndarray:
-        """Encoding scaled to about [0, 1] per feature."""
-        if not archs:
-            return np.zeros((0, len(self._scale)))
-        return self.space.encode(list(archs)) / self._scale
-
-    def size(self) -> int | None:
-        return len(self.pool) if self.pool is not None else None
-
-    # ---- operators that land on members of the domain ---------------------------
-    def _unseen(self, seen: set[str]) -> np.ndarray:
-        mask = np.ones(len(self._pool_json), dtype=bool)
-        idx = [self._pool_index[j] for j in seen if j in self._pool_index]
-        mask[idx] = False
-        return mask
-
-    def project(self, arch: ArchConfig, rng: np.random.Generator, seen: set[str]) -> ArchConfig | None:
-        """Nearest unseen pool member to ``arch`` (weighted L1 of the features, ties
-        broken at random); ``arch`` itself without a pool."""
-        if self.pool is None:
-            return arch
-        ok = self._unseen(seen)
-        if not ok.any():
-            return None
-        x = features(self.space, [arch])[0]
-        d = np.abs(self.pool_features - x) @ self._weights
-        d = np.where(ok, d, np.inf)
-        best = np.flatnonzero(d <= d.min() + 1e-9)
-        return self.pool[int(best[rng.integers(len(best))])]
-
-    def neighbours(self, arch: ArchConfig, *, k: int) -> list[ArchConfig]:
-        """The ``k`` nearest other pool rows of a pool member, nearest first; without
-        a pool every architecture one site away (``search_spaces.operators.sites``)."""
-        if self.pool is not None:
-            x = self.features([arch])[0]
-            d = np.abs(self.pool_features - x) @ self._weights
-            i = self._pool_index.get(arch.to_json())
-            if i is not None:
-                d[i] = np.inf
-            order = np.argsort(d, kind="stable")[:k]
-            return [self.pool[int(i)] for i in order if np.isfinite(d[i])]
-        out = []
-        for name, slot in operators.sites(self.space, arch.depth):
-            if name == "depth":
-                for depth in self.space.depth_choices:
-                    if depth != arch.depth:
-                        layers = {
-                            d.name: tuple(arch[d.name][min(i, arch.depth - 1)] for i in range(depth))
-                            for d in self.space.layer_dimensions
-                        }
-                        out.append(arch.replace(depth=depth, **layers))
-                continue
-            dim = self.space.dimension(name)
-            for c in dim.choices:
-                if slot is None and c != arch[name]:
-                    out.append(arch.replace(**{name: c}))
-                elif slot is not None and c != arch[name][slot]:
-                    seq = list(arch[name])
-                    seq[slot] = c
-                    out.append(arch.replace(**{name: tuple(seq)}))
-        return out
-
-    def sample(self, rng: np.random.Generator, seen: set[str]) -> ArchConfig | None:
-        if self.pool is None:
-            return self.space.sample(rng)
-        idx = np.flatnonzero(self._unseen(seen))
-        return self.pool[int(idx[rng.integers(len(idx))])] if len(idx) else None
-
-    def mutate(
-        self, arch: ArchConfig, rng: np.random.Generator, seen: set[str], *, prob: float | None = None
-    ) -> ArchConfig | None:
-        """A local mutant (:func:`search_spaces.operators.mutate_local`: each site
-        changes with ``prob``, default one site on average, at least one), projected."""
-        return self.project(operators.mutate_local(self.space, arch, rng, prob=prob), rng, seen)
-
-    def crossover(
-        self, a: ArchConfig, b: ArchConfig, rng: np.random.Generator, seen: set[str]
-    ) -> ArchConfig | None:
-        return self.project(self.space.crossover(a, b, rng), rng, seen)
-
-    # ---- the resampling loop shared by every strategy -----------------------------
-    def fill(
-        self,
-        rng: np.random.Generator,
-        n: int,
-        seen: set[str],
-        generate: Callable[[np.random.Generator, set[str]], ArchConfig | None] | None = None,
-        *,
-        tries: int = 60,
-    ) -> list[ArchConfig]:
-        """Up to ``n`` new, distinct, pre-filter-feasible archs from ``generate``
-        (uniform samples when ``generate`` is None or keeps failing).
-
-        Returns fewer (possibly none) only when the domain runs out of unseen
-        members; raises NasError when no candidate at all passes the pre-filter.
-        """
-        seen = set(seen)
-        out: list[ArchConfig] = []
-        rejected = drawn = 0
-        for attempt in range(tries):
-            gen = generate if (generate is not None and attempt < tries // 2) else None
-            chunk: dict[str, ArchConfig] = {}
-            for _ in range(max(2 * (n - len(out)), 8)):
-                a = gen(rng, seen) if gen is not None else self.sample(rng, seen)
-                if a is not None:
-                    key = a.to_json()
-                    if key not in seen and key not in chunk:
-                        chunk[key] = a
-            chunk = list(chunk.values())
-            if not chunk:
-                if self.pool is not None and not self._unseen(seen).any():
-                    return out
-                continue
-            drawn += len(chunk)
-            keep = np.ones(len(chunk), dtype=bool)
-            if self.prefilter is not None:
-                keep = np.asarray(self.prefilter.fn(chunk), dtype=bool)
-                rejected += int((~keep).sum())
-            for a, k in zip(chunk, keep, strict=False):
-                if k and len(out) < n:
-                    out.append(a)
-                    seen.add(a.to_json())
-                elif not k:
-                    seen.add(a.to_json())
-            if len(out) >= n:
-                return out
-        if not out and drawn and rejected == drawn:
-            raise NasError(
-                f"the constraint region looks empty: none of {drawn} sampled architectures satisfies "
-                f"{self.prefilter.text}; relax the constraints"
-            )
-        return out
 
 
 def new_state(seed: int) -> StrategyState:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from nas.objectives import order_best_first
-from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Free, Prefilter, Strategy, make_strategy
+from nas.strategies.domain import Domain
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 
@@ -61,7 +62,7 @@ def evolution(
 
     def propose(hist, rng, n, seen):
         if len(seen) < population or len(hist.archs) < 1:
-            return domain.fill(rng, n, seen)
+            return domain.initial(rng, n, seen)
         top = [hist.archs[i] for i in order_best_first(hist.F, hist.violation)[:parents]]
 
         def child(rng, seen):

@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 
 from nas.objectives import order_best_first
-from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Free, Prefilter, Strategy, make_strategy
+from nas.strategies.domain import Domain
 from nas.strategies.evolution import check_count, check_prob
 from search_spaces import ArchConfig, SearchSpace
 
@@ -38,7 +39,7 @@ def nsga2(
 
     def propose(hist, rng, n, seen):
         if len(seen) < population or len(hist.archs) < 2:
-            return domain.fill(rng, n, seen)
+            return domain.initial(rng, n, seen)
         order = order_best_first(hist.F, hist.violation)[:population]
         survivors = [hist.archs[i] for i in order]
         position = np.arange(len(order))  # smaller is better

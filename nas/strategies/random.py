@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from nas.strategies.base import Domain, Free, Prefilter, Strategy, make_strategy
+from nas.strategies.base import Free, Prefilter, Strategy, make_strategy
+from nas.strategies.domain import Domain
 from search_spaces import ArchConfig, SearchSpace
 
 

@@ -33,8 +33,10 @@ from supernet.pretrained import hf_gpt2
 def task_facts(space: SearchSpace) -> dict[str, Any]:
     """The facts of a space's LM task that decide whether it computes GPT-2's function."""
     geo = model.geometry(space)
-    if geo.kind == "vit":
-        raise NasError(f"space '{space.name}': a GPT-2 checkpoint needs a causal LM task, not {geo.kind!r}")
+    if not geo.is_causal_lm:
+        raise NasError(
+            f"space '{space.name}': a GPT-2 checkpoint needs a causal LM task, not {space.task.get('kind')!r}"
+        )
     return {"ln_eps": geo.ln_eps, "tied": geo.tied}
 
 
@@ -51,7 +53,7 @@ def check_fit(shape: dict[str, Any], space: SearchSpace, *, source: str) -> None
         ("n_layer", shape["depth"], "max_depth", geo.max_depth),
         ("n_head", shape["num_heads"], "largest num_heads", max(geo.head_choices)),
         ("head width n_embd/n_head", shape["head_dim"], "task.head_dim", geo.head_dim),
-        ("n_inner", shape["mlp_dim"], "largest mlp_dim", max(geo.mlp_choices)),
+        ("n_inner", shape["mlp_dim"], "largest mlp_dim", geo.max_mlp),
         ("vocab_size", shape["vocab_size"], "task.vocab_size", geo.in_dim),
     ]
     for ck_name, ck, sp_name, sp in pairs:
@@ -136,8 +138,8 @@ def _check_against(params: dict, template: dict, space: SearchSpace) -> None:
 def why_not_gpt2(space: SearchSpace, arch: ArchConfig) -> str | None:
     """None if ``arch`` can be written as a GPT-2 folder, else the one-line reason."""
     geo = model.geometry(space)
-    if geo.kind == "vit":
-        return f"space '{space.name}' is an image classifier; GPT-2 is a causal LM"
+    if not geo.is_causal_lm:
+        return f"space '{space.name}' is not a causal LM ({space.task.get('kind')!r}); GPT-2 is one"
     heads, mlps = set(arch.num_heads), set(arch.mlp_dim)
     attn = set(arch.get("attn_type", ("softmax",) * arch.depth))
     if len(heads) > 1:

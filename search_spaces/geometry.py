@@ -1,0 +1,120 @@
+"""The geometry of the transformer a space's ``task`` block describes, in task-free terms.
+
+Complexity (params, FLOPs, memory), latency features and the supernet all need
+the same few numbers: how many tokens the model sees, how a token enters (an id
+looked up in an embedding table, or a patch of pixels projected by a dense
+layer), what comes out (logits per token, or one pooled prediction), whether
+attention is causal, the head width, and whether the output head is tied to the
+embedding.  These are *model* facts, stated by generic keys of the task block,
+so this module never names a task kind (task kinds live in ``supernet.tasks``,
+which builds on this module; nothing here imports it):
+
+=================  =========================================================
+key                meaning
+=================  =========================================================
+``head_dim``       width of one attention head (required)
+``vocab_size``     token ids in [0, V) are looked up in a (V, E) table
+``seq_len``        context: positions of a token-id input
+``image_size``     int or [H, W]: the input is an image cut into patches
+``patch_size``     side of a square patch (with ``image_size``)
+``channels``       channels of the image (with ``image_size``)
+``num_classes``    one pooled (mean over tokens) prediction of C classes;
+                   without it the model predicts ``vocab_size`` logits per token
+``causal``         causal attention (default: per-token output is causal)
+``tie_embeddings`` logits = h @ embedding^T, no head bias (default false)
+``ln_eps``         LayerNorm epsilon (default 1e-6)
+=================  =========================================================
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+
+from search_spaces.errors import NasError
+
+if TYPE_CHECKING:
+    from search_spaces.space import SearchSpace
+
+
+class TaskGeometry(NamedTuple):
+    """Static input/output facts of a space's model (hashable)."""
+
+    tokens: int  # positions the model holds (patches, or the context length)
+    lookup: bool  # token ids -> embedding table (True); dense patch projection (False)
+    in_dim: int  # vocabulary (lookup) or pixels per patch
+    out_dim: int  # classes (pooled) or vocabulary (per token)
+    pooled: bool  # mean over tokens, one prediction per example
+    causal: bool
+    head_dim: int
+    tied_head: bool
+    ln_eps: float
+    image_hw: tuple[int, int]  # (0, 0) for token inputs
+    patch_size: int
+    channels: int
+
+
+def _int(task: Mapping[str, Any], key: str, where: str) -> int:
+    v = task.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise NasError(f"{where}: field 'task.{key}' must be an integer >= 1, got {v!r}")
+    return v
+
+
+def geometry_of_task(task: Mapping[str, Any], *, where: str = "space") -> TaskGeometry:
+    """The :class:`TaskGeometry` of a task block (see the module docstring for its keys)."""
+    if not task:
+        raise NasError(
+            f"{where}: field 'task.kind' is missing: without a task block no model can be built or counted"
+        )
+    head_dim = _int(task, "head_dim", where)
+    if "image_size" in task:
+        size = task["image_size"]
+        hw = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+        if len(hw) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in hw):
+            raise NasError(f"{where}: field 'task.image_size' must be an integer or [H, W], got {size!r}")
+        p, c = _int(task, "patch_size", where), _int(task, "channels", where)
+        if hw[0] % p or hw[1] % p:
+            raise NasError(f"{where}: field 'task.patch_size' ({p}) must divide task.image_size {list(hw)}")
+        tokens, lookup, in_dim = (hw[0] // p) * (hw[1] // p), False, p * p * c
+    elif "vocab_size" in task:
+        hw, p, c = (0, 0), 0, 0
+        tokens, lookup, in_dim = _int(task, "seq_len", where), True, _int(task, "vocab_size", where)
+    else:
+        raise NasError(
+            f"{where}: the task block needs 'vocab_size' + 'seq_len' or 'image_size' + 'patch_size'"
+        )
+    pooled = "num_classes" in task
+    out_dim = _int(task, "num_classes", where) if pooled else in_dim
+    if not pooled and not lookup:
+        raise NasError(f"{where}: an image task needs 'task.num_classes'")
+    tied = bool(task.get("tie_embeddings", False))
+    if tied and (pooled or not lookup):
+        raise NasError(f"{where}: field 'task.tie_embeddings' needs a per-token output over 'vocab_size'")
+    eps = task.get("ln_eps", 1e-6)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
+        raise NasError(f"{where}: field 'task.ln_eps' must be a number in (0, 1), got {eps!r}")
+    return TaskGeometry(
+        tokens=tokens,
+        lookup=lookup,
+        in_dim=in_dim,
+        out_dim=out_dim,
+        pooled=pooled,
+        causal=bool(task.get("causal", not pooled)),
+        head_dim=head_dim,
+        tied_head=tied,
+        ln_eps=float(eps),
+        image_hw=(int(hw[0]), int(hw[1])),
+        patch_size=p,
+        channels=c,
+    )
+
+
+def task_geometry(space: SearchSpace) -> TaskGeometry:
+    """The geometry of ``space.task``; a one-line error naming the missing field otherwise."""
+    geo = geometry_of_task(space.task, where=f"space '{space.name}'")
+    for dim in ("embed_dim", "num_heads"):
+        if dim not in space.global_dims and dim not in space.layer_dims:
+            raise NasError(f"space '{space.name}': complexity needs a dimension named '{dim}'")
+    if "mlp_dim" not in space.layer_dims and "mlp_ratio" not in space.layer_dims:
+        raise NasError(f"space '{space.name}': complexity needs a per-layer 'mlp_dim' or 'mlp_ratio'")
+    return geo

