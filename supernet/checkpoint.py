@@ -111,7 +111,7 @@ def load(workdir: str | Path) -> tuple[SearchSpace, dict, dict]:
 def abstract_state(space: SearchSpace, config: dict) -> dict:
     """Shapes and dtypes of ``{"params", "opt_state"}`` on this process's first device."""
     from supernet import model
-    from supernet.train import make_optimizer
+    from supernet.optim import make_optimizer
 
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     params = jax.eval_shape(lambda: model.init(space, jax.random.key(0)))

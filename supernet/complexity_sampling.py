@@ -271,8 +271,13 @@ class BinnedSampler(NamedTuple):
     init: Callable
     sample: Callable
     update: Callable
+    describe: Callable
     bins: Bins
 
 
+def _describe_bin(state: dict) -> dict:
+    return {"bin": int(state["bin"])}
+
+
 def _with_bins(s: Sampler, bins: Bins) -> BinnedSampler:
-    return BinnedSampler(s.init, s.sample, s.update, bins)
+    return BinnedSampler(s.init, s.sample, s.update, _describe_bin, bins)

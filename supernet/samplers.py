@@ -5,6 +5,7 @@ A sampler is a :class:`Sampler` NamedTuple of pure functions (optax style)::
     state = sampler.init(key)
     archs, state = sampler.sample(key, state, step)   # the subnets of one optimizer step
     state = sampler.update(state, archs, losses)      # feedback after the step
+    sampler.describe(state)                           # JSON fields worth logging (e.g. the bin)
 
 States are plain JSON data (dicts, lists, numbers, strings), so they go into
 checkpoints as they are.  Same key, same state, same step: same archs.
@@ -31,12 +32,19 @@ from search_spaces.errors import NasError
 SamplerState = Any  # plain JSON data
 
 
+def describe_nothing(state: SamplerState) -> dict[str, Any]:
+    return {}
+
+
 class Sampler(NamedTuple):
-    """``init(key) -> state``; ``sample(key, state, step) -> (archs, state)``; ``update(state, archs, losses) -> state``."""
+    """``init(key) -> state``; ``sample(key, state, step) -> (archs, state)``;
+    ``update(state, archs, losses) -> state``; ``describe(state) -> dict`` of what the
+    trainer logs (the trainer never reads a state itself)."""
 
     init: Callable[[jax.Array], SamplerState]
     sample: Callable[[jax.Array, SamplerState, int], tuple[list[ArchConfig], SamplerState]]
     update: Callable[[SamplerState, Sequence[ArchConfig], Sequence[float]], SamplerState]
+    describe: Callable[[SamplerState], dict[str, Any]] = describe_nothing
 
 
 def np_rng(key: jax.Array) -> np.random.Generator:
@@ -84,8 +92,13 @@ def sandwich(space: SearchSpace, *, k: int = 2) -> Sampler:
 SAMPLERS = ("uniform", "sandwich", "complexity_aware", "performance_aware")
 
 
-def make_sampler(name: str, space: SearchSpace, **options: Any) -> Sampler:
-    """A sampler by name (for configs): one of :data:`SAMPLERS`, with its keyword options."""
+def make_sampler(name: str, space: SearchSpace, *, run_steps: int | None = None, **options: Any) -> Sampler:
+    """A sampler by name (for configs): one of :data:`SAMPLERS`, with its keyword options.
+
+    ``run_steps`` (the training run's length) becomes ``total_steps`` for a sampler
+    whose schedule depends on it, unless the options set it."""
+    import inspect
+
     from supernet import complexity_sampling
 
     factories = {
@@ -96,6 +109,8 @@ def make_sampler(name: str, space: SearchSpace, **options: Any) -> Sampler:
     }
     if name not in factories:
         raise NasError(f"field 'sampler.name' is {name!r}; choose one of {list(SAMPLERS)}")
+    if run_steps is not None and "total_steps" in inspect.signature(factories[name]).parameters:
+        options.setdefault("total_steps", run_steps)
     try:
         return factories[name](space, **options)
     except TypeError as e:

@@ -38,22 +38,9 @@ from search_spaces import SearchSpace, load_space
 from search_spaces.errors import NasError
 from supernet import checkpoint, data, model, pretrained
 from supernet.config import distill_on
+from supernet.evaluation import evaluate
+from supernet.optim import make_optimizer
 from supernet.samplers import make_sampler
-
-
-def make_optimizer(cfg: dict[str, Any]) -> optax.GradientTransformation:
-    """AdamW with linear warm-up, cosine decay and global-norm clipping."""
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0,
-        peak_value=cfg["learning_rate"],
-        warmup_steps=min(cfg["warmup_steps"], cfg["steps"] - 1),
-        decay_steps=cfg["steps"],
-        end_value=cfg["learning_rate"] * 0.01,
-    )
-    return optax.chain(
-        optax.clip_by_global_norm(cfg["clip_norm"]),
-        optax.adamw(schedule, weight_decay=cfg["weight_decay"]),
-    )
 
 
 def loss_fn(params, x, y, codes, soft, *, geo: model.Geometry, embed_dim: int):
@@ -131,8 +118,6 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
     """Trains (or resumes) the supernet of ``cfg`` in ``workdir``; returns the final metrics."""
     from tqdm import tqdm
 
-    from supernet.evaluation import evaluate
-
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     space = _space(cfg)
@@ -145,9 +130,7 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
     mesh = Mesh(np.asarray(devices), ("data",))
     replicated, batch_sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
     opts = dict(cfg["sampler"].get("options") or {})
-    if cfg["sampler"]["name"] == "performance_aware":
-        opts.setdefault("total_steps", cfg["steps"])
-    sampler = make_sampler(cfg["sampler"]["name"], space, **opts)
+    sampler = make_sampler(cfg["sampler"]["name"], space, run_steps=cfg["steps"], **opts)
     tx = make_optimizer(cfg)
     fns = StepFns(geo, tx)
 
@@ -225,10 +208,14 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
         step += 1
         bar.update(1)
         if step % cfg["log_every"] == 0 or step == cfg["steps"]:
-            rec = {"step": step, "loss": float(np.mean(losses)), "losses": losses}
-            if isinstance(sampler_state, dict) and "bin" in sampler_state:
-                rec["bin"] = sampler_state["bin"]
-            emit(rec)
+            emit(
+                {
+                    "step": step,
+                    "loss": float(np.mean(losses)),
+                    "losses": losses,
+                    **sampler.describe(sampler_state),
+                }
+            )
         if step % cfg["checkpoint_every"] == 0 or step == cfg["steps"]:
             checkpoint.save(mngr, step, {"params": params, "opt_state": opt_state}, meta())
         if cfg["crash_after_step"] is not None and step == cfg["crash_after_step"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import ROOT
 
 
@@ -109,6 +110,7 @@ def test_every_readme_command_is_run_by_a_test_or_needs_a_cluster():
     assert set(RUN_HERE) <= set(readme_commands())  # the list follows README
 
 
+@pytest.mark.slow  # 260 search evaluations (in the driver) and the spaces/latency commands
 def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
     import shlex
 

@@ -134,3 +134,23 @@ def test_latency_bins_from_a_config(vit_space):
         make_sampler("complexity_aware", vit_space, cost="params")
     with pytest.raises(NasError, match="cost"):  # the string form of the Python option
         make_sampler("complexity_aware", vit_space, cost_fn="nope")
+
+
+def test_the_trainer_learns_what_to_log_and_the_run_length_through_the_sampler(vit_space):
+    """describe(state) says what to log; make_sampler(run_steps=) fills total_steps where a
+    sampler's schedule needs it; the trainer reads no sampler state of its own."""
+    import inspect
+
+    import jax
+
+    from supernet import train
+    from supernet.samplers import make_sampler
+
+    s = make_sampler("complexity_aware", vit_space, num_bins=3, pool_size=500, run_steps=10)
+    state = s.init(jax.random.key(0))
+    assert s.describe(state) == {"bin": state["bin"]}
+    assert make_sampler("uniform", vit_space, run_steps=10).describe({}) == {}
+    p = make_sampler("performance_aware", vit_space, num_bins=3, pool_size=500, run_steps=10)
+    assert p.describe(p.init(jax.random.key(0)))["bin"] in range(3)
+    src = inspect.getsource(train)
+    assert "sampler_state[" not in src and "total_steps" not in src
