@@ -89,3 +89,12 @@ def test_samplers_and_complexity_sampling_share_a_contract_not_a_loop():
     graph = import_graph("supernet")
     assert "supernet.samplers" not in reachable(graph, "supernet.complexity_sampling")
     assert not [part for part in loops(graph) if "supernet.samplers" in part]
+
+
+def test_search_spaces_has_no_import_loop():
+    """space -> encoding -> batch -> space (and space -> operators -> space, through type
+    annotations) was a loop; operators, batches and encodings read a SpaceStructure."""
+    graph = import_graph("search_spaces")
+    assert loops(graph) == []
+    for low in ("search_spaces.operators", "search_spaces.batch", "search_spaces.encoding"):
+        assert "search_spaces.space" not in reachable(graph, low), low
