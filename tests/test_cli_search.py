@@ -19,6 +19,7 @@ from conftest import ROOT, run_cli
 
 from experiments.make_tabular import SPACE_FILE, TABLE_FILE
 from nas import run_outputs, runner, search_config
+from search_spaces.errors import NasError
 
 NO_AUTH = {"RAY_AUTH_MODE": "disabled"}  # the test cluster is ours alone; no shared token file
 
@@ -241,3 +242,27 @@ def test_a_local_search_listens_on_loopback_only_keeps_token_auth_and_prints_no_
     recs = [json.loads(x) for x in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     assert [r["metrics"]["score"] for r in recs] == [1.0, 1.0, 1.0]  # workers ran with token auth
     assert all(r["worker"] != "driver" for r in recs)  # a callable not marked cheap runs on Ray
+
+
+def test_set_strategy_name_switches_strategy_dropping_options_it_does_not_take(tmp_path):
+    """`--set strategy.name=X` means "use X": the file's nsga2 options that X does not take go,
+    shared ones stay, and an option set in the same command is never dropped silently."""
+    cfg = write_config(tmp_path, strategy={"name": "nsga2", "population": 12, "crossover_prob": 0.5})
+    bayes = search_config.load(cfg, ["strategy.name=bayesian"])
+    assert (bayes.strategy, bayes.strategy_options) == ("bayesian", {})
+    assert bayes.raw["strategy"] == {"name": "bayesian"}  # what the run's config.yaml records
+    evo = search_config.load(cfg, ["strategy.name=evolution"])
+    assert (evo.strategy, evo.strategy_options) == ("evolution", {"population": 12, "crossover_prob": 0.5})
+    aging = search_config.load(cfg, ["strategy.name=aging", "strategy.sample_size=4"])
+    assert aging.strategy_options == {"population": 12, "sample_size": 4}
+    with pytest.raises(NasError, match="field 'strategy.population': strategy 'bayesian' has no option"):
+        search_config.load(cfg, ["strategy.population=30", "strategy.name=bayesian"])
+    with pytest.raises(NasError, match="unknown strategy 'cmaes'"):
+        search_config.load(cfg, ["strategy.name=cmaes"])
+    same = search_config.load(cfg, ["strategy.name=nsga2"])
+    assert same.strategy_options == {"population": 12, "crossover_prob": 0.5}
+    out = run_cli("search", cfg, "--set", "strategy.name=bayesian", "--set", "budget=6", "--run-dir",
+                  tmp_path / "run", "--no-progress", env=NO_AUTH)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "6 evaluations" in out.stdout
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["strategy"] == {"name": "bayesian"}
