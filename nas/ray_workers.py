@@ -66,6 +66,9 @@ class EvalWorker:
         for p in reversed(sys_path):
             if p not in sys.path:
                 sys.path.insert(0, p)
+        from supernet.cache import enable_compile_cache
+
+        enable_compile_cache()  # workers compile the driver's programs: share them on disk
         core = f"core{self.core}" if self.core is not None else "unpinned"
         self.name = f"{socket.gethostname()}:{os.getpid()}:{core}"
         self.error: str | None = None
@@ -144,7 +147,8 @@ def start_ray(address: str | None, workers: int | None) -> bool:
     root = str(Path(__file__).resolve().parents[1])
     paths = [root, os.getcwd()] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
-    for var in ("JAX_PLATFORMS", "NAS_PREDICTORS"):  # workers see the driver's platform and predictors
+    for var in ("JAX_PLATFORMS", "NAS_PREDICTORS", "NAS_CACHE", "NAS_XLA_CACHE", "JAX_COMPILATION_CACHE_DIR"):
+        # workers see the driver's platform, predictors and caches
         if var in os.environ:
             env[var] = os.environ[var]
     kw = dict(runtime_env={"env_vars": env}, logging_level="WARNING", log_to_driver=False)
