@@ -11,7 +11,9 @@ subnets, times the supernet's step against a jitted train step of the plain
 AdamW update, compiled once per architecture), both warm, median of
 ``--repeats``.  Prints:
 
-(a) the median ratio supernet step / standalone step (1.0 is the limit);
+(a) the median ratio supernet step / standalone step (1.0 is the limit), in wall
+    time and in CPU time of this process (the work done, which other processes'
+    load on a shared machine hardly moves), with the load average at start and end;
 (b) the number of XLA compiles of the supernet step functions after 10 % of
     the steps and at the end (bounded by the number of embedding widths, not by
     the number of steps);
@@ -43,17 +45,23 @@ from supernet.samplers import uniform  # noqa: E402
 from supernet.train import StepFns, make_optimizer  # noqa: E402
 
 
-def _timed_pair(fa, fb, repeats: int) -> tuple[float, float]:
-    """Medians of ``fa`` and ``fb`` timed alternately (a shared machine's load drifts)."""
+def _timed_pair(fa, fb, repeats: int) -> tuple[float, float, float, float]:
+    """Median wall and CPU seconds of ``fa`` and ``fb``, timed alternately (a shared machine's load drifts).
+
+    Returns (wall a, wall b, cpu a, cpu b).  CPU time (all threads of this process) counts the
+    work done and hardly moves with other processes' load; wall time is what a user waits.
+    """
     jax.block_until_ready(fa())  # warm
     jax.block_until_ready(fb())
-    ta, tb = [], []
+    wall: dict[int, list[float]] = {0: [], 1: []}
+    cpu: dict[int, list[float]] = {0: [], 1: []}
     for _ in range(repeats):
-        for f, out in ((fa, ta), (fb, tb)):
-            t = time.perf_counter()
+        for i, f in enumerate((fa, fb)):
+            t, c = time.perf_counter(), time.process_time()
             jax.block_until_ready(f())
-            out.append(time.perf_counter() - t)
-    return float(np.median(ta)), float(np.median(tb))
+            cpu[i].append(time.process_time() - c)
+            wall[i].append(time.perf_counter() - t)
+    return tuple(float(np.median(v)) for v in (wall[0], wall[1], cpu[0], cpu[1]))
 
 
 def standalone_step(space, arch, tx):
@@ -81,6 +89,7 @@ def main() -> None:
     ap.add_argument("--space", default="vit-mnist", help="a space whose task has built-in data")
     args = ap.parse_args()
 
+    load0 = os.getloadavg()[0]
     space = load_space(args.space)
     geo = model.geometry(space)
     cfg = load_config(None, [f"steps={args.steps}", f"batch_size={args.batch}"])
@@ -125,10 +134,10 @@ def main() -> None:
         sub = extract(params, arch, space=space)["params"]
         s_opt = tx.init(sub)
         step_fn = standalone_step(space, arch, tx)
-        t_sup, t_std = _timed_pair(
+        t_sup, t_std, c_sup, c_std = _timed_pair(
             super_fn(arch), lambda f=step_fn, p=sub, o=s_opt: f(p, o, x, y)[0], args.repeats
         )
-        t_largest, t_std2 = _timed_pair(
+        t_largest, t_std2, _, _ = _timed_pair(
             lambda: step_l(sub_l, opt_l, x, y)[0], lambda f=step_fn, p=sub, o=s_opt: f(p, o, x, y)[0], 3
         )
         rows.append(
@@ -137,6 +146,7 @@ def main() -> None:
                 "supernet_ms": 1e3 * t_sup,
                 "standalone_ms": 1e3 * t_std,
                 "ratio": t_sup / t_std,
+                "cpu_ratio": c_sup / c_std,
                 "largest_over_standalone": t_largest / t_std2,
             }
             | (
@@ -156,6 +166,8 @@ def main() -> None:
         "devices": len(jax.devices()),
         "median_ratio_supernet_over_standalone": float(np.median(ratios)),
         "ratio_range": [float(min(ratios)), float(max(ratios))],
+        "median_cpu_time_ratio_supernet_over_standalone": float(np.median([r["cpu_ratio"] for r in rows])),
+        "load_average_1min_start_end": [load0, os.getloadavg()[0]],
         "median_ratio_largest_over_standalone(masking_lower_bound)": float(
             np.median([r["largest_over_standalone"] for r in rows])
         ),
