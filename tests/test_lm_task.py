@@ -158,3 +158,40 @@ def test_builtin_shakespeare_lm_and_play_classification(cli, tmp_path, monkeypat
     assert len(ds.data.classes) == 38 and "hamlet" in ds.data.classes
     assert ds.data.x_train.shape[1] == 32 and set(np.unique(ds.data.y_val)) <= set(range(38))
     assert len(ds.data.x_train) > 50_000  # every spoken line of the 38 plays
+
+
+def test_finetune_an_lm_bundle_keeps_its_tokenizer_and_generates(cli, project, tmp_path):
+    """`nas finetune` on an LM bundle: loss and perplexity before and after, then it still generates."""
+    import jax
+
+    from nas.export.bundle import write_bundle
+    from search_spaces import load_space
+    from supernet import data, model
+    from supernet.config import load_config
+    from supernet.extract import extract
+
+    cfg = load_config(project / "lm.yaml")
+    space = load_space(cfg["space"])
+    data.load(space, cfg["data"], home=tmp_path / "run")  # trains the run's BPE: run/tokenizer.json
+    arch = space.smallest()
+    bundle = write_bundle(
+        tmp_path / "bundle",
+        space=space,
+        arch=arch,
+        variables=extract(model.init(space, jax.random.key(0)), arch, space=space),
+        measure_latency=False,
+        onnx=False,
+        extra={"data": cfg["data"]},
+        files=[tmp_path / "run/tokenizer.json"],
+    )
+    tok = (bundle / "tokenizer.json").read_text()
+    r = cli("finetune", bundle, "--steps", "4", "--no-onnx")
+    assert r.returncode == 0, r.stderr[-3000:]
+    ft = json.loads((bundle / "config.json").read_text())["finetune"]
+    assert set(ft["before"]) == set(ft["after"]) == {"loss", "perplexity"}
+    assert ft["after"]["loss"] < ft["before"]["loss"]  # 4 AdamW steps from random weights
+    assert (bundle / "tokenizer.json").read_text() == tok
+    r = cli("predict", bundle, "--prompt", "Lysander", "--max-tokens", "3")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["prompt"] == "Lysander" and out["tokens"] == 3 and isinstance(out["completion"], str)
