@@ -202,7 +202,10 @@ def run_search(
     else:
         from nas import ray_workers as W
 
-        started = W.start_ray(address, workers or cfg.workers)
+        # Read once here (a damaged checkpoint fails before Ray starts); workers get them from
+        # Ray's object store, never from the driver's paths.
+        payloads = E.payloads(cfg.evaluators, cfg.space, built)
+        started = W.start_ray(address, workers or cfg.workers, cfg.evaluators)
         try:
             cpus = W.cluster_cpus()
             n_workers = max(1, min(workers or cfg.workers or cpus, cpus))
@@ -210,10 +213,13 @@ def run_search(
             ex = W.RayExecutor(
                 cfg.evaluators,
                 cfg.space.to_dict(),
+                payloads,
                 n_workers=n_workers,
                 batch_size=cfg.batch_size,
                 per_worker=TASKS_PER_WORKER,
+                driver_paths=address is None,
             )
+            del payloads  # the object store holds them now
             try:
                 state = _drive(run_cfg, strategy, ex, recorded, run_dir, progress)
             finally:
