@@ -99,15 +99,7 @@ class EvalWorker:
         return self.error
 
     def info(self) -> dict:
-        """Who this worker is and where its code came from (runtime_env's copy on a cluster)."""
-        import nas
-
-        return {
-            "name": self.name,
-            "pid": os.getpid(),
-            "core": self.core,
-            "code": str(Path(nas.__file__).resolve().parent),
-        }
+        return {"name": self.name, "pid": os.getpid(), "core": self.core}
 
     def evaluate(self, arch_jsons: list[str]) -> tuple[str, float, list[dict[str, float]]]:
         from nas.evaluators import evaluate_all
