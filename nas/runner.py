@@ -18,7 +18,10 @@ Two executors run the evaluations:
 
 Before any evaluation every evaluator is built (or checked) in the driver
 (:func:`nas.evaluators.preflight`), so one that cannot be built is one line
-naming it, the field and the cause.
+naming it, the field and the cause.  What the evaluators read from files (the
+supernet's weights and validation data, a fitted predictor, a table) is read
+there too, once, and reaches Ray workers through the object store
+(:func:`nas.evaluators.payloads`), so no worker reads the driver's paths.
 
 Every result is appended (and fsynced) to ``history.jsonl`` the moment it
 arrives (:mod:`nas.run_dir`); ``state.json`` holds the strategy state.
