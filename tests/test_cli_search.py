@@ -193,8 +193,8 @@ def test_a_cluster_search_reads_nothing_of_the_driver(ray_cluster, tiny_supernet
             {"kind": "callable", "target": "probe:where", "options": {"root": str(ROOT), "cwd": str(cwd)}},
         ],
     )
-    raw.pop("hv_reference")
-    raw.pop("workers")
+    raw.pop("hv_reference", None)
+    raw.pop("workers", None)  # as many workers as the cluster has CPUs; "lag" keeps the proposals
     (cwd / "search.yaml").write_text(yaml.safe_dump(raw))
     env = dict(os.environ, **NO_AUTH, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", NAS_PREDICTORS=str(reg))
     run = tmp_path / "run"
