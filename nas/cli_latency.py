@@ -239,8 +239,18 @@ def _read_archs(args: argparse.Namespace) -> list[ArchConfig]:
         raise NasError(f"field '{'--arch' if args.arch else '--archs'}': no file {str(path)!r}")
     text = path.read_text()
     if args.arch:
-        return [ArchConfig.from_json(text)]
-    return [ArchConfig.from_json(line) for line in text.splitlines() if line.strip()]
+        try:
+            return [ArchConfig.from_json(text)]
+        except NasError as e:
+            raise NasError(f"{path}: {e}") from None
+    archs = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                archs.append(ArchConfig.from_json(line))
+            except NasError as e:
+                raise NasError(f"{path} line {n}: {e}") from None
+    return archs
 
 
 def _interval(pred, level: float, mean: np.ndarray, part) -> tuple[np.ndarray, np.ndarray] | None:

@@ -19,7 +19,7 @@ elsewhere).  A local Ray keeps the cheaper route: the workers import from the
 driver's own ``sys.path`` on the same disk (see docs/design.md, "Searches on a
 cluster").
 
-A local Ray is started with Ray's token authentication always on (see
+A local Ray listens on 127.0.0.1 only and keeps Ray's token authentication on (see
 :func:`start_ray`); a cluster is joined with ``--address``.
 """
 
@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -154,6 +156,30 @@ def user_code(specs: Sequence[Mapping[str, Any]]) -> tuple[list[str], str | None
     return sorted(set(modules)), str(cwd)
 
 
+@contextmanager
+def _loopback_node() -> Iterator[None]:
+    """While Ray starts, its node address stays 127.0.0.1, so that Ray binds to loopback only.
+
+    Ray 2.60 binds the gRPC servers of the gcs, the raylet and every worker (the driver's
+    too) to loopback when the node address is 127.0.0.1 (``listen_to_localhost_only`` in
+    ``src/ray/rpc/grpc_server.cc``; the runtime-env agent likewise), and to every interface
+    (``::``) otherwise.  But ``ray.init(_node_ip_address="127.0.0.1")`` rewrites loopback
+    into the machine's address (``ray._private.services.resolve_ip_for_localhost``) unless
+    ``ray._private.ray_constants.ENABLE_RAY_CLUSTER`` is off: Ray's own single-machine mode,
+    the default on macOS and Windows (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``), which Ray reads
+    when it resolves the address.  It is switched off for the start only, so that a later
+    ``--address`` join in this process resolves addresses as usual.
+    """
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+
+
 def start_ray(address: str | None, workers: int | None, specs: Sequence[Mapping[str, Any]] = ()) -> bool:
     """Starts or joins Ray unless this process already did; True if we must shut it down.
 
@@ -163,9 +189,9 @@ def start_ray(address: str | None, workers: int | None, specs: Sequence[Mapping[
     and :func:`user_code` for a ``callable`` evaluator of ``specs``), so its nodes need only
     Ray and the dependencies.
 
-    A local Ray keeps Ray's token authentication on whatever ``RAY_AUTH_MODE`` says:
-    Ray 2.60 binds its gRPC servers (gcs, raylet, workers) to every interface even when
-    its node address is 127.0.0.1, so the token is what protects a local search.
+    A local Ray listens on 127.0.0.1 only (:func:`_loopback_node`) and keeps Ray's token
+    authentication on whatever ``RAY_AUTH_MODE`` says (loopback is still shared with the
+    machine's other users).
     """
     if ray.is_initialized():
         return False
@@ -185,7 +211,14 @@ def start_ray(address: str | None, workers: int | None, specs: Sequence[Mapping[
             ray.init(address=address, **kw)
         else:
             _keep_token_auth()
-            ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False, **kw)
+            with _loopback_node():
+                ray.init(
+                    address="local",
+                    num_cpus=workers or os.cpu_count(),
+                    include_dashboard=False,
+                    _node_ip_address="127.0.0.1",
+                    **kw,
+                )
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise NasError(
             f"--address {address}: cannot join the Ray cluster ({str(e).splitlines()[0]})"

@@ -231,6 +231,32 @@ def default_strategy(evaluators: Sequence[Mapping[str, Any]], objectives: Sequen
     return "evolution" if all(o.metric in free for o in objectives) else "bayesian"
 
 
+def _set_keys(overrides: Sequence[str]) -> list[str]:
+    return [item.partition("=")[0].strip() for item in overrides]
+
+
+def switch_strategy(raw: Mapping[str, Any], overridden: Mapping[str, Any], overrides: Sequence[str]) -> dict:
+    """``--set strategy.name=X`` switches the strategy: options of the file's strategy that
+    ``X`` does not take are dropped (``population`` of nsga2 means nothing to bayesian);
+    options both take are kept, and options set in the same command are never dropped
+    (a wrong one stays an error naming it)."""
+    out = dict(overridden)
+    keys = _set_keys(overrides)
+    old, new = raw.get("strategy"), out.get("strategy")
+    if "strategy.name" not in keys or not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return out
+    from nas import strategies
+
+    name = new.get("name")
+    if name == old.get("name") or not isinstance(name, str) or name not in strategies.FACTORIES:
+        return out  # same strategy, or an unknown name that check() reports
+    known = set(strategies.options(name))
+    explicit = {k.split(".", 1)[1] for k in keys if k.startswith("strategy.")}
+    out["strategy"] = {k: v for k, v in new.items() if k == "name" or k in known or k in explicit}
+    return out
+
+
 def load(path: str | Path, overrides: Sequence[str] = ()) -> SearchConfig:
-    """Reads, overrides and checks a search config file."""
-    return check(apply_overrides(load_raw(path), overrides))
+    """Reads, overrides and checks a search config file (see :func:`switch_strategy`)."""
+    raw = load_raw(path)
+    return check(switch_strategy(raw, apply_overrides(raw, overrides), overrides))

@@ -54,6 +54,15 @@ def check_options(spec: Mapping[str, Any], *, where: str = "evaluators") -> None
             raise NasError(f"field '{where}.{key}': expected a list of metric names, got {value!r}")
 
 
+def _cut_to_depth(raw: dict[str, Any]) -> dict[str, Any]:
+    """Per-layer lists cut to the row's depth: other tools (HW-GPT-Bench) store every list
+    at the maximum depth.  Only mapped rows are cut; the project's own rows must be exact."""
+    depth = raw.get("depth")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        return raw  # ArchConfig names the bad depth
+    return {k: v[:depth] if isinstance(v, list) else v for k, v in raw.items()}
+
+
 def _row(path: str, n: int, line: str, fields, metrics) -> tuple[ArchConfig, dict[str, float]]:
     fmt = (
         '{"arch": {...}, "metrics": {...}}'
@@ -64,7 +73,7 @@ def _row(path: str, n: int, line: str, fields, metrics) -> tuple[ArchConfig, dic
         row = json.loads(line)
         raw = row["arch"]
         if fields is not None:
-            raw = {name: raw[key] for name, key in fields.items()}
+            raw = _cut_to_depth({name: raw[key] for name, key in fields.items()})
         arch = ArchConfig.from_dict(raw)
         if metrics is None:
             values = {str(k): float(v) for k, v in row["metrics"].items()}

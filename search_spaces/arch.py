@@ -2,9 +2,11 @@
 
 An architecture is a depth, a set of global choices (``embed_dim`` ...) and a
 set of per-layer tuples (``num_heads``, ``mlp_dim``, ``attn_type`` ...).  It is a
-frozen, hashable dataclass with an exact JSON round trip.  Per-layer tuples are
-truncated to ``depth`` on construction, so two configs that differ only in
-inactive layers are the same config (equal and with equal hashes).
+frozen, hashable dataclass with an exact JSON round trip.  Every per-layer tuple
+holds exactly ``depth`` values: fewer or more is an error naming the field and
+its values (a silently dropped value would be a different architecture from the
+one the user wrote; readers of other tools' formats cut explicitly, as
+``nas/table.py`` does).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class ArchConfig:
       depth: number of active layers.
       values: global choices as sorted ``(name, value)`` pairs.
       layers: per-layer choices as sorted ``(name, tuple_of_values)`` pairs, each
-        tuple holding exactly ``depth`` entries (extra entries are dropped).
+        tuple holding exactly ``depth`` entries.
     """
 
     depth: int
@@ -50,11 +52,11 @@ class ArchConfig:
             if isinstance(seq, (str, bytes)) or not hasattr(seq, "__len__"):
                 raise InvalidArchError(name, seq, reason="expected a list with one value per layer")
             seq = tuple(_check_scalar(f"{name}[{i}]", v) for i, v in enumerate(seq))
-            if len(seq) < self.depth:
+            if len(seq) != self.depth:
                 raise InvalidArchError(
-                    name, list(seq), reason=f"has {len(seq)} entries but depth is {self.depth}"
+                    name, list(seq), reason=f"has {len(seq)} values but depth is {self.depth}"
                 )
-            layers.append((str(name), seq[: self.depth]))
+            layers.append((str(name), seq))
         names = [k for k, _ in values] + [k for k, _ in layers]
         if "depth" in names or len(set(names)) != len(names):
             raise InvalidArchError("names", names, reason="dimension names must be unique")

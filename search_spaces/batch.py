@@ -16,7 +16,7 @@ import numpy as np
 from search_spaces.arch import ArchConfig
 
 if TYPE_CHECKING:
-    from search_spaces.space import SearchSpace
+    from search_spaces.structure import SpaceStructure
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,13 @@ class ArchBatch:
     def __len__(self) -> int:
         return int(self.depth.shape[0])
 
-    def is_(self, name: str, choice: str, space: SearchSpace) -> np.ndarray:
+    def is_(self, name: str, choice: str, space: SpaceStructure) -> np.ndarray:
         """Boolean mask of where per-layer / global dim ``name`` equals ``choice``."""
         idx = space.dimension(name).index(choice)
         return self.codes[name] == idx
 
 
-def _finish(space: SearchSpace, depth: np.ndarray, codes: dict[str, np.ndarray]) -> ArchBatch:
+def _finish(space: SpaceStructure, depth: np.ndarray, codes: dict[str, np.ndarray]) -> ArchBatch:
     active = np.arange(space.max_depth)[None, :] < depth[:, None]
     values = {}
     for d in list(space.global_dimensions) + list(space.layer_dimensions):
@@ -60,7 +60,7 @@ def _finish(space: SearchSpace, depth: np.ndarray, codes: dict[str, np.ndarray])
     return ArchBatch(depth=depth, active=active, codes=codes, values=values)
 
 
-def to_batch(space: SearchSpace, archs: ArchConfig | Sequence[ArchConfig]) -> ArchBatch:
+def to_batch(space: SpaceStructure, archs: ArchConfig | Sequence[ArchConfig]) -> ArchBatch:
     """Columnar form of validated architectures."""
     if isinstance(archs, ArchConfig):
         archs = [archs]
@@ -97,7 +97,7 @@ def _lookup(d):
     return f
 
 
-def sample_batch(space: SearchSpace, rng: np.random.Generator | int, n: int) -> ArchBatch:
+def sample_batch(space: SpaceStructure, rng: np.random.Generator | int, n: int) -> ArchBatch:
     """``n`` uniform samples drawn directly in columnar form (vectorized)."""
     rng = np.random.default_rng(rng)
     depths = np.asarray(space.depth_choices, dtype=np.int64)
@@ -108,7 +108,7 @@ def sample_batch(space: SearchSpace, rng: np.random.Generator | int, n: int) -> 
     return _finish(space, depth, codes)
 
 
-def from_batch(space: SearchSpace, batch: ArchBatch) -> list[ArchConfig]:
+def from_batch(space: SpaceStructure, batch: ArchBatch) -> list[ArchConfig]:
     """Back to ArchConfig objects."""
     out = []
     for i in range(len(batch)):

@@ -16,10 +16,10 @@ from search_spaces.arch import ArchConfig
 from search_spaces.batch import ArchBatch, to_batch
 
 if TYPE_CHECKING:
-    from search_spaces.space import SearchSpace
+    from search_spaces.structure import SpaceStructure
 
 
-def feature_names(space: SearchSpace) -> list[str]:
+def feature_names(space: SpaceStructure) -> list[str]:
     names = ["depth"]
     for d in space.global_dimensions:
         names += [f"{d.name}={c}" for c in d.choices] if d.kind == "str" else [d.name]
@@ -32,7 +32,7 @@ def feature_names(space: SearchSpace) -> list[str]:
     return names
 
 
-def encode_batch(space: SearchSpace, batch: ArchBatch) -> np.ndarray:
+def encode_batch(space: SpaceStructure, batch: ArchBatch) -> np.ndarray:
     cols = [batch.depth[:, None].astype(np.float64)]
     for d in space.global_dimensions:
         if d.kind == "str":
@@ -48,6 +48,6 @@ def encode_batch(space: SearchSpace, batch: ArchBatch) -> np.ndarray:
     return np.concatenate(cols, axis=1)
 
 
-def encode(space: SearchSpace, archs: ArchConfig | Sequence[ArchConfig]) -> np.ndarray:
+def encode(space: SpaceStructure, archs: ArchConfig | Sequence[ArchConfig]) -> np.ndarray:
     """Shape ``(n, len(feature_names(space)))`` float64."""
     return encode_batch(space, to_batch(space, archs))

@@ -1,4 +1,4 @@
-"""Seeded operators on a SearchSpace: sample, mutate, crossover, extremes.
+"""Seeded operators on a search space (its SpaceStructure): sample, mutate, crossover, extremes.
 
 Mutation and crossover follow the evolutionary NAS of HAT (Wang et al., ACL
 2020) and AutoFormer (Chen et al., ICCV 2021): every dimension, and every layer
@@ -16,7 +16,7 @@ import numpy as np
 from search_spaces.arch import ArchConfig
 
 if TYPE_CHECKING:
-    from search_spaces.space import Dimension, SearchSpace
+    from search_spaces.structure import Dimension, SpaceStructure
 
 
 def _rng(rng: np.random.Generator | int) -> np.random.Generator:
@@ -27,11 +27,11 @@ def _pick(d: Dimension, rng: np.random.Generator):
     return d.choices[int(rng.integers(len(d.choices)))]
 
 
-def _build(space: SearchSpace, depth: int, values: dict, layers: dict) -> ArchConfig:
+def _build(space: SpaceStructure, depth: int, values: dict, layers: dict) -> ArchConfig:
     return ArchConfig(depth=depth, values=tuple(values.items()), layers=tuple(layers.items()))
 
 
-def sample(space: SearchSpace, rng: np.random.Generator | int) -> ArchConfig:
+def sample(space: SpaceStructure, rng: np.random.Generator | int) -> ArchConfig:
     rng = _rng(rng)
     depths = space.depth_choices
     depth = int(depths[int(rng.integers(len(depths)))])
@@ -41,7 +41,7 @@ def sample(space: SearchSpace, rng: np.random.Generator | int) -> ArchConfig:
 
 
 def mutate(
-    space: SearchSpace, arch: ArchConfig, rng: np.random.Generator | int, *, prob: float = 0.3
+    space: SpaceStructure, arch: ArchConfig, rng: np.random.Generator | int, *, prob: float = 0.3
 ) -> ArchConfig:
     if not 0.0 <= prob <= 1.0:
         from search_spaces.errors import NasError
@@ -69,7 +69,9 @@ def mutate(
     return _build(space, depth, values, layers)
 
 
-def crossover(space: SearchSpace, a: ArchConfig, b: ArchConfig, rng: np.random.Generator | int) -> ArchConfig:
+def crossover(
+    space: SpaceStructure, a: ArchConfig, b: ArchConfig, rng: np.random.Generator | int
+) -> ArchConfig:
     rng = _rng(rng)
     space.validate(a)
     space.validate(b)
@@ -89,7 +91,7 @@ def crossover(space: SearchSpace, a: ArchConfig, b: ArchConfig, rng: np.random.G
     return _build(space, depth, values, layers)
 
 
-def extreme(space: SearchSpace, *, largest: bool) -> ArchConfig:
+def extreme(space: SpaceStructure, *, largest: bool) -> ArchConfig:
     """Smallest or largest config: min/max of numeric dims, first/last choice otherwise."""
     depth = max(space.depth_choices) if largest else min(space.depth_choices)
     pick = (lambda d: d.largest()) if largest else (lambda d: d.smallest())
@@ -98,7 +100,7 @@ def extreme(space: SearchSpace, *, largest: bool) -> ArchConfig:
     return _build(space, depth, values, layers)
 
 
-def sites(space: SearchSpace, depth: int) -> list[tuple[str, int | None]]:
+def sites(space: SpaceStructure, depth: int) -> list[tuple[str, int | None]]:
     """The mutable sites of an architecture of ``depth`` layers: ``("depth", None)``
     (when depth has a choice), each global dim, and each active layer slot of
     each per-layer dim."""
@@ -109,7 +111,7 @@ def sites(space: SearchSpace, depth: int) -> list[tuple[str, int | None]]:
 
 
 def mutate_local(
-    space: SearchSpace, arch: ArchConfig, rng: np.random.Generator | int, *, prob: float | None = None
+    space: SpaceStructure, arch: ArchConfig, rng: np.random.Generator | int, *, prob: float | None = None
 ) -> ArchConfig:
     """A local mutation that changes one or a few *dimensions*: ``depth`` and each
     dimension with more than one choice is picked with probability ``prob``

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from search_spaces import operators
 from search_spaces.arch import ArchConfig, Value
 from search_spaces.errors import InvalidArchError, SpaceError
+from search_spaces.structure import Dimension
 
-_SCALARS = (bool, int, float, str)
+__all__ = ["WIDTH_DIMENSIONS", "Dimension", "SearchSpace"]
 
 
 def _loads(text: str) -> Any:
@@ -38,71 +39,6 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise InvalidArchError("json", text[:60], reason=f"not valid JSON ({e.msg})") from None
-
-
-def _same_choice(value: Any, choice: Any) -> bool:
-    """Equality that does not confuse True with 1 or 1 with 1.0 of another kind."""
-    if isinstance(choice, bool) or isinstance(value, bool):
-        return isinstance(choice, bool) and isinstance(value, bool) and value == choice
-    if isinstance(choice, str) or isinstance(value, str):
-        return value == choice
-    return value == choice
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One searchable choice; ``per_layer`` dims take one value per active layer."""
-
-    name: str
-    choices: tuple[Value, ...]
-    per_layer: bool = False
-
-    def __post_init__(self) -> None:
-        where = f"dimension '{self.name}'"
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise SpaceError(f"{where}: name must be an identifier, got {self.name!r}")
-        choices = self.choices
-        if isinstance(choices, (str, bytes)) or not isinstance(choices, Iterable):
-            raise SpaceError(f"{where}: choices must be a list, got {choices!r}")
-        choices = tuple(choices)
-        if not choices:
-            raise SpaceError(f"{where}: choices must not be empty")
-        for c in choices:
-            if not isinstance(c, _SCALARS):
-                raise SpaceError(f"{where}: choice {c!r} is not an int, float, string or boolean")
-        kinds = {self._kind(c) for c in choices}
-        if len(kinds) > 1 and kinds != {"number"}:
-            raise SpaceError(f"{where}: choices {list(choices)!r} mix types")
-        for i, c in enumerate(choices):
-            if any(_same_choice(c, d) and type(c) is type(d) for d in choices[:i]):
-                raise SpaceError(f"{where}: choice {c!r} is repeated")
-        object.__setattr__(self, "choices", choices)
-
-    @staticmethod
-    def _kind(c: Any) -> str:
-        if isinstance(c, bool):
-            return "bool"
-        if isinstance(c, str):
-            return "str"
-        return "number"
-
-    @property
-    def kind(self) -> str:
-        """'number', 'bool' or 'str' (strings are one-hot encoded)."""
-        return self._kind(self.choices[0])
-
-    def index(self, value: Any) -> int:
-        """Position of ``value`` among the choices, or -1."""
-        for i, c in enumerate(self.choices):
-            if _same_choice(value, c):
-                return i
-        return -1
-
-    def smallest(self) -> Value:
-        return min(self.choices) if self.kind == "number" else self.choices[0]
-
-    def largest(self) -> Value:
-        return max(self.choices) if self.kind == "number" else self.choices[-1]
 
 
 # dimensions the supernet and the complexity model read as widths or counts

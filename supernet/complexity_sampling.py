@@ -31,7 +31,7 @@ import numpy as np
 
 from search_spaces import ArchBatch, ArchConfig, SearchSpace, complexity, from_batch, sample_batch, to_batch
 from search_spaces.errors import NasError
-from supernet.samplers import Sampler, SamplerState, _check_k, np_rng
+from supernet.sampler_api import Sampler, SamplerState, check_k, np_rng
 
 CostFn = Callable[[SearchSpace, ArchBatch], np.ndarray]
 
@@ -172,7 +172,7 @@ def complexity_aware(
     """ElasticViT complexity-aware sampling: per step the bin's smallest subnet plus ``k`` random in-bin ones.
 
     ``cost`` / ``device`` (or a ``cost_fn`` name) choose the bin measure by name (:func:`cost_function`)."""
-    _check_k(k, minimum=0)
+    check_k(k, minimum=0)
     cost_fn = cost_function(cost if cost is not None else cost_fn, device=device)
     if not 0.0 <= stay_prob <= 1.0:
         raise NasError(f"field 'sampler.stay_prob': must be in [0, 1], got {stay_prob!r}")
@@ -223,7 +223,7 @@ def performance_aware(
     temperature)``; otherwise it is the best-ranked (by bank loss, unseen
     first) of ``num_candidates`` fresh in-bin candidates.
     """
-    _check_k(k)
+    check_k(k)
     cost_fn = cost_function(cost if cost is not None else cost_fn, device=device)
     bins = make_bins(space, num_bins=num_bins, bound=bound, cost_fn=cost_fn, pool_size=pool_size)
     n_bins = len(bins.lows)

@@ -139,6 +139,7 @@ ARCH_CASES = [
     '{"depth": 1, "embed_dim": 32, "num_heads": 1, "mlp_dim": [32], "attn_type": ["linear"]}',
     '{"depth": 1, "embed_dim": 32, "num_heads": [1], "mlp_dim": [32], "attn_type": ["nope"]}',
     '{"depth": 1, "embed_dim": [32], "num_heads": [1], "mlp_dim": [32], "attn_type": ["linear"]}',
+    '{"depth": 1, "embed_dim": 32, "num_heads": [1, 2], "mlp_dim": [32], "attn_type": ["linear"]}',
 ]
 
 
@@ -198,6 +199,49 @@ def test_bad_arch_files(tmp_path, capsys, text):
     path = tmp_path / "arch.json"
     path.write_text(text)
     _run(capsys, ["spaces", "validate", SPACE_FILE_TINY, path], tmp_path)
+
+
+def _error_line(capsys, argv) -> str:
+    capsys.readouterr()
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_extra_per_layer_values_name_field_values_and_place(tmp_path, capsys):
+    """A per-layer list longer than the depth is not cut silently, wherever an arch is read."""
+    bad = {"depth": 4, "embed_dim": 64, "num_heads": [2, 1, 1, 1, 4, 4], "mlp_dim": [64] * 4,
+           "attn_type": ["softmax"] * 4}  # fmt: skip
+    why = "invalid architecture: field 'num_heads' has value [2, 1, 1, 1, 4, 4]: has 6 values but depth is 4"
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps(bad))
+    assert _error_line(capsys, ["spaces", "validate", SPACE_FILE, arch]) == f"error: {arch}: {why}"
+
+    from search_spaces import load_space
+
+    good = load_space("vit-mnist").largest().to_dict()  # depth 6
+    heads = good["num_heads"] + [1, 1]
+    archs = tmp_path / "archs.jsonl"
+    archs.write_text(json.dumps(good) + "\n" + json.dumps(dict(good, num_heads=heads)) + "\n")
+    err = _error_line(
+        capsys, ["latency", "query", "--device", "cpu-host", "--space", "vit-mnist", "--archs", archs]
+    )
+    assert err == (
+        f"error: {archs} line 2: invalid architecture: field 'num_heads' has value {heads!r}: "
+        "has 8 values but depth is 6"
+    )
+
+    rows = TABLE_FILE.read_text().splitlines()
+    row = json.loads(rows[1])
+    row["arch"] = dict(row["arch"], num_heads=row["arch"]["num_heads"] + [4, 4])
+    table = tmp_path / "table.jsonl"
+    table.write_text("\n".join([rows[0], json.dumps(row), *rows[2:]]) + "\n")
+    cfg = tmp_path / "search.yaml"
+    cfg.write_text(yaml.safe_dump(dict(SEARCH, evaluators=[{"kind": "table", "path": str(table)}])))
+    err = _error_line(capsys, ["search", cfg, "--run-dir", tmp_path / "run", "--no-progress"])
+    assert err.startswith(f"error: table '{table}' line 2: ") and "field 'num_heads' has value [" in err, err
+    assert f"has {row['arch']['depth'] + 2} values but depth is {row['arch']['depth']}" in err, err
 
 
 # ---- run folders --------------------------------------------------------------------------

@@ -6,16 +6,19 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import yaml
 from conftest import NO_AUTH, ROOT, run_cli
 
 from experiments.make_tabular import SPACE_FILE, TABLE_FILE
 from nas import run_outputs, runner, search_config
+from search_spaces.errors import NasError
 
 
 def write_config(tmp_path, **extra) -> str:
@@ -230,11 +233,37 @@ def test_a_cluster_search_reads_nothing_of_the_driver(ray_cluster, tiny_supernet
     )
 
 
-def test_a_local_search_keeps_ray_token_auth_and_prints_no_noise(tmp_path):
-    """Ray 2.60 binds gcs/raylet/workers to every interface even on 127.0.0.1, so a local
-    search keeps token authentication on even when the environment disables it."""
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+def _listening(root: psutil.Process) -> list[tuple[str, str, int]]:
+    """(process name, address, port) of every TCP socket listening, or UDP socket bound,
+    in the process tree under ``root``."""
+    found = []
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            conns = proc.net_connections(kind="inet")
+            name = proc.name()
+        except psutil.NoSuchProcess:
+            continue
+        for c in conns:
+            if c.status == psutil.CONN_LISTEN or (c.type == socket.SOCK_DGRAM and c.laddr):
+                found.append((name, c.laddr.ip, c.laddr.port))
+    return found
+
+
+def test_a_local_search_listens_on_loopback_only_keeps_token_auth_and_prints_no_noise(tmp_path):
+    """While a local search runs, every socket of its Ray (gcs, raylet, agents, workers, the
+    driver) listens on 127.0.0.1 only; token authentication stays on even when the environment
+    disables it; stderr is empty (no Ray token warning, no os.fork() warning)."""
     (tmp_path / "authprobe.py").write_text(
-        "import os\n\ndef probe(archs):\n"
+        "import os, time\nfrom pathlib import Path\n\n"
+        "def probe(archs):\n"
+        f"    Path({str(tmp_path / 'running')!r}).touch()\n"
+        f"    done = Path({str(tmp_path / 'checked')!r})\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while not done.exists() and time.monotonic() < deadline:\n"
+        "        time.sleep(0.05)\n"
         "    return [{'score': float(os.environ.get('RAY_AUTH_MODE') == 'token')} for _ in archs]\n"
     )
     cfg = write_config(
@@ -245,10 +274,51 @@ def test_a_local_search_keeps_ray_token_auth_and_prints_no_noise(tmp_path):
         strategy={"name": "random"},
         budget=3,
     )
-    env = dict(NO_AUTH, PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
-    out = run_cli("search", cfg, "--workers", "1", "--run-dir", tmp_path / "run", "--no-progress", env=env)
-    assert out.returncode == 0, out.stderr
-    assert out.stderr.strip() == "", out.stderr  # no token warning, no os.fork() warning
+    env = dict(_cli_env(), PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
+    cmd = [sys.executable, "-m", "nas", "search", cfg, "--workers", "1", "--run-dir", str(tmp_path / "run"),
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "running").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "running").exists(), proc.communicate()[1]
+        sockets = _listening(psutil.Process(proc.pid))
+        (tmp_path / "checked").touch()
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    names = {name for name, _, _ in sockets}
+    assert {"gcs_server", "raylet"} <= names and len(sockets) >= 4, sockets  # the run's Ray is seen
+    assert [s for s in sockets if s[1] not in LOOPBACK] == [], sockets
+    assert proc.returncode == 0, stderr
+    assert stderr.strip() == "", stderr  # no token warning, no os.fork() warning
     recs = [json.loads(x) for x in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     assert [r["metrics"]["score"] for r in recs] == [1.0, 1.0, 1.0]  # workers ran with token auth
     assert all(r["worker"] != "driver" for r in recs)  # a callable not marked cheap runs on Ray
+
+
+def test_set_strategy_name_switches_strategy_dropping_options_it_does_not_take(tmp_path):
+    """`--set strategy.name=X` means "use X": the file's nsga2 options that X does not take go,
+    shared ones stay, and an option set in the same command is never dropped silently."""
+    cfg = write_config(tmp_path, strategy={"name": "nsga2", "population": 12, "crossover_prob": 0.5})
+    bayes = search_config.load(cfg, ["strategy.name=bayesian"])
+    assert (bayes.strategy, bayes.strategy_options) == ("bayesian", {})
+    assert bayes.raw["strategy"] == {"name": "bayesian"}  # what the run's config.yaml records
+    evo = search_config.load(cfg, ["strategy.name=evolution"])
+    assert (evo.strategy, evo.strategy_options) == ("evolution", {"population": 12, "crossover_prob": 0.5})
+    aging = search_config.load(cfg, ["strategy.name=aging", "strategy.sample_size=4"])
+    assert aging.strategy_options == {"population": 12, "sample_size": 4}
+    with pytest.raises(NasError, match="field 'strategy.population': strategy 'bayesian' has no option"):
+        search_config.load(cfg, ["strategy.population=30", "strategy.name=bayesian"])
+    with pytest.raises(NasError, match="unknown strategy 'cmaes'"):
+        search_config.load(cfg, ["strategy.name=cmaes"])
+    same = search_config.load(cfg, ["strategy.name=nsga2"])
+    assert same.strategy_options == {"population": 12, "crossover_prob": 0.5}
+    out = run_cli("search", cfg, "--set", "strategy.name=bayesian", "--set", "budget=6", "--run-dir",
+                  tmp_path / "run", "--no-progress", env=NO_AUTH)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "6 evaluations" in out.stdout
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["strategy"] == {"name": "bayesian"}

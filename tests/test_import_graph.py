@@ -1,4 +1,4 @@
-"""Import structure of the supernet package (lazy imports inside functions included)."""
+"""Import structure of the packages (lazy imports inside functions included): no loops."""
 
 from __future__ import annotations
 
@@ -8,21 +8,26 @@ from conftest import ROOT
 
 
 def import_graph(package: str) -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
+    """Module -> the package's modules it imports, lazy imports inside functions included.
+    ``from P import m`` of a submodule ``m`` is an edge to ``P.m`` (not to ``P``'s ``__init__``,
+    which Python runs first whatever the order), ``from P import name`` an edge to ``P``."""
+    files = {}
     for path in sorted((ROOT / package).rglob("*.py")):
         rel = path.relative_to(ROOT).with_suffix("")
-        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        files[".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
         deps = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                mods = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                subs = {f"{node.module}.{a.name}" for a in node.names} & files.keys()
+                deps |= subs
+                if len(subs) < len(node.names):
+                    deps.add(node.module)
             elif isinstance(node, ast.Import):
-                mods = [a.name for a in node.names]
-            else:
-                continue
-            deps |= {m for m in mods if m.startswith(package + ".") or m == package}
-        graph[name] = deps - {name}
-    return {k: {d for d in v if d in graph and d != package} for k, v in graph.items()}
+                deps |= {a.name for a in node.names}
+        graph[name] = {d for d in deps if d in files and d not in (name, package)}
+    return graph
 
 
 def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
@@ -40,3 +45,56 @@ def test_checkpoints_and_evaluation_do_not_import_the_trainer():
     assert "supernet.train" not in reachable(graph, "supernet.checkpoint")
     assert "supernet.train" not in reachable(graph, "supernet.evaluation")
     assert "supernet.checkpoint" not in reachable(graph, "supernet.checkpoint")  # no loop through it
+
+
+def loops(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The import loops of a graph: its strongly connected parts of more than one module
+    (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = set()
+            while not part or w != v:
+                w = stack.pop()
+                part.add(w)
+            if len(part) > 1:
+                found.append(part)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_loops_are_found():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert loops(graph) == [{"a", "b", "c"}]
+    assert loops({"a": {"b"}, "b": set()}) == []
+
+
+def test_samplers_and_complexity_sampling_share_a_contract_not_a_loop():
+    """samplers <-> complexity_sampling was a loop; both import supernet.sampler_api."""
+    graph = import_graph("supernet")
+    assert "supernet.samplers" not in reachable(graph, "supernet.complexity_sampling")
+    assert not [part for part in loops(graph) if "supernet.samplers" in part]
+
+
+def test_search_spaces_has_no_import_loop():
+    """space -> encoding -> batch -> space (and space -> operators -> space, through type
+    annotations) was a loop; operators, batches and encodings read a SpaceStructure."""
+    graph = import_graph("search_spaces")
+    assert loops(graph) == []
+    for low in ("search_spaces.operators", "search_spaces.batch", "search_spaces.encoding"):
+        assert "search_spaces.space" not in reachable(graph, low), low

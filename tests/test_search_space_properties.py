@@ -71,11 +71,19 @@ def test_mutation_probability_zero_is_identity_and_one_moves():
     assert moved >= 15
 
 
-def test_inactive_layers_are_not_identity():
-    a = ArchConfig.make(depth=2, embed_dim=32, num_heads=(1, 2, 4), mlp_dim=[64, 64, 256])
-    b = ArchConfig.make(depth=2, embed_dim=32, num_heads=(1, 2), mlp_dim=[64, 64])
-    assert a == b and hash(a) == hash(b)
-    assert a.num_heads == (1, 2)
+@pytest.mark.parametrize("mlp_dim", [[64, 64, 256], [64], [64, 64, 64, 64, 64, 64]])
+def test_per_layer_values_not_matching_depth_are_an_error_naming_field_and_values(mlp_dim):
+    """A value for a layer beyond the depth is not silently dropped: the user wrote another arch."""
+    with pytest.raises(InvalidArchError) as e:
+        ArchConfig.make(depth=2, embed_dim=32, num_heads=(1, 2), mlp_dim=mlp_dim)
+    assert e.value.field == "mlp_dim" and e.value.value == mlp_dim
+    assert str(e.value) == (
+        f"invalid architecture: field 'mlp_dim' has value {mlp_dim!r}: "
+        f"has {len(mlp_dim)} values but depth is 2"
+    )
+    with pytest.raises(InvalidArchError, match="field 'num_heads'"):
+        ArchConfig.from_json('{"depth": 1, "num_heads": [1, 2]}')
+    assert ArchConfig.make(depth=2, num_heads=(1, 2)).num_heads == (1, 2)
 
 
 def test_size_is_exact():
