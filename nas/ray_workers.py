@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
@@ -335,7 +335,15 @@ class RayExecutor:
             self.actors.append(fresh)
             self.idle.extend([fresh] * self.per_worker)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Kills the workers and waits (up to ``timeout`` s) until Ray reports them dead, so that
+        their cores are free for the next search on the node (``ray.kill`` is asynchronous)."""
         for actor in self.actors:
             ray.kill(actor)
+        deadline = time.monotonic() + timeout
+        for actor in self.actors:
+            try:
+                ray.get(actor.info.remote(), timeout=max(0.1, deadline - time.monotonic()))
+            except (RayActorError, GetTimeoutError):
+                pass
         self.actors = []
