@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_known_noise()
     parser = build_parser()
     args = parser.parse_args(argv)
+    from supernet.cache import enable_compile_cache
+
+    enable_compile_cache()  # each nas process would otherwise compile the same programs again
     try:
         return int(args.func(args) or 0)
     except NasError as e:

@@ -84,6 +84,9 @@ class EvalWorker:
         for p in reversed(sys_path):
             if p not in sys.path:
                 sys.path.insert(0, p)
+        from supernet.cache import enable_compile_cache
+
+        enable_compile_cache()  # workers compile the driver's programs: share them on disk
         core = f"core{self.core}" if self.core is not None else "unpinned"
         self.name = f"{socket.gethostname()}:{os.getpid()}:{core}"
         self.error: str | None = None
@@ -195,15 +198,17 @@ def start_ray(address: str | None, workers: int | None, specs: Sequence[Mapping[
     """
     if ray.is_initialized():
         return False
-    env = {k: os.environ[k] for k in ("JAX_PLATFORMS",) if k in os.environ}  # the driver's platform
-    if address:
+    platform = ("JAX_PLATFORMS", "NAS_XLA_CACHE")  # the driver's platform, its cache switch
+    env = {k: os.environ[k] for k in platform if k in os.environ}
+    if address:  # a node keeps its own cache folders: the driver's paths mean nothing there
         from predictors.remote import runtime_env
 
         modules, working_dir = user_code(specs)
         renv = dict(runtime_env(modules=modules, working_dir=working_dir), env_vars=env)
-    else:
+    else:  # same machine: the driver's code path and cache folders
         root = str(Path(__file__).resolve().parents[1])
         paths = [root, os.getcwd()] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env.update({k: os.environ[k] for k in ("NAS_CACHE", "JAX_COMPILATION_CACHE_DIR") if k in os.environ})
         renv = {"env_vars": dict(env, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))}
     kw = dict(runtime_env=renv, logging_level="WARNING", log_to_driver=False)
     try:

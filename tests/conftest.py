@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +19,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 NO_AUTH = {"RAY_AUTH_MODE": "disabled"}  # a test cluster is ours alone; no shared token file
+
+# One XLA compilation cache for the session, shared by this process, the CLI subprocesses
+# and Ray workers (supernet/cache.py): the same small programs are compiled in dozens of
+# processes.  A fresh folder per session keeps runs independent of earlier ones.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _xla = tempfile.mkdtemp(prefix="nas-tests-xla-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _xla
+    atexit.register(shutil.rmtree, _xla, ignore_errors=True)
+from supernet.cache import enable_compile_cache  # noqa: E402
+
+enable_compile_cache()
 
 
 def run_cli(*args: str, cwd: str | Path | None = None, timeout: float = 600, env: dict | None = None):
@@ -64,6 +77,7 @@ def ray_local():
     env = {
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         "JAX_PLATFORMS": "cpu",
+        "JAX_COMPILATION_CACHE_DIR": os.environ["JAX_COMPILATION_CACHE_DIR"],
     }
     ray.init(
         address="local",

@@ -22,6 +22,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from search_spaces.errors import NasError
+from supernet.cache import cache_dir
 
 FILENAME = "tokenizer.json"
 EOT = "<|endoftext|>"
@@ -100,10 +101,6 @@ def train_bpe(files: list[Path], *, vocab_size: int) -> Tok:
     )
     tok.train([str(f) for f in files], trainer)
     return from_json(tok.to_str(), where="trained BPE")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("NAS_CACHE") or Path.home() / ".cache" / "nas")
 
 
 def write_atomic(path: Path, text: str) -> None:
