@@ -185,6 +185,8 @@ def run_search(
     in_driver = executor == "driver" or (executor == "auto" and runs_in_driver(cfg, address))
     if in_driver and any(b is None for b in built):
         raise NasError("executor 'driver': the supernet evaluator runs on Ray workers only")
+    if resume and len(recorded) >= cfg.budget:  # nothing left to evaluate: replay without Ray
+        in_driver = True
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume:  # drop a line torn by the kill, so that appends start on a fresh line
         RD.rewrite_history(run_dir, recorded)

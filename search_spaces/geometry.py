@@ -23,6 +23,9 @@ key                meaning
 ``causal``         causal attention (default: per-token output is causal)
 ``tie_embeddings`` logits = h @ embedding^T, no head bias (default false)
 ``ln_eps``         LayerNorm epsilon (default 1e-6)
+``pad_id``         with ``vocab_size`` and ``num_classes``: the id that pads a
+                   text to ``seq_len`` (default 0); attention and pooling
+                   ignore it
 =================  =========================================================
 """
 
@@ -51,6 +54,7 @@ class TaskGeometry(NamedTuple):
     image_hw: tuple[int, int]  # (0, 0) for token inputs
     patch_size: int
     channels: int
+    pad_id: int = 0  # padding id of a pooled token-id input (ignored by attention and pooling)
 
 
 def _int(task: Mapping[str, Any], key: str, where: str) -> int:
@@ -93,6 +97,11 @@ def geometry_of_task(task: Mapping[str, Any], *, where: str = "space") -> TaskGe
     eps = task.get("ln_eps", 1e-6)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
         raise NasError(f"{where}: field 'task.ln_eps' must be a number in (0, 1), got {eps!r}")
+    pad_id = task.get("pad_id", 0)
+    if "pad_id" in task and (
+        isinstance(pad_id, bool) or not isinstance(pad_id, int) or not (lookup and 0 <= pad_id < in_dim)
+    ):
+        raise NasError(f"{where}: field 'task.pad_id' must be a token id in [0, vocab_size), got {pad_id!r}")
     return TaskGeometry(
         tokens=tokens,
         lookup=lookup,
@@ -106,6 +115,7 @@ def geometry_of_task(task: Mapping[str, Any], *, where: str = "space") -> TaskGe
         image_hw=(int(hw[0]), int(hw[1])),
         patch_size=p,
         channels=c,
+        pad_id=int(pad_id) if lookup else 0,
     )
 
 

@@ -212,12 +212,12 @@ def _attn_fn(geo: Geometry, E: int, H: int, attn: str):
     attend = standalone.linear_attention if attn == "linear" else standalone.softmax_attention
 
     @jax.checkpoint
-    def run(x, layer):
+    def run(x, layer, keep):
         p = slice_layer(layer, E=E, H=H, M=0)
         B, T, _ = x.shape
         h = nn.LayerNorm(epsilon=eps).apply({"params": p["ln1"]}, x)
         qkv = nn.Dense(3 * H * hd).apply({"params": p["qkv"]}, h).reshape(B, T, 3, H, hd)
-        a = attend(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], causal=causal).reshape(B, T, H * hd)
+        a = attend(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], causal=causal, keep=keep).reshape(B, T, H * hd)
         return x + nn.Dense(E).apply({"params": p["out"]}, a)
 
     return run
@@ -244,25 +244,25 @@ def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, 
     """
     E, tg = embed_dim, geo.task
     g = slice_globals(params, E=E)
+    keep = standalone.padding_keep(x, tg)  # (B,T) bool (False at padding) or None
     if tg.lookup:
         x = nn.Embed(tg.in_dim, E).apply({"params": g["embed"]}, x)  # (B,T,E)
     else:
         x = standalone.patchify(x, patch=tg.patch_size, channels=tg.channels)  # (B,T,P)
         x = nn.Dense(E).apply({"params": g["embed"]}, x)  # (B,T,E)
     x = x + g["pos"][: x.shape[1]]
-    skip = [lambda x, layer: x]
-    attn_branches = skip + [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
-    mlp_branches = skip + [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
+    attn_branches = [lambda x, layer, keep: x] + [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
+    mlp_branches = [lambda x, layer: x] + [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
 
     def body(x, inputs):
         code, layer = inputs  # code: (2,) = (attention branch, MLP branch); 0 skips
-        x = jax.lax.switch(code[0], attn_branches, x, layer)
+        x = jax.lax.switch(code[0], attn_branches, x, layer, keep)
         return jax.lax.switch(code[1], mlp_branches, x, layer), None
 
     x, _ = jax.lax.scan(body, x, (codes, params["layers"]))
     x = nn.LayerNorm(epsilon=tg.ln_eps).apply({"params": g["ln_f"]}, x)
     if tg.pooled:
-        x = x.mean(axis=1)  # (B,E)
+        x = standalone.pool(x, keep)  # (B,E): mean over the non-padding tokens
     if tg.tied_head:
         return nn.Embed(tg.in_dim, E).apply({"params": g["embed"]}, x, method="attend")  # (B,T,V)
     return nn.Dense(tg.out_dim).apply({"params": g["head"]}, x)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from search_spaces import ArchConfig, SearchSpace
-from search_spaces.geometry import geometry_of_task, task_geometry
+from search_spaces.geometry import TaskGeometry, geometry_of_task, task_geometry
 
 
 def feature_map(x: jax.Array) -> jax.Array:
@@ -29,20 +29,36 @@ def feature_map(x: jax.Array) -> jax.Array:
     return jax.nn.elu(x) + 1.0
 
 
-def softmax_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool) -> jax.Array:
-    """q, k, v: (B, T, H, hd) -> (B, T, H, hd)."""
+def softmax_attention(
+    q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool, keep: jax.Array | None = None
+) -> jax.Array:
+    """q, k, v: (B, T, H, hd) -> (B, T, H, hd); ``keep`` (B, T) bool: keys to attend to (None: all)."""
     scores = jnp.einsum("bthd,bshd->bhts", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)  # (B,H,T,T)
     if causal:
         T = q.shape[1]
         scores = jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), scores, jnp.finfo(scores.dtype).min)
+    if keep is not None:  # padding keys get no weight (an all-padding row attends uniformly, stays finite)
+        scores = jnp.where(keep[:, None, None, :], scores, jnp.finfo(scores.dtype).min)
     return jnp.einsum("bhts,bshd->bthd", jax.nn.softmax(scores, axis=-1), v)
 
 
 def linear_attention(
-    q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool, eps: float = 1e-6
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    *,
+    causal: bool,
+    keep: jax.Array | None = None,
+    eps: float = 1e-6,
 ) -> jax.Array:
-    """Kernelized attention, O(T hd^2) per head. q, k, v: (B, T, H, hd) -> (B, T, H, hd)."""
+    """Kernelized attention, O(T hd^2) per head. q, k, v: (B, T, H, hd) -> (B, T, H, hd).
+
+    ``keep`` (B, T) bool: keys to attend to (None: all); a dropped key's phi(k) is zero, so it
+    adds nothing to the key-value sums nor to the normalizer.
+    """
     q, k = feature_map(q), feature_map(k)
+    if keep is not None:
+        k = k * keep[:, :, None, None].astype(k.dtype)
     if causal:
         kv = jnp.cumsum(jnp.einsum("bthd,bthe->bthde", k, v), axis=1)  # (B,T,H,hd,hd) running sums
         num = jnp.einsum("bthd,bthde->bthe", q, kv)
@@ -65,14 +81,15 @@ class Block(nn.Module):
     ln_eps: float = 1e-6
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, keep: jax.Array | None = None) -> jax.Array:
+        """``keep`` (B, T) bool: tokens other tokens may attend to (None: all; False for padding)."""
         B, T, E = x.shape
         H, hd = self.num_heads, self.head_dim
         h = nn.LayerNorm(epsilon=self.ln_eps, name="ln1")(x)
         qkv = nn.Dense(3 * H * hd, name="qkv")(h).reshape(B, T, 3, H, hd)  # (B,T,3,H,hd)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         attend = linear_attention if self.attn_type == "linear" else softmax_attention
-        a = attend(q, k, v, causal=self.causal).reshape(B, T, H * hd)  # (B,T,A)
+        a = attend(q, k, v, causal=self.causal, keep=keep).reshape(B, T, H * hd)  # (B,T,A)
         x = x + nn.Dense(E, name="out")(a)
         h = nn.LayerNorm(epsilon=self.ln_eps, name="ln2")(x)
         h = nn.gelu(nn.Dense(self.mlp_dim, name="fc1")(h))  # (B,T,M); GELU, tanh approximation
@@ -88,6 +105,7 @@ class Transformer(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         geo, E = geometry_of_task(self.task), self.arch.embed_dim
+        keep = padding_keep(x, geo)  # (B,T) bool or None
         if geo.lookup:
             embed = nn.Embed(geo.in_dim, E, name="embed")
             x = embed(x)  # (B,T,E)
@@ -106,13 +124,33 @@ class Transformer(nn.Module):
                 causal=geo.causal,
                 ln_eps=geo.ln_eps,
                 name=f"block{i}",
-            )(x)
+            )(x, keep)
         x = nn.LayerNorm(epsilon=geo.ln_eps, name="ln_f")(x)
         if geo.pooled:
-            x = x.mean(axis=1)  # (B,E)
+            x = pool(x, keep)  # (B,E)
         if geo.tied_head:
             return embed.attend(x)  # (B,T,V) = x @ embedding^T, no bias
         return nn.Dense(geo.out_dim, name="head")(x)  # (B,C) or (B,T,V)
+
+
+def padding_keep(x: jax.Array, geo: TaskGeometry) -> jax.Array | None:
+    """(B, T) bool, False at padding (id ``geo.pad_id``) of a pooled token-id input; else None.
+
+    Attention ignores padded keys and pooling averages over the other tokens, so a text
+    right-padded to ``seq_len`` is classified exactly as the same text unpadded (the
+    key padding mask of BERT, Devlin et al., 2019).
+    """
+    if not (geo.lookup and geo.pooled):
+        return None
+    return x != geo.pad_id
+
+
+def pool(x: jax.Array, keep: jax.Array | None) -> jax.Array:
+    """Mean over the kept tokens: (B, T, E) -> (B, E) (all tokens when ``keep`` is None)."""
+    if keep is None:
+        return x.mean(axis=1)
+    w = keep.astype(x.dtype)[..., None]  # (B,T,1)
+    return (x * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
 
 
 def mlp_widths(arch: ArchConfig) -> tuple[int, ...]:

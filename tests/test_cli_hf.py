@@ -91,17 +91,24 @@ def test_readme_gpt2_commands_run(cli, tmp_path):
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
-def test_hf_export_from_a_bundle(cli, tmp_path):
+@pytest.mark.parametrize("mlp", ["mlp_dim", "mlp_ratio"])
+def test_hf_export_from_a_bundle(cli, tmp_path, mlp):
+    """``nas hf export --bundle`` end to end, for a space searching ``mlp_dim`` and one searching ``mlp_ratio``."""
     from nas.export.bundle import write_bundle
     from search_spaces import load_space
     from supernet import model, pretrained
     from supernet.extract import extract
     from tests.gpt2_reference import write_tiny_gpt2
 
-    space = load_space(ROOT / "experiments/spaces/gpt2-tiny.yaml")
+    text = (ROOT / "experiments/spaces/gpt2-tiny.yaml").read_text()
+    if mlp == "mlp_ratio":  # the built-in gpt2-small searches mlp_ratio; here 2 or 4 x embed_dim
+        text = text.replace("mlp_dim: [64, 128]", "mlp_ratio: [2, 4]")
+    (tmp_path / "space.yaml").write_text(text)
+    space = load_space(tmp_path / "space.yaml")
     params = pretrained.load_params(write_tiny_gpt2(tmp_path / "ck"), space)
+    widths = {"mlp_dim": [64, 64], "mlp_ratio": [4, 4]}[mlp]
     arch = space.parse(
-        {"embed_dim": 16, "depth": 2, "num_heads": [2, 2], "mlp_dim": [64, 64], "attn_type": ["softmax"] * 2}
+        {"embed_dim": 16, "depth": 2, "num_heads": [2, 2], mlp: widths, "attn_type": ["softmax"] * 2}
     )
     bundle = write_bundle(
         tmp_path / "b",
@@ -113,6 +120,7 @@ def test_hf_export_from_a_bundle(cli, tmp_path):
     )
     r = cli("hf", "export", "--bundle", bundle, "--out", tmp_path / "hf")
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "n_inner 64" in r.stdout
     ids = np.random.default_rng(0).integers(0, 128, (2, 64))
     ours = np.asarray(model.apply(params, ids, arch, geo=model.geometry(space)))
     np.testing.assert_allclose(gpt2_forward(tmp_path / "hf", ids), ours, atol=1e-4)

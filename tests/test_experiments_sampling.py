@@ -81,3 +81,18 @@ def test_specs_equal_passes_per_step_where_allowed(vit_space):
         archs, _ = s.sample(jax.random.key(0), s.init(jax.random.key(1)), 0)
         counts[label] = len(archs)
     assert counts == {"uniform": 2, "sandwich": 3, "complexity_aware": 2, "performance_aware": 2}
+
+
+def test_study_rejects_a_space_without_accuracy(tmp_path, capsys):
+    """The study asks the task for its metrics (no task kind is named): an LM has no accuracy."""
+    from experiments import sampling_study
+
+    args = _args(tmp_path)
+    args[1] = "lm-shakespeare"
+    with pytest.raises(SystemExit) as e:
+        sampling_study.main(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: field '--space': the study needs a space whose task reports accuracy, got 'lm-shakespeare'"
+    )

@@ -148,3 +148,45 @@ def test_text_classification_from_csv_and_jsonl(tmp_path):
     (tmp_path / "range.jsonl").write_text('{"text": "x", "label": 4}\n' * 5)
     with pytest.raises(NasError, match=r"label 4 is outside \[0, 2\)"):
         data.load(space, {"train": str(tmp_path / "range.jsonl")})
+
+
+def test_padding_does_not_change_a_text_prediction():
+    """Key padding mask: a text right-padded with ``pad_id`` is classified as the same text unpadded."""
+    from search_spaces.geometry import geometry_of_task
+    from supernet import extract, model, standalone
+
+    task = {"kind": "text_classification", "vocab_size": 50, "seq_len": 12, "num_classes": 3, "head_dim": 4}
+    layer = {"num_heads": [1, 2], "mlp_dim": [8, 16], "attn_type": ["linear", "softmax"]}
+    space = SearchSpace(
+        name="txt",
+        max_depth=2,
+        global_dims={"embed_dim": [8, 12], "depth": [1, 2]},
+        layer_dims=layer,
+        task=task,
+    )
+    arch = space.parse(
+        {
+            "embed_dim": 12,
+            "depth": 2,
+            "num_heads": [2, 1],
+            "mlp_dim": [16, 8],
+            "attn_type": ["softmax", "linear"],
+        }
+    )
+    params = model.init(space, jax.random.key(0))
+    text = np.random.default_rng(0).integers(1, 50, (1, 5)).astype(np.int32)  # 5 tokens, no id 0
+    rows = np.zeros((3, 12), np.int32)  # the text padded; the text then a real token; all padding
+    rows[:2, :5] = text
+    rows[1, 5:] = 7
+    geo = model.geometry(space)
+    net, sub = standalone.build(space, arch), extract(params, arch, space=space)
+    short, full = (np.asarray(jax.jit(net.apply)(sub, x)) for x in (text, rows))
+    np.testing.assert_allclose(full[0], short[0], atol=1e-5, rtol=0)
+    assert np.abs(full[1] - short[0]).max() > 1e-3  # real tokens there do change the prediction
+    assert np.isfinite(full[2]).all()  # all padding: finite, not NaN
+    np.testing.assert_allclose(np.asarray(model.apply(params, rows, arch, geo=geo)), full, atol=1e-5, rtol=0)
+    assert geometry_of_task({**task, "pad_id": 49}).pad_id == 49
+    with pytest.raises(
+        NasError, match=r"field 'task.pad_id' must be a token id in \[0, vocab_size\), got 50"
+    ):
+        geometry_of_task({**task, "pad_id": 50})

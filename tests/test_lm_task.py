@@ -149,6 +149,7 @@ def test_builtin_shakespeare_lm_and_play_classification(cli, tmp_path, monkeypat
         len(tok["model"]["vocab"]) == 2048
         and (tmp_path / "cache/tokenizers/shakespeare-bpe-2048.npy").is_file()
     )
+    assert tok["model"]["vocab"]["<|endoftext|>"] == 0  # text classification pads with id 0 (task.pad_id)
     monkeypatch.setenv("NAS_CACHE", str(tmp_path / "cache"))
     from search_spaces import load_space
     from supernet import data

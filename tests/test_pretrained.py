@@ -167,3 +167,50 @@ def test_bad_checkpoints_are_one_line_naming_tensor_and_shapes(tmp_path, space):
     (tmp_path / "pickle" / "pytorch_model.bin").write_bytes(b"")
     with pytest.raises(NasError, match="a pickle, never loaded"):
         pretrained.load_params(tmp_path / "pickle", space)
+
+
+RATIO_SPACE = """name: gpt2-tiny-ratio
+max_depth: 3
+global:
+  embed_dim: [16, 32]
+  depth: [1, 2, 3]
+layer:
+  num_heads: [2, 4]
+  mlp_ratio: [2, 4]
+  attn_type: [linear, softmax]
+task: {kind: charlm, dataset: shakespeare, vocab_size: 128, seq_len: 64, head_dim: 8, ln_eps: 1.0e-5, tie_embeddings: true}
+"""
+
+
+def test_mlp_ratio_space_exports_uniform_and_says_why_not_for_heterogeneous(tmp_path, ckpt, ids):
+    """A space searching ``mlp_ratio`` (as built-in gpt2-small does) exports like one searching ``mlp_dim``."""
+    from search_spaces import load_space
+    from search_spaces.errors import NasError
+    from supernet import pretrained
+    from supernet.extract import extract
+
+    (tmp_path / "ratio.yaml").write_text(RATIO_SPACE)
+    space = load_space(tmp_path / "ratio.yaml")
+    params = pretrained.load_params(ckpt, space)  # largest: 32 wide, MLP 4 x 32 = 128, as the checkpoint
+
+    def arch(ratios):
+        return space.parse(
+            {
+                "embed_dim": 16,
+                "depth": 2,
+                "num_heads": [2, 2],
+                "mlp_ratio": ratios,
+                "attn_type": ["softmax"] * 2,
+            }
+        )
+
+    uniform, mixed = arch([4, 4]), arch([2, 4])
+    assert pretrained.why_not_gpt2(space, uniform) is None
+    assert pretrained.why_not_gpt2(space, mixed) == (
+        "mlp_ratio differs between layers [2, 4]; GPT-2 has one MLP width"
+    )
+    with pytest.raises(NasError, match="mlp_ratio differs"):
+        pretrained.write_gpt2(tmp_path / "mixed", space, mixed, extract(params, mixed))
+    folder = pretrained.write_gpt2(tmp_path / "hf", space, uniform, extract(params, uniform))
+    assert json.loads((folder / "config.json").read_text())["n_inner"] == 64  # 4 x 16
+    np.testing.assert_allclose(gpt2_forward(folder, ids), _logits(params, space, uniform, ids), atol=1e-4)

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
+
+PROGRESS = re.compile(r"^(train|search \w+):\s+\d+%\|")  # tqdm bars, on stderr by design
+
+
+def stderr_besides_progress(err: str) -> list[str]:
+    """What a run printed on stderr other than its progress bars (Ray, JAX, absl, Orbax
+    or os.fork() warnings would be here)."""
+    return [x for x in re.split(r"[\r\n]+", err) if x.strip() and not PROGRESS.match(x)]
 
 
 @pytest.mark.slow
@@ -13,6 +22,8 @@ def test_quickstart_small_end_to_end_and_resume(cli, tmp_path):
     wd = tmp_path / "qs"
     r = cli("quickstart", "--size", "small", "--workdir", wd, "--workers", "1", timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert stderr_besides_progress(r.stderr) == []  # a user sees only what concerns them
+    assert PROGRESS.match(r.stderr.lstrip("\r\n"))  # the pattern does match the bars
     summary = json.loads((wd / "summary.json").read_text())
     assert 0.0 <= summary["accuracy"] <= 1.0 and summary["params"] > 0
     assert summary["measured_ms"] > 0 and summary["predicted_ms"] > 0
@@ -32,6 +43,7 @@ def test_quickstart_small_end_to_end_and_resume(cli, tmp_path):
     # Re-running resumes every step: nothing is trained or evaluated again, same answer.
     r2 = cli("quickstart", "--size", "small", "--workdir", wd, "--workers", "1", timeout=1500)
     assert r2.returncode == 0, r2.stderr[-3000:]
+    assert stderr_besides_progress(r2.stderr) == []
     assert "(resuming)" in r2.stdout
     assert (wd / "search" / "history.jsonl").read_text().splitlines() == history
     assert json.loads((wd / "summary.json").read_text())["architecture"] == summary["architecture"]

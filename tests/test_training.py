@@ -33,6 +33,7 @@ def uninterrupted(cli, env, tmp_path_factory):
     wd = tmp_path_factory.mktemp("full")
     r = cli("train", ROOT / "experiments/train_tiny.yaml", "--workdir", wd, "--quiet", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr == ""  # no JAX, absl or Orbax log lines around the checkpoints
     return wd
 
 
@@ -56,6 +57,7 @@ def test_killed_run_resumes_exactly(cli, env, uninterrupted, tmp_path):
     assert sorted(partial) == [1, 2, 3, 4, 5]
     r = cli("train", ROOT / "experiments/train_tiny.yaml", "--workdir", tmp_path, "--quiet", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr == ""  # restoring the checkpoint is silent too
     resumed, final2 = _losses(tmp_path)
     assert resumed == full  # every step's subnet losses, bit for bit
     assert final2[0]["final"] == final[0]["final"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
-from supernet import model
+from supernet import model, standalone
 from supernet.pretrained import hf_gpt2
 
 # ---- what the space's task computes ---------------------------------------------------------
@@ -140,12 +140,13 @@ def why_not_gpt2(space: SearchSpace, arch: ArchConfig) -> str | None:
     geo = model.geometry(space)
     if not geo.is_causal_lm:
         return f"space '{space.name}' is not a causal LM ({space.task.get('kind')!r}); GPT-2 is one"
-    heads, mlps = set(arch.num_heads), set(arch.mlp_dim)
+    widths = standalone.mlp_widths(arch)  # per layer, from mlp_dim or mlp_ratio x embed_dim
+    mlp_dim = "mlp_dim" if "mlp_dim" in arch else "mlp_ratio"
     attn = set(arch.get("attn_type", ("softmax",) * arch.depth))
-    if len(heads) > 1:
+    if len(set(arch.num_heads)) > 1:
         return f"num_heads differs between layers {list(arch.num_heads)}; GPT-2 has one head count"
-    if len(mlps) > 1:
-        return f"mlp_dim differs between layers {list(arch.mlp_dim)}; GPT-2 has one MLP width"
+    if len(set(widths)) > 1:
+        return f"{mlp_dim} differs between layers {list(arch[mlp_dim])}; GPT-2 has one MLP width"
     if attn != {"softmax"}:
         return f"attn_type is {list(arch.attn_type)}; GPT-2 has softmax attention in every layer"
     A = arch.num_heads[0] * geo.head_dim
@@ -205,7 +206,7 @@ def from_subnet(space: SearchSpace, arch: ArchConfig, variables: dict) -> tuple[
         "depth": arch.depth,
         "num_heads": int(arch.num_heads[0]),
         "head_dim": model.geometry(space).head_dim,
-        "mlp_dim": int(arch.mlp_dim[0]),
+        "mlp_dim": standalone.mlp_widths(arch)[0],
         "vocab_size": V,
         "positions": int(tensors["wpe.weight"].shape[0]),
         "ln_eps": facts["ln_eps"],

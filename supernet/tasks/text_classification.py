@@ -3,7 +3,10 @@
 The model is the encoder of :mod:`supernet.standalone` with bidirectional
 attention over the token ids (Devlin et al., NAACL 2019), mean-pooled into one
 prediction: the kind of model FlexiBERT (Tuli et al., 2023) and NAS-Bench-BERT
-search.  Texts are cut to ``seq_len`` tokens and right-padded with id 0.
+search.  Texts are cut to ``seq_len`` tokens and right-padded with ``pad_id``
+(task option, default 0: the BPE's end-of-text token, or NUL for ``ascii``);
+attention never attends to padding and pooling averages over the text's own
+tokens (a key padding mask), so padding does not change a prediction.
 
 Task block: ``vocab_size``, ``seq_len``, ``num_classes``, ``head_dim``,
 ``tokenizer`` (``bpe`` or ``ascii``); ``dataset: shakespeare-plays`` is the
@@ -42,7 +45,7 @@ OPTIONS = {"train", "val", "val_fraction", "tokenizer", "text_field", "label_fie
 
 
 class Texts(NamedTuple):
-    x_train: np.ndarray  # (N, seq_len) int32, right-padded with 0
+    x_train: np.ndarray  # (N, seq_len) int32, right-padded with pad_id
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
@@ -63,8 +66,9 @@ def check(task: Mapping[str, Any], where: str) -> None:
         )
 
 
-def encode(tok: toklib.Tok, texts: list[str], seq_len: int) -> np.ndarray:
-    out = np.zeros((len(texts), seq_len), np.int32)
+def encode(tok: toklib.Tok, texts: list[str], seq_len: int, pad_id: int = 0) -> np.ndarray:
+    """(N, seq_len) int32 ids: each text cut to ``seq_len`` tokens, right-padded with ``pad_id``."""
+    out = np.full((len(texts), seq_len), pad_id, np.int32)
     for i, ids in enumerate(tok.encode_many(texts)):
         out[i, : min(len(ids), seq_len)] = ids[:seq_len]
     return out
@@ -145,6 +149,7 @@ def _label_ids(labels: list, classes: list[str] | None, num_classes: int, *, fie
 def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None = None) -> Texts:
     task = space.task
     V, T, C = int(task["vocab_size"]), int(task["seq_len"]), int(task["num_classes"])
+    pad = geometry_of_task(task).pad_id
     extra = sorted(set(data_cfg) - OPTIONS)
     if extra:
         raise NasError(f"field 'data.{extra[0]}': not an option of text classification {sorted(OPTIONS)}")
@@ -159,7 +164,7 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
         key = f"shakespeare-bpe-{V}"
         tok = toklib.resolve(spec, vocab_size=V, home=home, corpus=_plays(), cache_key=key)
         tr, va = split(len(texts), val_fraction=frac)
-        x = encode(tok, texts, T)
+        x = encode(tok, texts, T, pad)
         return Texts(x[tr], y[tr], x[va], y[va], tok, classes)
     fields = {
         "text_field": data_cfg.get("text_field", "text"),
@@ -180,10 +185,10 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
     finally:
         if corpus_file is not None:
             corpus_file.unlink(missing_ok=True)
-    x = encode(tok, texts, T)
+    x = encode(tok, texts, T, pad)
     if data_cfg.get("val"):
         vt, vl = read_table(Path(data_cfg["val"]), field="data.val", **fields)
-        xv, (yv, _) = encode(tok, vt, T), _label_ids(vl, classes, C, field="data.val")
+        xv, (yv, _) = encode(tok, vt, T, pad), _label_ids(vl, classes, C, field="data.val")
     else:
         tr, va = split(len(x), val_fraction=frac)
         x, y, xv, yv = x[tr], y[tr], x[va], y[va]
@@ -242,7 +247,8 @@ def predict(sub, *, inputs: str | None, prompt: str | None = None, **_: Any) -> 
             raise NasError(f"field 'input': '{p}' holds no texts")
     classes_file = sub.path / CLASSES_FILE
     labels = json.loads(classes_file.read_text()) if classes_file.is_file() else None
-    x = encode(bundle_tokenizer(sub), texts, int(sub.space.task["seq_len"]))
+    task = sub.space.task
+    x = encode(bundle_tokenizer(sub), texts, int(task["seq_len"]), geometry_of_task(task).pad_id)
     return class_lines(sub(x), labels)
 
 
