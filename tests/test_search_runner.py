@@ -104,6 +104,25 @@ def test_a_search_of_cheap_evaluators_never_starts_ray(tmp_path):
     assert out.stdout.split() == ["30", "{'driver'}", "False"]  # Ray was not even imported
 
 
+def test_resuming_a_finished_search_replays_it_without_ray(tiny_search_run, tmp_path):
+    """A supernet search is evaluated on Ray; once its budget is spent, --resume only replays."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_search_run, run)
+    before = (run / "history.jsonl").read_text()
+    code = (
+        "import sys\n"
+        "from nas import runner\n"
+        f"res = runner.run_search(runner.load_run_config({str(run)!r}), {str(run)!r}, resume=True, progress=False)\n"
+        "print(len(res.records), 'ray' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(len(before.splitlines())), "False"]
+    assert (run / "history.jsonl").read_text() == before
+
+
 @pytest.mark.parametrize(
     "spec, space, message",
     [
