@@ -21,8 +21,16 @@ returns one metrics dict per architecture:
 * ``latency``: the per-device latency predictor, ``predictors.load(device)``;
   metric ``latency_ms[DEVICE]``.  Cheap.
 * ``supernet``: inherited-weight metrics (``accuracy``, ``loss``,
-  ``perplexity``) from ``supernet.evaluation.load_evaluator(workdir)``, built
-  once per Ray worker (it loads an Orbax checkpoint and compiles).
+  ``perplexity``) of the latest checkpoint in ``workdir``
+  (:func:`supernet.evaluation.load_payload`), built once per Ray worker (it
+  compiles).
+
+Every file an evaluator reads (a table, a fitted predictor, the supernet's
+checkpoint and validation data) is read by its kind's ``load`` into an
+in-memory *payload*, once, in the driver; ``build(spec, space, payload)`` then
+reads no file.  The Ray executor hands the payloads to its workers through
+Ray's object store, so a worker on another machine never needs the driver's
+paths (see docs/design.md, "Searches on a cluster").
 
 Each kind is one entry of :data:`KINDS` (its options, required fields, the
 metrics it provides, whether it is cheap, how it is built).  Cheap evaluators
@@ -57,6 +65,7 @@ class Evaluator(NamedTuple):
     fn: Fn
     cheap: bool
     provides: tuple[str, ...] | None
+    payload: Any = None  # what its kind's ``load`` read (shipped to Ray workers as is)
 
 
 class Kind(NamedTuple):
@@ -66,12 +75,13 @@ class Kind(NamedTuple):
     required: tuple[str, ...]  # string options that must be given
     provides: Callable[[Mapping[str, Any]], tuple[str, ...] | None]  # metric names, known without building
     cheap: Callable[[Mapping[str, Any]], bool]  # may run in the driver
-    build: Callable[[Mapping[str, Any], SearchSpace], Fn]
+    build: Callable[[Mapping[str, Any], SearchSpace, Any], Fn]  # (spec, space, payload); reads no file
     check: Callable[[Mapping[str, Any], SearchSpace], None] | None = None  # preflight instead of a build
+    load: Callable[[Mapping[str, Any], SearchSpace], Any] | None = None  # the payload from the driver's files
 
 
 # ---- the kinds ----------------------------------------------------------------------
-def _build_complexity(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
+def _build_complexity(spec: Mapping[str, Any], space: SearchSpace, payload: None) -> Fn:
     from search_spaces.complexity import complexity
 
     bs, seq = int(spec.get("batch_size", 1)), spec.get("seq_len")
@@ -84,9 +94,11 @@ def _build_complexity(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
     return fn
 
 
-def _build_table(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
-    table = read_table(spec["path"], **T.mapping(spec))
+def _load_table(spec: Mapping[str, Any], space: SearchSpace) -> dict:
+    return read_table(spec["path"], **T.mapping(spec))
 
+
+def _build_table(spec: Mapping[str, Any], space: SearchSpace, table: dict) -> Fn:
     def fn(archs):
         out = []
         for a in archs:
@@ -136,7 +148,7 @@ def _check_output(kind: str, out: Any, n: int) -> list[dict[str, float]]:
     return rows
 
 
-def _build_callable(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
+def _build_callable(spec: Mapping[str, Any], space: SearchSpace, payload: None) -> Fn:
     user = _load_callable(spec["target"])
     opts = dict(spec.get("options") or {})
 
@@ -146,14 +158,18 @@ def _build_callable(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
     return fn
 
 
-def _build_latency(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
+def _load_latency(spec: Mapping[str, Any], space: SearchSpace) -> Any:
+    """The device's fitted predictor (``$NAS_PREDICTORS`` or the shipped ones), in memory."""
     try:
         predictors = importlib.import_module("predictors")
     except ImportError as e:
         raise NasError(f"field 'device': the latency evaluator needs the predictors package ({e})") from None
+    return predictors.load_for(spec["device"], space)
+
+
+def _build_latency(spec: Mapping[str, Any], space: SearchSpace, model: Any) -> Fn:
     from nas.hw_metrics import latency_values
 
-    model = predictors.load_for(spec["device"], space)
     qs = list(spec.get("quantiles", ()))
 
     def fn(archs):
@@ -183,11 +199,18 @@ def _check_supernet(spec: Mapping[str, Any], space: SearchSpace) -> None:
         )
 
 
-def _build_supernet(spec: Mapping[str, Any], space: SearchSpace) -> Fn:
-    from supernet.evaluation import load_evaluator
+def _load_supernet(spec: Mapping[str, Any], space: SearchSpace) -> dict:
+    """The latest checkpoint's weights and the validation batches (numpy), read once."""
+    from supernet.evaluation import load_payload
 
     _check_supernet(spec, space)
-    inherited = load_evaluator(spec["workdir"])
+    return load_payload(spec["workdir"])
+
+
+def _build_supernet(spec: Mapping[str, Any], space: SearchSpace, payload: dict) -> Fn:
+    from supernet.evaluation import evaluator_from_payload
+
+    inherited = evaluator_from_payload(payload)
 
     def fn(archs):
         return _check_output("supernet", inherited(list(archs)), len(archs))
@@ -215,7 +238,9 @@ KINDS: dict[str, Kind] = {
     "complexity": Kind(
         frozenset({"batch_size", "seq_len"}), (), lambda s: COMPLEXITY_METRICS, _always, _build_complexity
     ),
-    "table": Kind(frozenset(T.TABLE_OPTIONS), ("path",), _table_provides, _always, _build_table),
+    "table": Kind(
+        frozenset(T.TABLE_OPTIONS), ("path",), _table_provides, _always, _build_table, load=_load_table
+    ),
     "callable": Kind(
         frozenset({"target", "options", "cheap"}),
         ("target",),
@@ -224,10 +249,21 @@ KINDS: dict[str, Kind] = {
         _build_callable,
     ),
     "latency": Kind(
-        frozenset({"device", "quantiles", "peak_mb"}), ("device",), _latency_provides, _always, _build_latency
+        frozenset({"device", "quantiles", "peak_mb"}),
+        ("device",),
+        _latency_provides,
+        _always,
+        _build_latency,
+        load=_load_latency,
     ),
     "supernet": Kind(
-        frozenset({"workdir"}), ("workdir",), _unknown, _never, _build_supernet, _check_supernet
+        frozenset({"workdir"}),
+        ("workdir",),
+        _unknown,
+        _never,
+        _build_supernet,
+        _check_supernet,
+        _load_supernet,
     ),
 }
 
@@ -293,11 +329,24 @@ def is_cheap(spec: Mapping[str, Any]) -> bool:
     return KINDS[spec["kind"]].cheap(spec)
 
 
-def build(spec: Mapping[str, Any], space: SearchSpace) -> Evaluator:
-    """An Evaluator from its declaration (imports the package it needs)."""
+def load(spec: Mapping[str, Any], space: SearchSpace) -> Any:
+    """What the evaluator reads from files (a table, a fitted predictor, the supernet's
+    weights and validation data), in memory and picklable; None for kinds that read none."""
+    k = KINDS[spec["kind"]]
+    return k.load(spec, space) if k.load is not None else None
+
+
+_READ = object()
+
+
+def build(spec: Mapping[str, Any], space: SearchSpace, payload: Any = _READ) -> Evaluator:
+    """An Evaluator from its declaration (imports the package it needs) and its payload
+    (:func:`load`; read from the files here when not given)."""
     spec = check_spec(spec)
     k = KINDS[spec["kind"]]
-    return Evaluator(spec["kind"], k.build(spec, space), k.cheap(spec), k.provides(spec))
+    if payload is _READ:
+        payload = load(spec, space)
+    return Evaluator(spec["kind"], k.build(spec, space, payload), k.cheap(spec), k.provides(spec), payload)
 
 
 def preflight(specs: Sequence[Mapping[str, Any]], space: SearchSpace) -> list[Evaluator | None]:
@@ -313,6 +362,21 @@ def preflight(specs: Sequence[Mapping[str, Any]], space: SearchSpace) -> list[Ev
                 out.append(None)
             else:
                 out.append(build(spec, space))
+        except NasError as e:
+            msg = str(e).replace("field 'evaluators.", "field '")
+            raise NasError(f"evaluators[{i}] ({spec['kind']}): {msg}") from None
+    return out
+
+
+def payloads(
+    specs: Sequence[Mapping[str, Any]], space: SearchSpace, built: Sequence[Evaluator | None]
+) -> list[Any]:
+    """Each evaluator's payload for the Ray workers: the preflight build's, or read now (the
+    supernet's weights, which preflight only checked).  Errors name the evaluator as preflight does."""
+    out = []
+    for i, (spec, b) in enumerate(zip(specs, built, strict=True)):
+        try:
+            out.append(b.payload if b is not None else load(spec, space))
         except NasError as e:
             msg = str(e).replace("field 'evaluators.", "field '")
             raise NasError(f"evaluators[{i}] ({spec['kind']}): {msg}") from None

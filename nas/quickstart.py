@@ -127,10 +127,17 @@ def search_step(workdir: Path, device: str, budget: int, population: int, worker
 
 def export_step(workdir: Path) -> Path:
     from nas.export.from_run import export_run
+    from nas.export.select import select_records
 
-    out = workdir / "export" / "best"
+    out, run = workdir / "export" / "best", workdir / "search"
+    (best,) = select_records(run, "best")[1]
+    if (out / "config.json").is_file():  # bundles are written atomically: a config means a whole bundle
+        prov = json.loads((out / "config.json").read_text()).get("provenance", {})
+        if prov.get("search_index") == best["index"] and prov.get("search_run") == str(run.resolve()):
+            _say(f"4/5 the best subnet is already exported to {out}")
+            return out
     _say(f"4/5 exporting the best subnet to {out}")
-    return export_run(workdir / "search", select="best", out=out)[0]
+    return export_run(run, select="best", out=out)[0]
 
 
 def quickstart(

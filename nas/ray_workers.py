@@ -5,9 +5,19 @@ Two unpinned JAX processes on one machine each run about 2x slower (see
 docs/design.md), so every worker asks Ray for one CPU and pins itself with
 ``os.sched_setaffinity`` to a core that no other worker of ours on that node
 holds.  Cores are claimed with ``flock`` on per-core lock files, released by
-the kernel when the worker dies.  The evaluators (a supernet checkpoint load
-and compile among them) are built once in ``__init__`` and reused for every
-batch.
+the kernel when the worker dies.  The evaluators (a supernet compile among
+them) are built once in ``__init__`` and reused for every batch.
+
+What the workers need travels with Ray, never through the driver's paths:
+the evaluators' payloads (the supernet's weights and validation batches, a
+fitted latency predictor, a table; :func:`nas.evaluators.load`) are read once
+by the driver and put in Ray's object store, and on a cluster joined with
+``--address`` the code travels as the job's ``runtime_env``: this project's
+packages as ``py_modules`` and, when a ``callable`` evaluator is configured,
+the driver's working directory (and the callable's package if it lies
+elsewhere).  A local Ray keeps the cheaper route: the workers import from the
+driver's own ``sys.path`` on the same disk (see docs/design.md, "Searches on a
+cluster").
 
 A local Ray listens on 127.0.0.1 only and keeps Ray's token authentication on (see
 :func:`start_ray`); a cluster is joined with ``--address``.
@@ -16,6 +26,7 @@ A local Ray listens on 127.0.0.1 only and keeps Ray's token authentication on (s
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import socket
 import sys
@@ -25,9 +36,10 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
@@ -55,9 +67,15 @@ def claim_core() -> tuple[int | None, object | None]:
 
 @ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)
 class EvalWorker:
-    """Holds the built evaluators; ``evaluate`` scores a batch of arch JSON strings."""
+    """Holds the built evaluators; ``evaluate`` scores a batch of arch JSON strings.
 
-    def __init__(self, specs: list[dict], space: dict, sys_path: list[str], pin: bool = True) -> None:
+    ``payloads`` (one per spec, :func:`nas.evaluators.load`) arrive from the object store;
+    ``sys_path`` is the driver's (a local Ray) or empty (a cluster: code from runtime_env).
+    """
+
+    def __init__(
+        self, specs: list[dict], space: dict, payloads: list, sys_path: list[str], pin: bool = True
+    ) -> None:
         self.core, self._lock = claim_core() if pin else (None, None)
         if self.core is not None:  # BLAS / OpenMP threads of a pinned worker: one per core it has
             from threadpoolctl import threadpool_limits
@@ -77,7 +95,7 @@ class EvalWorker:
             from search_spaces import space_from_dict
 
             self.space = space_from_dict(space)
-            self.evaluators = [E.build(s, self.space) for s in specs]
+            self.evaluators = [E.build(s, self.space, p) for s, p in zip(specs, payloads, strict=True)]
         except Exception as e:  # noqa: BLE001 - reported by ready(), not as a dead actor
             self.error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
@@ -111,6 +129,36 @@ def _keep_token_auth() -> None:
         pass
 
 
+def user_code(specs: Sequence[Mapping[str, Any]]) -> tuple[list[str], str | None]:
+    """What a cluster's workers need of the user's code: ``(modules, working_dir)``.
+
+    None and no module without a ``callable`` evaluator.  With one, the working directory
+    (local Ray workers see it on ``sys.path``; on a cluster it becomes theirs) and the
+    callable's top-level package or file when it lies outside that folder, outside this
+    project and outside the installed packages (``sys.prefix``).
+    """
+    targets = [s["target"] for s in specs if s.get("kind") == "callable"]
+    if not targets:
+        return [], None
+    from predictors.remote import PACKAGES
+
+    cwd = Path.cwd().resolve()
+    installed = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix}]
+    modules = []
+    for target in targets:
+        top = target.partition(":")[0].split(".")[0]
+        spec = importlib.util.find_spec(top) if top not in PACKAGES else None
+        if spec is None:
+            continue
+        locs = list(spec.submodule_search_locations or [])
+        if len(locs) > 1 or not (locs or spec.origin):
+            continue  # a namespace package or a built-in: nothing Ray can ship
+        path = Path(locs[0] if locs else spec.origin).resolve()
+        if path.suffix in ("", ".py") and not any(path.is_relative_to(d) for d in [cwd, *installed]):
+            modules.append(str(path))
+    return sorted(set(modules)), str(cwd)
+
+
 @contextmanager
 def _loopback_node() -> Iterator[None]:
     """While Ray starts, its node address stays 127.0.0.1, so that Ray binds to loopback only.
@@ -135,8 +183,14 @@ def _loopback_node() -> Iterator[None]:
         ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
-def start_ray(address: str | None, workers: int | None) -> bool:
+def start_ray(address: str | None, workers: int | None, specs: Sequence[Mapping[str, Any]] = ()) -> bool:
     """Starts or joins Ray unless this process already did; True if we must shut it down.
+
+    A local Ray's workers import through the driver's ``PYTHONPATH`` (same machine, same
+    files: nothing to upload).  A cluster joined with ``address`` gets the code as the
+    job's ``runtime_env`` (:func:`predictors.remote.runtime_env`: this project's packages,
+    and :func:`user_code` for a ``callable`` evaluator of ``specs``), so its nodes need only
+    Ray and the dependencies.
 
     A local Ray listens on 127.0.0.1 only (:func:`_loopback_node`) and keeps Ray's token
     authentication on whatever ``RAY_AUTH_MODE`` says (loopback is still shared with the
@@ -144,14 +198,19 @@ def start_ray(address: str | None, workers: int | None) -> bool:
     """
     if ray.is_initialized():
         return False
-    root = str(Path(__file__).resolve().parents[1])
-    paths = [root, os.getcwd()] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
-    for var in ("JAX_PLATFORMS", "NAS_PREDICTORS", "NAS_CACHE", "NAS_XLA_CACHE", "JAX_COMPILATION_CACHE_DIR"):
-        # workers see the driver's platform, predictors and caches
-        if var in os.environ:
-            env[var] = os.environ[var]
-    kw = dict(runtime_env={"env_vars": env}, logging_level="WARNING", log_to_driver=False)
+    platform = ("JAX_PLATFORMS", "NAS_XLA_CACHE")  # the driver's platform, its cache switch
+    env = {k: os.environ[k] for k in platform if k in os.environ}
+    if address:  # a node keeps its own cache folders: the driver's paths mean nothing there
+        from predictors.remote import runtime_env
+
+        modules, working_dir = user_code(specs)
+        renv = dict(runtime_env(modules=modules, working_dir=working_dir), env_vars=env)
+    else:  # same machine: the driver's code path and cache folders
+        root = str(Path(__file__).resolve().parents[1])
+        paths = [root, os.getcwd()] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env.update({k: os.environ[k] for k in ("NAS_CACHE", "JAX_COMPILATION_CACHE_DIR") if k in os.environ})
+        renv = {"env_vars": dict(env, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))}
+    kw = dict(runtime_env=renv, logging_level="WARNING", log_to_driver=False)
     try:
         if address:
             ray.init(address=address, **kw)
@@ -179,6 +238,10 @@ def cluster_cpus() -> int:
 class RayExecutor:
     """Evaluates ``(index, arch)`` jobs on ``n_workers`` actors, ``per_worker`` tasks queued on each.
 
+    ``payloads`` (one per spec, :func:`nas.evaluators.payloads`) are put in Ray's object
+    store once; every worker, a replacement too, builds its evaluators from them.
+    ``driver_paths``: the workers also import from the driver's ``sys.path`` (a local Ray;
+    on a cluster the code comes with the job's runtime_env instead).
     A worker that dies costs a retry of its batch on a fresh worker; an architecture that
     killed ``max_attempts`` workers, or an evaluator that raises, ends the search with one line.
     """
@@ -187,14 +250,17 @@ class RayExecutor:
         self,
         specs: list[dict],
         space: dict,
+        payloads: list,
         *,
         n_workers: int,
         batch_size: int = 1,
         per_worker: int = 2,
         max_attempts: int = 3,
+        driver_paths: bool = True,
     ) -> None:
-        sys_path = list(dict.fromkeys([os.getcwd()] + sys.path))
-        self._spawn = lambda: EvalWorker.remote(specs, space, sys_path)
+        sys_path = list(dict.fromkeys([os.getcwd()] + sys.path)) if driver_paths else []
+        self.payloads = ray.put(payloads)  # a top-level ref argument: each actor gets the value
+        self._spawn = lambda: EvalWorker.remote(specs, space, self.payloads, sys_path)
         self.batch_size, self.per_worker, self.max_attempts = batch_size, per_worker, max_attempts
         self.actors = [self._spawn() for _ in range(n_workers)]
         self._check_ready(self.actors)
@@ -274,7 +340,15 @@ class RayExecutor:
             self.actors.append(fresh)
             self.idle.extend([fresh] * self.per_worker)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Kills the workers and waits (up to ``timeout`` s) until Ray reports them dead, so that
+        their cores are free for the next search on the node (``ray.kill`` is asynchronous)."""
         for actor in self.actors:
             ray.kill(actor)
+        deadline = time.monotonic() + timeout
+        for actor in self.actors:
+            try:
+                ray.get(actor.info.remote(), timeout=max(0.1, deadline - time.monotonic()))
+            except (RayActorError, GetTimeoutError):
+                pass
         self.actors = []

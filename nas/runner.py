@@ -18,7 +18,10 @@ Two executors run the evaluations:
 
 Before any evaluation every evaluator is built (or checked) in the driver
 (:func:`nas.evaluators.preflight`), so one that cannot be built is one line
-naming it, the field and the cause.
+naming it, the field and the cause.  What the evaluators read from files (the
+supernet's weights and validation data, a fitted predictor, a table) is read
+there too, once, and reaches Ray workers through the object store
+(:func:`nas.evaluators.payloads`), so no worker reads the driver's paths.
 
 Every result is appended (and fsynced) to ``history.jsonl`` the moment it
 arrives (:mod:`nas.run_dir`); ``state.json`` holds the strategy state.
@@ -182,6 +185,8 @@ def run_search(
     in_driver = executor == "driver" or (executor == "auto" and runs_in_driver(cfg, address))
     if in_driver and any(b is None for b in built):
         raise NasError("executor 'driver': the supernet evaluator runs on Ray workers only")
+    if resume and len(recorded) >= cfg.budget:  # nothing left to evaluate: replay without Ray
+        in_driver = True
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume:  # drop a line torn by the kill, so that appends start on a fresh line
         RD.rewrite_history(run_dir, recorded)
@@ -202,7 +207,10 @@ def run_search(
     else:
         from nas import ray_workers as W
 
-        started = W.start_ray(address, workers or cfg.workers)
+        # Read once here (a damaged checkpoint fails before Ray starts); workers get them from
+        # Ray's object store, never from the driver's paths.
+        payloads = E.payloads(cfg.evaluators, cfg.space, built)
+        started = W.start_ray(address, workers or cfg.workers, cfg.evaluators)
         try:
             cpus = W.cluster_cpus()
             n_workers = max(1, min(workers or cfg.workers or cpus, cpus))
@@ -210,10 +218,13 @@ def run_search(
             ex = W.RayExecutor(
                 cfg.evaluators,
                 cfg.space.to_dict(),
+                payloads,
                 n_workers=n_workers,
                 batch_size=cfg.batch_size,
                 per_worker=TASKS_PER_WORKER,
+                driver_paths=address is None,
             )
+            del payloads  # the object store holds them now
             try:
                 state = _drive(run_cfg, strategy, ex, recorded, run_dir, progress)
             finally:

@@ -24,7 +24,11 @@ from typing import Any, Callable, Sequence
 
 from search_spaces import ArchConfig, NasError, SearchSpace
 
-PACKAGES = ("search_spaces", "supernet", "predictors")
+PACKAGES = ("search_spaces", "supernet", "predictors", "nas")  # this project's code, all of it
+EXCLUDES = ["__pycache__", "*.pyc"]  # predictors/data/.rayignore keeps plots and raw campaigns home
+# besides the working directory's .gitignore (Ray honours it): environments, search runs and
+# supernet checkpoints (the weights travel through the object store, see nas.ray_workers)
+WORKING_DIR_EXCLUDES = [".git", ".venv", "venv", "runs", "checkpoints"]
 
 
 def resource(device: str) -> str:
@@ -32,11 +36,20 @@ def resource(device: str) -> str:
     return f"device:{device}"
 
 
-def runtime_env() -> dict[str, Any]:
-    """This project's packages as ``py_modules`` (uploaded once to the cluster by Ray)."""
+def runtime_env(*, modules: Sequence[str] = (), working_dir: str | None = None) -> dict[str, Any]:
+    """This project's packages as ``py_modules``, plus the user's ``modules`` (paths of packages
+    or ``.py`` files) and ``working_dir``: Ray zips and uploads them once per content hash to
+    the cluster, and every node unpacks them before it starts a worker of the job, so a node
+    needs only Ray and the dependencies (the same runtime_env serves ``nas search --address``)."""
     root = Path(__file__).resolve().parents[1]
-    mods = [str(root / p) for p in PACKAGES]
-    return {"py_modules": mods, "excludes": ["*.png", "measurements.jsonl", "__pycache__"]}
+    env: dict[str, Any] = {
+        "py_modules": [str(root / p) for p in PACKAGES] + [str(m) for m in modules],
+        "excludes": list(EXCLUDES),
+    }
+    if working_dir is not None:
+        env["working_dir"] = str(working_dir)
+        env["excludes"] += WORKING_DIR_EXCLUDES
+    return env
 
 
 def _node() -> dict[str, Any]:

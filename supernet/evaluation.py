@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from search_spaces import ArchConfig, SearchSpace
+from search_spaces import ArchConfig, SearchSpace, space_from_dict
 from supernet import checkpoint, data, model, tasks
 
 
@@ -53,16 +53,39 @@ def compiles() -> int:
     return _batch_stats._cache_size()
 
 
-def load_evaluator(workdir: str | Path) -> Callable[[list[ArchConfig]], list[dict[str, float]]]:
-    """Loads the latest checkpoint of a run once; returns ``archs -> metrics`` on its validation split."""
+def load_payload(workdir: str | Path) -> dict:
+    """Everything inherited evaluation needs, read once from a run's files into memory.
+
+    ``{"space": dict, "params": numpy pytree, "batches": [(x, y), ...], "step": int}``: the
+    latest checkpoint's weights and the validation split as the task reads it (its data
+    files, tokenizer and class names applied), so that a process on another machine can
+    evaluate from this payload alone (Ray ships it through its object store).
+    """
     space, params, config = checkpoint.load(workdir)
-    params = jax.device_put(params)
     ds = data.load(space, config.get("data"), home=workdir)
     batches = data.val_batches(
         ds, batch_size=config["eval_batch_size"], max_examples=config["eval_max_examples"]
     )
+    return {
+        "space": space.to_dict(),
+        "params": jax.device_get(params),
+        "batches": [(np.ascontiguousarray(x), np.ascontiguousarray(y)) for x, y in batches],
+        "step": int(config["restored_step"]),
+    }
+
+
+def evaluator_from_payload(payload: dict) -> Callable[[list[ArchConfig]], list[dict[str, float]]]:
+    """``archs -> metrics`` on the payload's validation batches (:func:`load_payload`); reads no file."""
+    space = space_from_dict(payload["space"], source="supernet payload")
+    params = jax.device_put(payload["params"])
+    batches = payload["batches"]
 
     def evaluator(archs: list[ArchConfig]) -> list[dict[str, float]]:
         return evaluate(space, params, archs, batches)
 
     return evaluator
+
+
+def load_evaluator(workdir: str | Path) -> Callable[[list[ArchConfig]], list[dict[str, float]]]:
+    """Loads the latest checkpoint of a run once; returns ``archs -> metrics`` on its validation split."""
+    return evaluator_from_payload(load_payload(workdir))

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+NO_AUTH = {"RAY_AUTH_MODE": "disabled"}  # a test cluster is ours alone; no shared token file
 
 # One XLA compilation cache for the session, shared by this process, the CLI subprocesses
 # and Ray workers (supernet/cache.py): the same small programs are compiled in dozens of
@@ -115,3 +120,65 @@ def tiny_search_run(tmp_path_factory, tiny_supernet, ray_local):
     run_dir = tmp_path_factory.mktemp("tiny-search") / "run"
     runner.run_search(search_config.check(raw), run_dir, workers=1, progress=False)
     return run_dir
+
+
+def ray_cli() -> str:
+    """The `ray` command of this interpreter's environment (the venv need not be on PATH)."""
+    here = Path(sys.executable).parent / "ray"
+    return str(here) if here.exists() else (shutil.which("ray") or "ray")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(port)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """A two-node Ray cluster started with ``ray start`` on 127.0.0.1: a head and a node tagged
+    ``device:edge``, one CPU each.  Neither has this repository on its ``PYTHONPATH`` and both
+    run in an empty folder, so what a job's workers import comes with its ``runtime_env``.
+    Yields ``{"address": "127.0.0.1:PORT", "edge": node id of the tagged node}``."""
+    home = tmp_path_factory.mktemp("ray-cluster")
+    env = dict({k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **NO_AUTH, JAX_PLATFORMS="cpu")
+    port = free_port()
+    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats", "--block"]
+    quiet = dict(env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    head = subprocess.Popen(
+        [ray_cli(), "start", "--head", "--port", str(port), "--include-dashboard=false", *common], **quiet
+    )
+    edge = None
+    try:
+        _wait_port(port)
+        edge = subprocess.Popen(
+            [ray_cli(), "start", "--address", f"127.0.0.1:{port}", "--resources", '{"device:edge": 1}', *common],
+            **quiet,
+        )  # fmt: skip
+        code = (
+            "import ray, sys, time, json; ray.init(address=sys.argv[1], logging_level='ERROR');"
+            "t = time.time()\n"
+            "while time.time() - t < 60 and not ray.cluster_resources().get('device:edge'): time.sleep(0.5)\n"
+            "print(json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive'] and 'device:edge' in n['Resources']]))"
+        )
+        r = subprocess.run(
+            [sys.executable, "-c", code, f"127.0.0.1:{port}"],
+            env=dict(os.environ, **NO_AUTH), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        (edge_id,) = json.loads(r.stdout.strip().splitlines()[-1])
+        yield {"address": f"127.0.0.1:{port}", "edge": edge_id}
+    finally:
+        for p in (edge, head):
+            if p is not None:
+                p.send_signal(signal.SIGTERM)  # stops exactly the processes this fixture started
+                p.wait(timeout=60)

@@ -10,18 +10,15 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 import yaml
-from conftest import ROOT, run_cli
+from conftest import NO_AUTH, ROOT, run_cli
 
 from experiments.make_tabular import SPACE_FILE, TABLE_FILE
 from nas import run_outputs, runner, search_config
 from search_spaces.errors import NasError
-
-NO_AUTH = {"RAY_AUTH_MODE": "disabled"}  # the test cluster is ours alone; no shared token file
 
 
 def write_config(tmp_path, **extra) -> str:
@@ -135,46 +132,105 @@ def test_killed_search_resumes_to_the_same_pareto_front(ray_local, tmp_path):
     assert resumed == json.loads((tmp_path / "full" / "pareto.json").read_text()) and resumed
 
 
-def _ray_cli() -> str:
-    """The `ray` command of this interpreter's environment (the venv need not be on PATH)."""
-    here = Path(sys.executable).parent / "ray"
-    return str(here) if here.exists() else (shutil.which("ray") or "ray")
+PROBE = """from pathlib import Path
+
+import nas
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def where(archs, root, cwd):
+    code = float(not Path(nas.__file__).resolve().is_relative_to(root))
+    here = float(not Path(__file__).resolve().is_relative_to(cwd))
+    return [{"code_shipped": code, "cwd_shipped": here} for _ in archs]
+"""
+
+# The driver of `nas search`, with the supernet workdir and the predictors folder moved away
+# the moment it has read them (nas.evaluators.payloads), before any Ray worker starts.
+MOVING_DRIVER = """import os, sys
+from nas import cli, evaluators as E
+read = E.payloads
+def read_then_move(*args):
+    out = read(*args)
+    for d in sys.argv[1:3]:
+        os.rename(d, d + "-moved")
+    return out
+E.payloads = read_then_move
+sys.exit(cli.main(sys.argv[3:]))
+"""
+
+
+def _user_predictor(root, space):
+    """A user-fitted predictor of ``space`` for device 'tinydev' under ``root`` (NAS_PREDICTORS)."""
+    from predictors import features as F
+    from predictors import registry
+    from predictors.models import linear
+    from search_spaces import complexity
+
+    archs = space.sample_many(0, 12)
+    X, y = F.features(space, archs), 0.1 + complexity(space, archs)["flops"] / 1e6
+    fdef = {"version": F.FEATURE_VERSION, "names": F.feature_names(space), "batch_size": 1, "seq_len": None}
+    part = registry.SpacePredictor(space, "linear", linear.fit(X, y), {"features": fdef})
+    registry.save(root, "tinydev", part)
+    return registry.LatencyPredictor("tinydev", [part])
 
 
 @pytest.mark.slow
-def test_search_joins_a_cluster_started_with_ray_start(tmp_path):
-    port = _free_port()
-    head = subprocess.Popen(
-        [_ray_cli(), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
-         "--include-dashboard=false", "--disable-usage-stats", "--block"],
-        env=_cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def test_a_cluster_search_reads_nothing_of_the_driver(ray_cluster, tiny_supernet, tiny_search_run, tmp_path):
+    """Joined with --address, the workers get the code by runtime_env and the supernet and
+    predictor by the object store: the workdir and the predictors folder are moved away once
+    the driver has read them, and the metrics equal those of the local run."""
+    from search_spaces import load_space_file
+
+    space = load_space_file(ROOT / "experiments/spaces/vit-tiny.yaml")
+    workdir, reg, cwd = tmp_path / "supernet", tmp_path / "predictors", tmp_path / "cwd"
+    shutil.copytree(tiny_supernet, workdir)  # the session's one stays where it is
+    predictor = _user_predictor(reg, space)
+    cwd.mkdir()
+    (cwd / "probe.py").write_text(PROBE)
+    local = yaml.safe_load((tiny_search_run / "config.yaml").read_text())
+    raw = dict(
+        local,
+        evaluators=[
+            {"kind": "supernet", "workdir": str(workdir)},
+            {"kind": "complexity"},
+            {"kind": "latency", "device": "tinydev"},
+            {"kind": "callable", "target": "probe:where", "options": {"root": str(ROOT), "cwd": str(cwd)}},
+        ],
+    )
+    raw.pop("hv_reference", None)
+    raw.pop("workers", None)  # as many workers as the cluster has CPUs; "lag" keeps the proposals
+    (cwd / "search.yaml").write_text(yaml.safe_dump(raw))
+    env = dict(os.environ, **NO_AUTH, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", NAS_PREDICTORS=str(reg))
+    run = tmp_path / "run"
+    args = [
+        "search",
+        "search.yaml",
+        "--address",
+        ray_cluster["address"],
+        "--run-dir",
+        str(run),
+        "--no-progress",
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", MOVING_DRIVER, str(workdir), str(reg), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        cfg = write_config(tmp_path)
-        out = run_cli("search", cfg, "--address", f"127.0.0.1:{port}", "--run-dir", str(tmp_path / "run"),
-                      "--no-progress", env=NO_AUTH)  # fmt: skip
-        assert out.returncode == 0, out.stderr
-        assert "16 evaluations" in out.stdout
-        workers = {
-            json.loads(x)["worker"] for x in (tmp_path / "run" / "history.jsonl").read_text().splitlines()
-        }
-        assert len(workers) == 2
-        assert json.loads((tmp_path / "run" / "pareto.json").read_text())
-    finally:
-        head.send_signal(signal.SIGTERM)  # stops exactly the processes this head started
-        head.wait(timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert not workdir.exists() and not reg.exists()
+    assert "8 evaluations" in out.stdout and json.loads((run / "pareto.json").read_text())
+    recs = sorted(
+        (json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()), key=lambda r: r["index"]
+    )
+    assert len({r["worker"] for r in recs}) == 2  # one per node
+    ref = sorted(runner.read_history(tiny_search_run).values(), key=lambda r: r["index"])
+    assert [r["arch"] for r in recs] == [r["arch"] for r in ref]  # same proposals (same lag)
+    for r, want in zip(recs, ref, strict=True):
+        m = r["metrics"]
+        assert {k: m[k] for k in want["metrics"]} == want["metrics"]  # supernet and complexity, exactly
+        assert m["code_shipped"] == 1.0 and m["cwd_shipped"] == 1.0  # code by runtime_env
+    archs = [space.parse(r["arch"]) for r in recs]
+    assert [r["metrics"]["latency_ms[tinydev]"] for r in recs] == pytest.approx(
+        predictor.predict(archs), rel=1e-12
+    )
 
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -100,6 +102,25 @@ def test_a_search_of_cheap_evaluators_never_starts_ray(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["30", "{'driver'}", "False"]  # Ray was not even imported
+
+
+def test_resuming_a_finished_search_replays_it_without_ray(tiny_search_run, tmp_path):
+    """A supernet search is evaluated on Ray; once its budget is spent, --resume only replays."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_search_run, run)
+    before = (run / "history.jsonl").read_text()
+    code = (
+        "import sys\n"
+        "from nas import runner\n"
+        f"res = runner.run_search(runner.load_run_config({str(run)!r}), {str(run)!r}, resume=True, progress=False)\n"
+        "print(len(res.records), 'ray' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(len(before.splitlines())), "False"]
+    assert (run / "history.jsonl").read_text() == before
 
 
 @pytest.mark.parametrize(
@@ -201,3 +222,40 @@ def test_latency_and_supernet_evaluators_fail_clearly_without_their_packages(tmp
         else:  # the package has landed: it must then give its metric
             out = ev.fn(space.sample_many(0, 2))
             assert len(out) == 2
+
+
+def test_payloads_are_read_once_and_builds_read_no_file(tmp_path):
+    """A table's payload is its rows: an evaluator built from it works with the file gone,
+    and a pickled copy (what Ray's object store carries) gives the same metrics."""
+    space = load_space_file(SPACE_FILE)
+    table = tmp_path / "copy.jsonl"
+    shutil.copy(TABLE_FILE, table)
+    specs = [{"kind": "table", "path": str(table)}, {"kind": "latency", "device": "cpu-host"}]
+    vit = load_space("vit-mnist")
+    payloads = [E.load(specs[0], space), E.load(specs[1], vit)]
+    table.unlink()
+    arch = ArchConfig.from_json(next(iter(payloads[0])))
+    built = E.build(specs[0], space, pickle.loads(pickle.dumps(payloads[0])))
+    assert built.fn([arch]) == [E.read_table(TABLE_FILE)[arch.to_json()]]
+    archs = vit.sample_many(0, 3)
+    lat = [
+        E.build(specs[1], vit, p).fn(archs) for p in (payloads[1], pickle.loads(pickle.dumps(payloads[1])))
+    ]
+    assert lat[0] == lat[1] and lat[0][0]["latency_ms[cpu-host]"] > 0
+    with pytest.raises(NasError, match=r"^evaluators\[0\] \(table\): .*table.jsonl"):
+        E.payloads([{"kind": "table", "path": str(tmp_path / "table.jsonl")}], space, [None])
+
+
+def test_user_code_a_cluster_needs(tmp_path, monkeypatch):
+    """The working directory, and the callable's package when it lies outside it and outside
+    this project's and the installed packages; nothing without a callable."""
+    from nas.ray_workers import user_code
+
+    monkeypatch.chdir(tmp_path)
+    assert user_code([{"kind": "complexity"}]) == ([], None)
+    here = [{"kind": "callable", "target": t} for t in ("nas.objectives:x", "numpy:sum", "json:dumps")]
+    assert user_code(here) == ([], str(tmp_path.resolve()))
+    toy = [{"kind": "callable", "target": "experiments.toy_evaluators:synthetic"}]
+    assert user_code(toy) == ([str(ROOT / "experiments")], str(tmp_path.resolve()))
+    monkeypatch.chdir(ROOT)
+    assert user_code(toy) == ([], str(ROOT))
