@@ -5,8 +5,8 @@ The root is ``$NAS_CACHE`` (default ``~/.cache/nas``).  The compilation cache is
 own persistent cache (``jax_compilation_cache_dir``): every ``nas`` process and every
 search worker compiles the same supernet step and evaluation programs again, and a
 compile of a small space's programs costs tens of seconds on 2 cores.  With the cache a
-second ``nas train`` of ``experiments/train_tiny.yaml`` took 15 s instead of 44 s here
-(docs/design.md).  A cached executable is the program XLA would compile again, so results
+second ``nas train`` of ``experiments/train_tiny.yaml`` took half the time of the first
+here (``benchmarks/bench_compile_cache.py``, docs/design.md).  A cached executable is the program XLA would compile again, so results
 are unchanged.  ``NAS_XLA_CACHE=0`` turns it off; a ``JAX_COMPILATION_CACHE_DIR`` the
 user set wins.
 """
