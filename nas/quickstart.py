@@ -29,7 +29,7 @@ from search_spaces import NasError, load_space
 CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml"
 SIZES = {  # steps, search budget, population, most measurements if the CPU is new (active learning)
     "small": (60, 16, 6, 12),
-    "default": (600, 100, 16, 60),
+    "default": (600, 100, 16, 96),
 }
 
 
