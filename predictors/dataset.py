@@ -11,6 +11,7 @@ from predictors import features as feats
 from predictors.campaign import read_jsonl
 from predictors.drift import corrected_latency, reference_levels
 from predictors.fitting import ARCH_CANDIDATES, fit_and_score
+from predictors.intervals import interval_meta
 from predictors.registry import SpacePredictor, data_hash, save, user_root
 from search_spaces import ArchConfig, NasError, load_space
 
@@ -38,18 +39,6 @@ def records_to_xy(records: Sequence[dict[str, Any]], space) -> tuple[np.ndarray,
         "seq_len": seq_len,
     }
     return X, y, fdef
-
-
-def interval_meta(r: dict[str, Any]) -> dict[str, Any]:
-    """What the stored intervals are and how well they covered unseen rows."""
-    return {
-        "method": "CV+ conformal on log(y / y_hat) (Barber et al. 2021)",
-        "level": 0.9,
-        "heldout_coverage_pct": r["coverage90_pct"],
-        "heldout_n": int(len(r["test_idx"])),
-        "nested_cv_coverage_pct": r["coverage90_cv_pct"],
-        "n_scores": int(len(r["residuals"])),
-    }
 
 
 def fit_device(

@@ -157,21 +157,6 @@ def summarize(times_ms: np.ndarray) -> dict[str, float]:
     }
 
 
-def random_variables(model: Any, x: Any, *, seed: int = 0) -> Any:
-    """Variables of the right shapes filled from numpy (latency does not depend on values).
-
-    ``model.init`` would compile and run every initializer op by op, which on a
-    busy CPU costs more than compiling the forward itself.
-    """
-    import jax
-
-    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
-    rng = np.random.default_rng(seed)
-    return jax.tree.map(
-        lambda s: jax.numpy.asarray((0.02 * rng.standard_normal(s.shape)).astype(s.dtype)), shapes
-    )
-
-
 def _jax_runner(space: SearchSpace, arch: ArchConfig, batch_size: int, seq_len: int | None):
     import jax
 
@@ -179,7 +164,7 @@ def _jax_runner(space: SearchSpace, arch: ArchConfig, batch_size: int, seq_len: 
 
     model = standalone.build(space, arch)
     x = standalone.example_input(space, batch_size, seq_len)
-    variables = random_variables(model, x)
+    variables = standalone.random_variables(model, x)
     fwd = jax.jit(model.apply).lower(variables, x).compile()
 
     def call() -> None:

@@ -23,12 +23,11 @@ def export_onnx(space: SearchSpace, arch: ArchConfig, *, batch_size: int = 1, se
     import jax
     from jax2onnx import to_onnx
 
-    from predictors.measure import random_variables
     from supernet import standalone
 
     model = standalone.build(space, arch)
     x = standalone.example_input(space, batch_size, seq_len)
-    variables = random_variables(model, x)
+    variables = standalone.random_variables(model, x)
 
     def fwd(inp):
         return model.apply(variables, inp)

@@ -81,7 +81,7 @@ def save_table(
 ) -> Path:
     """Saves a fit of :func:`predictors.fitting.fit_and_score` on a CSV as device ``device``
     (``<root>/<device>/csv-table.json`` + npz): its columns, the CSV's sha256, the scores."""
-    from predictors.dataset import interval_meta
+    from predictors.intervals import interval_meta
     from predictors.registry import TablePart, save, user_root
 
     meta = {

@@ -19,6 +19,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.geometry import TaskGeometry, geometry_of_task, task_geometry
@@ -191,3 +192,14 @@ def example_input(space: SearchSpace, batch_size: int = 1, seq_len: int | None =
 def init(space: SearchSpace, arch: ArchConfig, key: jax.Array) -> dict:
     """Fresh parameters of the standalone model: ``{"params": ...}``."""
     return build(space, arch).init(key, example_input(space))
+
+
+def random_variables(model: Any, x: Any, *, seed: int = 0) -> Any:
+    """Variables of the right shapes filled from numpy (latency does not depend on values).
+
+    ``model.init`` would compile and run every initializer op by op, which on a
+    busy CPU costs more than compiling the forward itself.
+    """
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda s: jnp.asarray((0.02 * rng.standard_normal(s.shape)).astype(s.dtype)), shapes)

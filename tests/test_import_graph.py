@@ -98,3 +98,10 @@ def test_search_spaces_has_no_import_loop():
     assert loops(graph) == []
     for low in ("search_spaces.operators", "search_spaces.batch", "search_spaces.encoding"):
         assert "search_spaces.space" not in reachable(graph, low), low
+
+
+def test_no_package_has_an_import_loop():
+    """Every package's modules form a DAG: contracts (``supernet.tasks.api``,
+    ``predictors.models.inputs``) sit below the modules that implement them."""
+    for package in ("nas", "search_spaces", "supernet", "predictors", "experiments"):
+        assert loops(import_graph(package)) == [], package

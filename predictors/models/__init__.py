@@ -13,6 +13,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from predictors.models.inputs import check_xy, log_inputs
 from search_spaces import NasError
 
 
@@ -40,19 +41,4 @@ def get(name: str) -> Model:
 
 
 NAMES = ("linear", "poly2", "mlp", "ensemble", "trees")
-
-
-def check_xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or not np.isfinite(X).all():
-        raise NasError(f"field 'X': expected a finite 2-D feature matrix, got shape {X.shape}")
-    if y is not None:
-        y = np.asarray(y, dtype=np.float64)
-        if y.shape != (X.shape[0],) or not np.isfinite(y).all() or (y <= 0).any():
-            raise NasError(f"field 'y': expected {X.shape[0]} positive finite latencies, got shape {y.shape}")
-    return X, y
-
-
-def log_inputs(X: np.ndarray) -> np.ndarray:
-    """sign(x) log1p(|x|): features spanning decades become comparable inputs."""
-    return np.sign(X) * np.log1p(np.abs(X))
+__all__ = ["Model", "NAMES", "check_xy", "get", "log_inputs"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from predictors.models import check_xy
+from predictors.models.inputs import check_xy
 
 
 def expand(X: np.ndarray, degree: int) -> np.ndarray:

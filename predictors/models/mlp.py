@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from predictors.models import check_xy, log_inputs
+from predictors.models.inputs import check_xy, log_inputs
 
 
 def _init(key, sizes):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from predictors.models import check_xy, linear, log_inputs
+from predictors.models import linear
+from predictors.models.inputs import check_xy, log_inputs
 
 
 def fit(

@@ -42,8 +42,9 @@ import numpy as np
 from search_spaces import SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import geometry_of_task
-from supernet.tasks import Task, corpus
+from supernet.tasks import corpus
 from supernet.tasks import tokenizer as toklib
+from supernet.tasks.api import Task
 from supernet.tasks.inputs import read_array
 
 OPTIONS = {"train", "val", "val_fraction", "tokenizer", "dtype", "seq_len"}

@@ -29,7 +29,7 @@ import numpy as np
 from search_spaces import SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import geometry_of_task
-from supernet.tasks import Task
+from supernet.tasks.api import Task
 from supernet.tasks.inputs import check_labels, check_numeric, class_lines, read_array, split
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}

@@ -36,8 +36,8 @@ import numpy as np
 from search_spaces import SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import geometry_of_task
-from supernet.tasks import Task
 from supernet.tasks import tokenizer as toklib
+from supernet.tasks.api import Task
 from supernet.tasks.image_classification import CLASSES_FILE, _save_classes
 from supernet.tasks.inputs import class_lines, split
 
