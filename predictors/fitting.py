@@ -11,10 +11,19 @@ CSVs: same split (:func:`predictors.tabular.split`), same metrics.
    one is fitted on the train rows and scored on the test rows, as is every
    other candidate (for the printed table only).
 3. The out-of-fold log ratios of the chosen model calibrate its intervals
-   (:mod:`predictors.intervals`, CV+); the share of test rows inside the 90 %
-   interval is measured and stored.
-4. The chosen model is refitted on all rows and recalibrated with K-fold
-   out-of-fold scores over all rows: that is what is saved.
+   (:mod:`predictors.intervals`, CV+ with ``CAL_FOLDS`` folds); the share of test
+   rows inside the 90 % interval is measured and stored.
+4. The chosen model is refitted on all rows and recalibrated with out-of-fold
+   scores over all rows: that is what is saved.
+
+Calibration uses 20 folds where the choice uses 5 (:func:`cal_folds`): a fold
+model sees 95 % of the rows instead of 80 %, so its errors are closer to those of
+the model fitted on all rows, as CV+ assumes (Barber et al. 2021 bound CV+ only
+below, at 1 - 2 alpha; with a few hundred rows and a steep learning curve 5-fold
+scores make the interval too wide).  On this project's 240-row campaigns (trees),
+the 90 % interval's nested-CV coverage, mean of four fold seeds, is 93.4 / 93.1 %
+with 5 calibration folds, 92.1 / 92.8 % with 10 and 91.7 / 92.2 % with 20; on the
+2,000-row HAT files 89.9-90.9 % with any of them.  The costly MLP models keep 5.
 
 The deep ensemble stays available (``candidates=(..., "ensemble")``) but is not a
 default candidate: it took ~70 of the 75 s of a CSV fit and was never chosen.
@@ -36,6 +45,13 @@ DEFAULT_CANDIDATES = ("linear", "poly2", "trees")
 # expansion has thousands of columns: slow to query and fitted on a few hundred rows.
 ARCH_CANDIDATES = ("linear", "trees")
 LEVEL = 0.9
+CAL_FOLDS = 20
+COSTLY = ("mlp", "ensemble")
+
+
+def cal_folds(name: str) -> int:
+    """Folds of the out-of-fold scores that calibrate model ``name``'s intervals."""
+    return 5 if name in COSTLY else CAL_FOLDS
 
 
 def folds(n: int, *, k: int = 5, seed: int = 0) -> list[np.ndarray]:
@@ -56,17 +72,25 @@ def out_of_fold(name: str, X: np.ndarray, y: np.ndarray, *, k: int = 5, seed: in
 
 
 def cv_coverage(
-    name: str, X: np.ndarray, y: np.ndarray, *, level: float = LEVEL, k: int = 5, seed: int = 0
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    level: float = LEVEL,
+    k: int = 5,
+    cal_k: int | None = None,
+    seed: int = 0,
 ) -> float:
     """Share (%) of all rows inside their ``level`` interval, each row unseen by its model
     and by its calibration (nested K-fold: the outer fold is predicted by a model fitted
     on the other folds and calibrated by their own out-of-fold scores).  Over every row,
     so its noise is that of ``n`` rows, not of one small test split."""
     m = models.get(name)
+    cal_k = cal_k or cal_folds(name)
     inside = np.zeros(len(y), bool)
     for va in folds(len(y), k=k, seed=seed + 1):
         tr = np.setdiff1d(np.arange(len(y)), va)
-        res = intervals.scores(y[tr], out_of_fold(name, X[tr], y[tr], k=k, seed=seed))
+        res = intervals.scores(y[tr], out_of_fold(name, X[tr], y[tr], k=cal_k, seed=seed))
         lo, hi = intervals.interval(m.predict(m.fit(X[tr], y[tr], seed=seed), X[va])[0], res, level)
         inside[va] = (y[va] >= lo) & (y[va] <= hi)
     return float(100 * inside.mean())
@@ -92,6 +116,7 @@ def fit_and_score(
     seed: int = 0,
     test_fraction: float = 0.1,
     k: int = 5,
+    cal_k: int | None = None,
     refit: bool = True,
 ) -> dict[str, Any]:
     """Chooses, scores, calibrates and refits (see the module docstring).
@@ -113,13 +138,15 @@ def fit_and_score(
         fitted[name] = m.fit(X[tr], y[tr], seed=seed)
         preds[name] = m.predict(fitted[name], X[te])[0]
         scores[name] = evaluate(y[te], preds[name])
-    res_tr = intervals.scores(y[tr], oof[best])
+    cal_k = cal_k or cal_folds(best)
+    oof_cal = oof[best] if cal_k == k else out_of_fold(best, X[tr], y[tr], k=cal_k, seed=seed)
+    res_tr = intervals.scores(y[tr], oof_cal)
     cover = intervals.coverage(y[te], preds[best], res_tr, LEVEL)
     scores[best] = {**scores[best], "coverage90_pct": cover}
-    cover_cv = cv_coverage(best, X, y, k=k, seed=seed)
+    cover_cv = cv_coverage(best, X, y, k=k, cal_k=cal_k, seed=seed)
     if refit:
         params = models.get(best).fit(X, y, seed=seed)
-        res = intervals.scores(y, out_of_fold(best, X, y, k=k, seed=seed))
+        res = intervals.scores(y, out_of_fold(best, X, y, k=cal_k, seed=seed))
     else:
         params, res = fitted[best], res_tr
     return {
