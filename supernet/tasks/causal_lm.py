@@ -253,8 +253,5 @@ TASK = Task(
     metrics=metrics,
     random_input=random_input,
     predict=predict,
-    data_files=lambda cfg: (
-        [k for k in ("train", "val") if k in cfg]
-        + (["tokenizer"] if cfg.get("tokenizer") not in (None, "bpe", "ascii") else [])
-    ),
+    data_files=toklib.data_files,
 )

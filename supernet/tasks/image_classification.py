@@ -29,6 +29,7 @@ import numpy as np
 from search_spaces import SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import geometry_of_task
+from supernet.tasks import labelled
 from supernet.tasks.api import Task
 from supernet.tasks.inputs import check_labels, check_numeric, class_lines, read_array, split
 
@@ -207,23 +208,6 @@ def _save_classes(home: Path, classes: list[str]) -> None:
     path.write_text(json.dumps(classes))
 
 
-def train_batch(data: Images, *, step: int, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng([seed, step])
-    idx = rng.choice(len(data.x_train), size=batch_size, replace=batch_size > len(data.x_train))
-    return data.x_train[idx], data.y_train[idx]
-
-
-def val_batches(data: Images, *, batch_size: int, max_examples: int | None = None) -> list:
-    x, y = data.x_val[:max_examples], data.y_val[:max_examples]
-    batch_size = min(batch_size, len(x))
-    n = (len(x) // batch_size) * batch_size
-    return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, n, batch_size)]
-
-
-def metrics(loss: float, accuracy: float) -> dict[str, float]:
-    return {"accuracy": accuracy, "loss": loss}
-
-
 def random_input(space: SearchSpace, batch_size: int, seed: int = 0) -> np.ndarray:
     geo = geometry_of_task(space.task)
     shape = (batch_size, *geo.image_hw, geo.channels)
@@ -254,9 +238,9 @@ def predict(sub, *, inputs: str | None, prompt: str | None = None, **_: Any) -> 
 TASK = Task(
     check=check,
     load=load,
-    train_batch=train_batch,
-    val_batches=val_batches,
-    metrics=metrics,
+    train_batch=labelled.train_batch,
+    val_batches=labelled.val_batches,
+    metrics=labelled.metrics,
     random_input=random_input,
     predict=predict,
     data_files=lambda cfg: [k for k in ("train", "x", "y", "val", "val_y") if k in cfg],

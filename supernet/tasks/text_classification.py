@@ -36,6 +36,7 @@ import numpy as np
 from search_spaces import SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import geometry_of_task
+from supernet.tasks import labelled
 from supernet.tasks import tokenizer as toklib
 from supernet.tasks.api import Task
 from supernet.tasks.image_classification import CLASSES_FILE, _save_classes
@@ -197,23 +198,6 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
     return Texts(x, y, xv, yv, tok, classes)
 
 
-def train_batch(data: Texts, *, step: int, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng([seed, step])
-    idx = rng.choice(len(data.x_train), size=batch_size, replace=batch_size > len(data.x_train))
-    return data.x_train[idx], data.y_train[idx]
-
-
-def val_batches(data: Texts, *, batch_size: int, max_examples: int | None = None) -> list:
-    x, y = data.x_val[:max_examples], data.y_val[:max_examples]
-    batch_size = min(batch_size, len(x))
-    n = (len(x) // batch_size) * batch_size
-    return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, n, batch_size)]
-
-
-def metrics(loss: float, accuracy: float) -> dict[str, float]:
-    return {"accuracy": accuracy, "loss": loss}
-
-
 def random_input(space: SearchSpace, batch_size: int, seed: int = 0) -> np.ndarray:
     t = space.task
     shape = (batch_size, int(t["seq_len"]))
@@ -255,13 +239,10 @@ def predict(sub, *, inputs: str | None, prompt: str | None = None, **_: Any) -> 
 TASK = Task(
     check=check,
     load=load,
-    train_batch=train_batch,
-    val_batches=val_batches,
-    metrics=metrics,
+    train_batch=labelled.train_batch,
+    val_batches=labelled.val_batches,
+    metrics=labelled.metrics,
     random_input=random_input,
     predict=predict,
-    data_files=lambda cfg: (
-        [k for k in ("train", "val") if k in cfg]
-        + (["tokenizer"] if cfg.get("tokenizer") not in (None, "bpe", "ascii") else [])
-    ),
+    data_files=toklib.data_files,
 )

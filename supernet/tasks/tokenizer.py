@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -152,3 +152,10 @@ def resolve(
         saved.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(saved, tok.json)
     return tok
+
+
+def data_files(data_cfg: Mapping[str, Any]) -> list[str]:
+    """The fields of a text kind's data block that are paths: ``train``, ``val`` and a
+    ``tokenizer`` file (not the built-in ``bpe`` / ``ascii``)."""
+    files = [k for k in ("train", "val") if k in data_cfg]
+    return files + (["tokenizer"] if data_cfg.get("tokenizer") not in (None, "bpe", "ascii") else [])

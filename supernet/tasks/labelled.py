@@ -1,0 +1,32 @@
+"""Labelled examples held as arrays in memory (images, token ids): batching and metrics
+shared by the classification kinds.
+
+A training batch is a pure function of (seed, step), so a resumed run draws exactly
+the batches it would have drawn (the step is in every checkpoint); the validation
+batches are the fixed validation split in order, whole batches only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def train_batch(data: Any, *, step: int, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_size`` examples of ``data.x_train`` / ``data.y_train`` drawn by (seed, step)."""
+    rng = np.random.default_rng([seed, step])
+    idx = rng.choice(len(data.x_train), size=batch_size, replace=batch_size > len(data.x_train))
+    return data.x_train[idx], data.y_train[idx]
+
+
+def val_batches(data: Any, *, batch_size: int, max_examples: int | None = None) -> list:
+    """The first ``max_examples`` of ``data.x_val`` / ``data.y_val`` as whole batches."""
+    x, y = data.x_val[:max_examples], data.y_val[:max_examples]
+    batch_size = min(batch_size, len(x))
+    n = (len(x) // batch_size) * batch_size
+    return [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, n, batch_size)]
+
+
+def metrics(loss: float, accuracy: float) -> dict[str, float]:
+    return {"accuracy": accuracy, "loss": loss}
