@@ -60,7 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = f.add_mutually_exclusive_group(required=True)
     src.add_argument("--jsonl", help="measurements from 'nas latency measure'")
     src.add_argument("--csv", help="a CSV of features and targets from any tool")
-    f.add_argument("--features", help="CSV feature columns, comma separated")
+    f.add_argument(
+        "--features",
+        help="CSV feature columns, comma separated (default: every other column); columns of names are one-hot encoded",
+    )
     f.add_argument("--target", help="CSV target columns, comma separated (their sum is fitted)")
     f.add_argument("--device", help="save the fitted predictor under this device name")
     f.add_argument("--root", help="registry folder (default $NAS_PREDICTORS or ~/.nas/predictors)")
@@ -178,13 +181,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     cands = _candidates(args.model, csv=bool(args.csv))
     if args.csv:
-        from predictors.tabular import load_csv
+        from predictors.tabular import load_table
 
-        if not args.features or not args.target:
-            raise NasError("fields '--features' and '--target' are required with --csv")
-        cols = [c.strip() for c in args.features.split(",") if c.strip()]
+        if not args.target:
+            raise NasError("field '--target' is required with --csv")
+        feats = [c.strip() for c in args.features.split(",") if c.strip()] if args.features else None
         tgts = [c.strip() for c in args.target.split(",") if c.strip()]
-        X, y = load_csv(args.csv, cols, tgts)
+        X, y, cols = load_table(args.csv, feats, tgts)
+        if cols.categories:
+            print(
+                f"categorical columns (one-hot): {', '.join(f'{k} {list(v)}' for k, v in cols.categories.items())}"
+            )
         r = fit_and_score(X, y, candidates=cands, seed=args.seed, test_fraction=args.test_fraction)
         print(f"{args.csv}: {len(r['train_idx'])} train / {len(r['test_idx'])} test rows")
         _print_scores(r)
@@ -274,7 +281,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                 f"field '--device': {args.device!r} predicts architectures of {pred.spaces}; "
                 "query it with --arch or --archs"
             )
-        rows, X = query_rows(pred.table.columns, csv_path=args.csv, row=args.row)
+        rows, X = query_rows(pred.table.table_columns, csv_path=args.csv, row=args.row)
         mean, std = pred.table.predict_rows(X)
         iv = _interval(pred, level, mean, pred.table)
         for i, (row, m, s) in enumerate(zip(rows, mean, std, strict=True)):

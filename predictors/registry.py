@@ -19,12 +19,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from predictors import features as feats
 from predictors import intervals, models
+from predictors.table_columns import Columns, encode
 from search_spaces import ArchBatch, ArchConfig, NasError, SearchSpace, load_space, space_from_dict, to_batch
 
 FORMAT_VERSION = 2
@@ -87,12 +88,23 @@ class TablePart:
     meta: dict[str, Any] = field(default_factory=dict)
     residuals: np.ndarray | None = None
 
+    @property
+    def table_columns(self) -> Columns:
+        """The columns and the categories of categorical ones (:mod:`predictors.table_columns`)."""
+        return Columns(self.columns, {k: tuple(v) for k, v in (self.meta.get("categories") or {}).items()})
+
     def predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, std) of rows of :attr:`columns` (shape (n, len(columns)))."""
+        """(mean, std) of an encoded matrix, one column per name of ``table_columns.expanded()``
+        (for a table of numeric columns only: the columns themselves)."""
         X = np.asarray(X, np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.columns):
-            raise NasError(f"field 'rows': expected {len(self.columns)} columns {list(self.columns)}")
+        names = self.table_columns.expanded()
+        if X.ndim != 2 or X.shape[1] != len(names):
+            raise NasError(f"field 'rows': expected {len(names)} columns {names}")
         return predict_matrix(self, X)
+
+    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) of rows given as ``{column: value}`` (a category by its name)."""
+        return self.predict_rows(encode(self.table_columns, records, where="field 'rows'"))
 
 
 def predict_matrix(part: SpacePredictor | TablePart, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -305,6 +317,7 @@ def load_part(path: str | Path) -> SpacePredictor | TablePart:
             models.get(meta["model"])
         except KeyError as e:
             raise NasError(f"predictor file '{js}': corrupted (missing {e})") from None
+        Columns.from_meta(meta, source=str(js))
         return TablePart(columns=tuple(cols), model=meta["model"], params=params, meta=meta, residuals=res)
     try:
         space = space_from_dict(meta["space"], source=str(js))

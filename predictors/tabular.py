@@ -7,50 +7,48 @@ The split is the one the HAT latency data's README fixes: a permutation from
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from predictors.table_columns import Columns, encode, infer, numbers, read_csv
 from search_spaces import NasError
+
+
+def load_table(
+    path: str | Path, features: Sequence[str] | None, targets: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, Columns]:
+    """(X, y, columns): the feature columns (categorical ones one-hot, see
+    :mod:`predictors.table_columns`) and the sum of the target columns, as float64.
+    ``features=None`` takes every column that is not a target."""
+    if not targets:
+        raise NasError("field '--target': need at least one column")
+    header, rows = read_csv(path)
+    if features is None:
+        features = [c for c in header if c not in targets]
+    if not features:
+        raise NasError("field '--features': need at least one column")
+    missing = [c for c in [*features, *targets] if c not in header]
+    if missing:
+        raise NasError(f"file '{path}': missing column(s) {missing}; it has {header}")
+    if len(rows) < 4:
+        raise NasError(f"file '{path}': need at least 4 rows, got {len(rows)}")
+    y = numbers(path, header, rows, targets).sum(1)
+    cols = infer(path, header, rows, features)
+    X = encode(cols, [dict(zip(header, r, strict=False)) for _, r in rows], where=f"file '{path}'")
+    if (y <= 0).any():
+        raise NasError(f"file '{path}': target sum {list(targets)} must be positive in every row")
+    return X, y, cols
 
 
 def load_csv(
     path: str | Path, features: Sequence[str], targets: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(X, y): the feature columns and the sum of the target columns, as float64."""
-    path = Path(path)
-    if not path.is_file():
-        raise NasError(f"field '--csv': no file {str(path)!r}")
-    if not features or not targets:
+    """(X, y) of :func:`load_table`."""
+    if not features:
         raise NasError("fields '--features' and '--target': need at least one column each")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        raise NasError(f"file '{path}': empty")
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in [*features, *targets] if c not in header]
-    if missing:
-        raise NasError(f"file '{path}': missing column(s) {missing}; it has {header}")
-    cols = {c: header.index(c) for c in [*features, *targets]}
-    data = np.empty((len(rows) - 1, len(cols)))
-    for i, row in enumerate(rows[1:]):
-        for j, (c, k) in enumerate(cols.items()):
-            try:
-                data[i, j] = float(row[k])
-            except (ValueError, IndexError):
-                val = row[k] if k < len(row) else "<missing>"
-                raise NasError(f"file '{path}': column '{c}' row {i + 2} is not a number: {val!r}") from None
-    if not np.isfinite(data).all():
-        raise NasError(f"file '{path}': non-finite values in columns {list(cols)}")
-    if len(data) < 4:
-        raise NasError(f"file '{path}': need at least 4 rows, got {len(data)}")
-    X = data[:, : len(features)]
-    y = data[:, len(features) :].sum(1)
-    if (y <= 0).any():
-        raise NasError(f"file '{path}': target sum {list(targets)} must be positive in every row")
-    return X, y
+    return load_table(path, features, targets)[:2]
 
 
 def split(n: int, *, seed: int = 0, test_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +69,7 @@ def file_sha256(path: str | Path) -> str:
 def save_table(
     r: dict,
     csv_path: str | Path,
-    features: Sequence[str],
+    cols: Columns,
     targets: Sequence[str],
     *,
     device: str,
@@ -80,7 +78,8 @@ def save_table(
     test_fraction: float = 0.1,
 ) -> Path:
     """Saves a fit of :func:`predictors.fitting.fit_and_score` on a CSV as device ``device``
-    (``<root>/<device>/csv-table.json`` + npz): its columns, the CSV's sha256, the scores."""
+    (``<root>/<device>/csv-table.json`` + npz): its columns (and categories), the CSV's
+    sha256, the scores."""
     from predictors.intervals import interval_meta
     from predictors.registry import TablePart, save, user_root
 
@@ -95,60 +94,56 @@ def save_table(
         "n_rows": int(len(r["train_idx"]) + len(r["test_idx"])),
         "split": {"seed": seed, "test_fraction": test_fraction},
         "interval": interval_meta(r),
+        "categories": dict(cols.to_meta()["categories"]),
     }
     part = TablePart(
-        columns=tuple(features), model=r["best"], params=r["params"], meta=meta, residuals=r["residuals"]
+        columns=cols.names, model=r["best"], params=r["params"], meta=meta, residuals=r["residuals"]
     )
     return save(Path(root) if root else user_root(), device, part)
 
 
 def query_rows(
-    columns: Sequence[str], *, csv_path: str | Path | None = None, row: str | None = None
-) -> tuple[list[dict[str, float]], np.ndarray]:
-    """(rows as dicts, matrix) of the ``columns`` from a CSV file or one ``k=v,...`` row."""
+    cols: Columns, *, csv_path: str | Path | None = None, row: str | None = None
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """(rows as dicts, model input matrix) of the predictor's columns ``cols`` from a CSV
+    file or one ``k=v,...`` row (a category by its name, a number as a number)."""
     if row is not None:
-        vals: dict[str, float] = {}
+        vals: dict[str, Any] = {}
         for item in (x.strip() for x in row.split(",") if x.strip()):
             k, eq, v = item.partition("=")
             if not eq:
                 raise NasError(f"field '--row': expected COLUMN=VALUE, got {item!r}")
-            try:
-                vals[k.strip()] = float(v)
-            except ValueError:
-                raise NasError(f"field '--row': column {k.strip()!r} value {v!r} is not a number") from None
-        unknown = sorted(set(vals) - set(columns))
+            k, v = k.strip(), v.strip()
+            vals[k] = v if k in cols.categories else _number(v, k)
+        unknown = sorted(set(vals) - set(cols.names))
         if unknown:
             raise NasError(
-                f"field '--row': unknown column {unknown[0]!r}; the predictor's columns are {list(columns)}"
+                f"field '--row': unknown column {unknown[0]!r}; the predictor's columns are {list(cols.names)}"
             )
-        missing = [c for c in columns if c not in vals]
+        missing = [c for c in cols.names if c not in vals]
         if missing:
             raise NasError(f"field '--row': missing column(s) {missing}")
-        if not all(np.isfinite(list(vals.values()))):
-            raise NasError(f"field '--row': non-finite value in {row!r}")
-        return [{c: vals[c] for c in columns}], np.array([[vals[c] for c in columns]])
-    path = Path(csv_path)
-    if not path.is_file():
-        raise NasError(f"field '--csv': no file {str(path)!r}")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise NasError(f"file '{path}': no rows after the header")
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in columns if c not in header]
+        records = [{c: vals[c] for c in cols.names}]
+        return records, encode(cols, records, where="field '--row'")
+    header, rows = read_csv(csv_path)
+    if not rows:
+        raise NasError(f"file '{csv_path}': no rows after the header")
+    missing = [c for c in cols.names if c not in header]
     if missing:
-        raise NasError(f"file '{path}': missing column(s) {missing}; it has {header}")
-    idx = [header.index(c) for c in columns]
-    X = np.empty((len(rows) - 1, len(columns)))
-    for i, r in enumerate(rows[1:]):
-        for j, k in enumerate(idx):
-            try:
-                X[i, j] = float(r[k])
-            except (ValueError, IndexError):
-                val = r[k] if k < len(r) else "<missing>"
-                raise NasError(
-                    f"file '{path}': column '{columns[j]}' row {i + 2} is not a number: {val!r}"
-                ) from None
-    if not np.isfinite(X).all():
-        raise NasError(f"file '{path}': non-finite values in columns {list(columns)}")
-    return [dict(zip(columns, map(float, x), strict=True)) for x in X], X
+        raise NasError(f"file '{csv_path}': missing column(s) {missing}; it has {header}")
+    records, X = [], []
+    for n, r in rows:
+        rec = dict(zip(header, r, strict=False))
+        X.append(encode(cols, [rec], where=f"file '{csv_path}' line {n}")[0])
+        records.append({c: rec[c] if c in cols.categories else float(rec[c]) for c in cols.names})
+    return records, np.array(X)
+
+
+def _number(v: str, column: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise NasError(f"field '--row': column {column!r} value {v!r} is not a number") from None
+    if not np.isfinite(x):
+        raise NasError(f"field '--row': column {column!r} value {v!r} is not finite")
+    return x

@@ -119,7 +119,7 @@ def test_csv_errors_name_the_column(tmp_path):
         load_csv(HAT / "wmt14ende_cpu_xeon_all.csv", ["nope"], HAT_TARGETS)
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n3,x\n5,6\n7,8\n")
-    with pytest.raises(NasError, match="column 'b' row 3.*'x'"):
+    with pytest.raises(NasError, match="column 'b' line 3.*'x'"):
         load_csv(bad, ["a"], ["b"])
 
 
