@@ -81,11 +81,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_parser("list", help="devices with a fitted predictor").set_defaults(func=cmd_list)
 
     c = s.add_parser(
-        "calibrate", help="time a predictor's reference architectures now: this machine's speed factor"
+        "calibrate",
+        help="time a predictor's reference architectures now: this machine's speed factor (--check N: and score the predictor on N fresh architectures)",
     )
     c.add_argument("--device", required=True)
     c.add_argument("--space", required=True)
     c.add_argument("--rounds", type=int, default=9)
+    c.add_argument(
+        "--check",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N fresh architectures and score the predictor on them (raw and on its scale)",
+    )
+    c.add_argument("--seed", type=int, default=1, help="seed of the --check architectures")
     c.set_defaults(func=cmd_calibrate)
 
     q = s.add_parser("query", help="predicted latency (ms) of architectures")
@@ -312,6 +321,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from predictors.registry import reference_times
 
     space = load_space(args.space)
+    if args.check:
+        from predictors.check import check_now
+
+        out = check_now(args.device, space, n=args.check, seed=args.seed, rounds=args.rounds)
+        print(json.dumps(out))
+        return 0
     levels = reference_times(args.device, space)
     if not levels:
         raise NasError(

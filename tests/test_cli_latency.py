@@ -135,3 +135,36 @@ def test_calibrate_times_the_references_and_reports_the_speed_factor(cli):
     assert out["device"] == "cpu-host" and out["space"] == "vit-mnist" and 0.2 < out["speed_factor"] < 5
     assert len(out["references_ms"]) == 4 and min(out["references_ms"].values()) > 0
     assert "nope" in _one_error_line(cli("latency", "calibrate", "--device", "nope", "--space", "vit-mnist"))
+
+
+def test_calibrate_check_scores_the_predictor_on_fresh_architectures(cli, vit_space):
+    """`--check N` times N architectures the campaign did not pick, beside the references, and
+    scores the shipped predictor on them raw and on its speed scale."""
+    from predictors.check import fresh_archs
+
+    r = cli(
+        "latency",
+        "calibrate",
+        "--device",
+        "cpu-host",
+        "--space",
+        "vit-mnist",
+        "--check",
+        "6",
+        "--rounds",
+        "2",
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    f = out["speed_factor"]
+    assert 0.2 < f < 5 and out["raw"]["n"] == out["on_scale"]["n"] == len(out["archs"]) == 6
+    archs = [a["arch"] for a in out["archs"]]
+    assert archs == [a.to_dict() for a in fresh_archs(vit_space, 6, seed=1)]
+    assert vit_space.smallest().to_dict() not in archs and vit_space.largest().to_dict() not in archs
+    # Spread over the FLOPs range, the fresh architectures are ranked as measured.
+    assert out["on_scale"]["kendall_tau"] >= 0.6 and 0 <= out["on_scale"]["coverage90_pct"] <= 100
+    assert out["raw"]["kendall_tau"] == out["on_scale"]["kendall_tau"]  # one factor moves all alike
+    line = _one_error_line(
+        cli("latency", "calibrate", "--device", "cpu-host", "--space", "vit-mnist", "--check", "1")
+    )
+    assert "--check" in line and "1" in line

@@ -75,6 +75,9 @@ ELSEWHERE = {
     "nas search experiments/search_latency_chance.yaml": "test_chance_constraints.py::test_search_records_mean_and_bound_and_meets_the_bound",
     'nas export RUN_DIR --select "latency_ms[cpu-host].q90': "test_chance_constraints.py::test_export_card_shows_mean_bound_and_measured",
     "nas latency fit --csv": "test_cli_latency.py::test_fit_csv_on_hat_and_bad_csvs",
+    "nas latency calibrate --device cpu-host --space vit-mnist --check": (
+        "test_cli_latency.py::test_calibrate_check_scores_the_predictor_on_fresh_architectures"
+    ),
     "nas latency query --device xeon": "test_predictors_intervals.py::test_fit_csv_saves_a_device_that_query_and_list_use",
     "nas latency measure --space vit-mnist --device my-laptop": "test_cli_latency.py::test_measure_then_fit_a_new_device",
     "nas latency fit --jsonl": "test_cli_latency.py::test_measure_then_fit_a_new_device",
