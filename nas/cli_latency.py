@@ -315,28 +315,14 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """How much slower than during the device's campaign this machine runs now (one JSON line)."""
-    from predictors.drift import measure_on_scale
-    from predictors.interleaved import measure_group
-    from predictors.registry import reference_times
+    """How much slower than during the device's campaign this machine runs now (one JSON line);
+    with ``--check N`` also the predictor's scores on N fresh architectures."""
+    from predictors.check import check_now, speed_now
 
     space = load_space(args.space)
     if args.check:
-        from predictors.check import check_now
-
         out = check_now(args.device, space, n=args.check, seed=args.seed, rounds=args.rounds)
-        print(json.dumps(out))
-        return 0
-    levels = reference_times(args.device, space)
-    if not levels:
-        raise NasError(
-            f"field '--device': the {args.device!r} predictor of {space.name!r} was fitted without "
-            "reference timings; measure with 'nas latency measure --references 4' and fit again"
-        )
-    _, now, f = measure_on_scale(measure_group, space, [], levels, rounds=args.rounds)
-    print(
-        json.dumps(
-            {"device": args.device, "space": space.name, "speed_factor": round(f, 4), "references_ms": now}
-        )
-    )
+    else:
+        out = speed_now(args.device, space, rounds=args.rounds)
+    print(json.dumps(out))
     return 0

@@ -2,7 +2,8 @@
 
 ``n`` architectures the campaign is unlikely to have measured (stratified by FLOPs
 with another seed, the space's smallest and largest left out) are timed in one
-interleaved group beside the predictor's reference architectures
+interleaved group beside the predictor's reference architectures, with the campaign's
+backend, batch size, sequence length and ONNX provider (its fingerprint)
 (:func:`predictors.drift.measure_on_scale`), so the machine's speed of the moment
 is known.  The predictor is then scored on them twice: against the raw times
 (what this machine does now) and against the times put on the campaign's speed
@@ -22,6 +23,7 @@ import numpy as np
 
 from predictors.campaign import stratified_archs
 from predictors.drift import measure_on_scale
+from predictors.measure import timing_of
 from predictors.metrics import evaluate
 from predictors.registry import load_for, reference_times
 from search_spaces import NasError, SearchSpace
@@ -31,6 +33,33 @@ def fresh_archs(space: SearchSpace, n: int, *, seed: int) -> list:
     """``n`` architectures stratified by FLOPs, without the space's two extremes."""
     ends = {space.smallest(), space.largest()}
     return [a for a in stratified_archs(space, n + 2, seed=seed) if a not in ends][:n]
+
+
+def _campaign(device: str, space: SearchSpace, timing: dict[str, Any]) -> tuple[Any, dict, dict]:
+    """(predictor, its references' usual times, timing options of its campaign + ``timing``)."""
+    levels = reference_times(device, space)
+    if not levels:
+        raise NasError(
+            f"field '--device': the {device!r} predictor of {space.name!r} was fitted without "
+            "reference timings; measure with 'nas latency measure --references 4' and fit again"
+        )
+    pred = load_for(device, space)
+    return pred, levels, {**timing_of(pred.parts[space.name].meta.get("fingerprint") or {}), **timing}
+
+
+def speed_now(
+    device: str,
+    space: SearchSpace,
+    *,
+    measure_fn: Callable[..., list[dict[str, Any]]] | None = None,
+    **timing: Any,
+) -> dict[str, Any]:
+    """Times ``device``'s references now: how much slower than during its campaign this machine runs."""
+    from predictors.interleaved import measure_group
+
+    _, levels, timing = _campaign(device, space, timing)
+    _, ref_now, f = measure_on_scale(measure_fn or measure_group, space, [], levels, **timing)
+    return {"device": device, "space": space.name, "speed_factor": round(f, 4), "references_ms": ref_now}
 
 
 def check_now(
@@ -47,16 +76,11 @@ def check_now(
 
     if n < 2:
         raise NasError(f"field '--check': need at least 2 architectures, got {n}")
-    levels = reference_times(device, space)
-    if not levels:
-        raise NasError(
-            f"field '--device': the {device!r} predictor of {space.name!r} was fitted without "
-            "reference timings; measure with 'nas latency measure --references 4' and fit again"
-        )
+    pred, levels, timing = _campaign(device, space, timing)
     archs = fresh_archs(space, n, seed=seed)
     recs, ref_now, f = measure_on_scale(measure_fn or measure_group, space, archs, levels, **timing)
     raw = np.array([float(r["median_ms"]) for r in recs])
-    mean, lo, hi = load_for(device, space).predict_interval(archs, level=0.9)
+    mean, lo, hi = pred.predict_interval(archs, level=0.9)
     scaled = raw / f
     on_scale = evaluate(scaled, mean)
     on_scale["coverage90_pct"] = float(100 * ((scaled >= lo) & (scaled <= hi)).mean())

@@ -111,6 +111,20 @@ def fingerprint(
     return fp
 
 
+def timing_of(fp: dict[str, Any]) -> dict[str, Any]:
+    """The timing options that reproduce a campaign with fingerprint ``fp`` (backend, batch
+    size, sequence length, ONNX provider), so a later timing beside its references is
+    comparable (``nas latency calibrate``, a bundle's measurement on a device's scale)."""
+    out: dict[str, Any] = {
+        "backend": fp.get("backend", "jax"),
+        "batch_size": int(fp.get("batch_size") or 1),
+        "seq_len": fp.get("seq_len"),
+    }
+    if out["backend"] == "onnx" and fp.get("onnx_provider"):
+        out["provider"] = fp["onnx_provider"]
+    return out
+
+
 def _thread_ids() -> list[int]:
     try:
         return [int(t) for t in os.listdir("/proc/self/task")]

@@ -84,3 +84,35 @@ def test_bundle_latency_goes_on_the_shipped_predictors_speed_scale(vit_space):
     assert 0.2 < f < 5 and m["median_ms"] > 0
     assert m["on_scale"]["cpu-host"] == pytest.approx(m["median_ms"] / f)
     assert "on_scale" not in measure_bundle_latency(vit_space, arch, repeats=5)
+
+
+def test_a_later_timing_repeats_the_campaigns_target(vit_space, tmp_path, monkeypatch):
+    """A predictor measured at batch 8 is checked at batch 8 (its fingerprint says so), and a
+    bundle's batch-1 time is not put on its scale (it would not compare)."""
+    import json
+    import shutil
+
+    from nas.export.bundle import _references
+    from predictors.check import speed_now
+    from predictors.interleaved import measure_group
+    from predictors.measure import timing_of
+    from predictors.registry import SHIPPED
+
+    assert timing_of({"backend": "onnx", "batch_size": 8, "seq_len": 32, "onnx_provider": "CPUExecutionProvider"}) == {
+        "backend": "onnx", "batch_size": 8, "seq_len": 32, "provider": "CPUExecutionProvider"}  # fmt: skip
+    dev = tmp_path / "reg" / "cpu-b8"
+    dev.mkdir(parents=True)
+    shutil.copy(SHIPPED / "cpu-host" / "vit-mnist.npz", dev)
+    meta = json.loads((SHIPPED / "cpu-host" / "vit-mnist.json").read_text())
+    meta["fingerprint"]["batch_size"] = 8
+    (dev / "vit-mnist.json").write_text(json.dumps(meta))
+    monkeypatch.setenv("NAS_PREDICTORS", str(tmp_path / "reg"))
+    seen = []
+
+    def measure(space, archs, **kw):
+        seen.append(kw)
+        return measure_group(space, archs, **kw)
+
+    out = speed_now("cpu-b8", vit_space, measure_fn=measure, rounds=1, repeats=2)
+    assert seen[0]["batch_size"] == 8 and seen[0]["backend"] == "jax" and out["speed_factor"] > 0
+    assert _references("cpu-b8", vit_space) == {} and _references("cpu-host", vit_space)

@@ -171,13 +171,21 @@ def write_bundle(
     return out
 
 
+BUNDLE_TIMING = {"backend": "jax", "batch_size": 1, "seq_len": None}
+
+
 def _references(device: str, space: SearchSpace) -> dict[str, float]:
-    from predictors.registry import reference_times
+    """The device's reference times when its campaign was timed as a bundle is (batch-1 JAX
+    forward), else {}: a figure on another target's scale would not compare."""
+    from predictors.measure import timing_of
+    from predictors.registry import load_for, reference_times
 
     try:
-        return reference_times(device, space)
+        levels = reference_times(device, space)
+        fp = (load_for(device, space).parts[space.name].meta.get("fingerprint") or {}) if levels else {}
     except NasError:  # no such device: nothing to calibrate against
         return {}
+    return levels if levels and timing_of(fp) == BUNDLE_TIMING else {}
 
 
 def measure_bundle_latency(
