@@ -95,6 +95,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also time N fresh architectures and score the predictor on them (raw and on its scale)",
     )
     c.add_argument("--seed", type=int, default=1, help="seed of the --check architectures")
+    c.add_argument(
+        "--address",
+        help="Ray cluster HEAD:6379: time on the node started with --resources '{\"device:DEVICE\": 1}'",
+    )
     c.set_defaults(func=cmd_calibrate)
 
     q = s.add_parser("query", help="predicted latency (ms) of architectures")
@@ -320,9 +324,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from predictors.check import check_now, speed_now
 
     space = load_space(args.space)
+    where: dict = {}
+    if args.address:
+        from predictors.remote import remote_measure_fn
+
+        where["measure_fn"] = remote_measure_fn(args.device, address=args.address)
     if args.check:
-        out = check_now(args.device, space, n=args.check, seed=args.seed, rounds=args.rounds)
+        out = check_now(args.device, space, n=args.check, seed=args.seed, rounds=args.rounds, **where)
     else:
-        out = speed_now(args.device, space, rounds=args.rounds)
+        out = speed_now(args.device, space, rounds=args.rounds, **where)
+    if args.address:
+        out["node"] = where["measure_fn"].node()
     print(json.dumps(out))
     return 0

@@ -30,3 +30,23 @@ def test_measure_runs_on_the_device_node(tmp_path, ray_cluster):
     assert r.returncode == 0 and len(out.read_text().splitlines()) == 3
     bad = run_cli(*[a if a != "edge" else "jetson" for a in args], env=NO_AUTH)
     assert bad.returncode == 2 and "device:jetson" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_calibrate_check_times_on_the_device_node(tmp_path, ray_cluster):
+    """`nas latency calibrate --check N --address` checks a device's predictor on its own node."""
+    import shutil
+
+    from predictors.registry import SHIPPED
+
+    dev = tmp_path / "reg" / "edge"  # this machine's predictor, under the edge node's device name
+    dev.mkdir(parents=True)
+    for f in ("vit-mnist.json", "vit-mnist.npz"):
+        shutil.copy(SHIPPED / "cpu-host" / f, dev)
+    env = dict(NO_AUTH, NAS_PREDICTORS=str(tmp_path / "reg"))
+    r = run_cli("latency", "calibrate", "--device", "edge", "--space", "vit-mnist", "--check", "3",
+                "--rounds", "1", "--address", ray_cluster["address"], env=env, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["node"]["node_id"] == ray_cluster["edge"] and len(out["archs"]) == 3
+    assert out["speed_factor"] > 0 and out["on_scale"]["n"] == 3
