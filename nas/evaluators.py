@@ -19,7 +19,8 @@ returns one metrics dict per architecture:
   it fast enough to run in the driver.  It is code: a search config that names
   one runs it, as does every module of the working directory it imports.
 * ``latency``: the per-device latency predictor, ``predictors.load(device)``;
-  metric ``latency_ms[DEVICE]``.  Cheap.
+  metric ``latency_ms[DEVICE]``; ``columns`` maps a CSV-fitted device's columns to
+  the architecture (:mod:`predictors.arch_columns`).  Cheap.
 * ``supernet``: inherited-weight metrics (``accuracy``, ``loss``,
   ``perplexity``) of the latest checkpoint in ``workdir``
   (:func:`supernet.evaluation.load_payload`), built once per Ray worker (it
@@ -164,7 +165,12 @@ def _load_latency(spec: Mapping[str, Any], space: SearchSpace) -> Any:
         predictors = importlib.import_module("predictors")
     except ImportError as e:
         raise NasError(f"field 'device': the latency evaluator needs the predictors package ({e})") from None
-    return predictors.load_for(spec["device"], space)
+    p = predictors.load_for(spec["device"], space)
+    if spec.get("columns") is None:
+        return p
+    from predictors.arch_columns import columns_predictor
+
+    return columns_predictor(spec["device"], p, spec["columns"], space)
 
 
 def _build_latency(spec: Mapping[str, Any], space: SearchSpace, model: Any) -> Fn:
@@ -249,7 +255,7 @@ KINDS: dict[str, Kind] = {
         _build_callable,
     ),
     "latency": Kind(
-        frozenset({"device", "quantiles", "peak_mb"}),
+        frozenset({"device", "quantiles", "peak_mb", "columns"}),
         ("device",),
         _latency_provides,
         _always,
