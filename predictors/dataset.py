@@ -94,7 +94,9 @@ def fit_device(
         peak = None
         if all(rec.get("peak_mb") for rec in recs):  # XLA's memory analysis, measured with the jax backend
             yp = np.array([float(rec["peak_mb"]) for rec in recs])
-            rp = fit_and_score(X, yp, candidates=candidates, seed=seed, test_fraction=test_fraction)
+            rp = fit_and_score(
+                X, yp, candidates=candidates, seed=seed, test_fraction=test_fraction, calibrate=False
+            )
             peak = rp["params"]
             meta["peak_mb"] = {"model": rp["best"], "metrics": rp["scores"][rp["best"]], "cv": rp["cv"]}
             if report:
