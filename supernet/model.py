@@ -13,14 +13,16 @@ How a subnet runs without one compile per architecture (see docs/design.md and
 * the embedding width ``E`` is *static*: one compiled program per choice of
   ``E`` (3 for the built-in spaces), so LayerNorm always normalizes over exactly
   the active width and no masks are needed;
-* the layers run in a ``lax.scan`` over the stacked layer weights; each layer
-  picks, with ``lax.switch`` on a traced integer *code*, one branch per static
-  (heads, MLP width, attention type) that slices the weights to exactly that
-  shape and runs :class:`supernet.standalone.Block`; code 0 skips the layer
-  (depth).  Only the chosen branch executes, so a subnet costs what its
-  exact-shape model costs; each branch is rematerialized (``jax.checkpoint``)
-  so that the backward pass of ``switch`` keeps only its inputs instead of
-  zero-filled residuals of every branch.
+* the layers run in :func:`supernet.layer_stack.layer_stack`: a ``while`` loop over
+  the subnet's active (leading) layer slots only, its depth a traced number, and a
+  custom backward pass that loops over the same slots in reverse, so an empty slot
+  costs nothing (a ``lax.scan`` over every slot made 1-2-layer subnets 1.5-1.65x
+  their standalone step).  Each sub-block picks, with ``lax.switch`` on a traced
+  integer *code*, one branch per static (heads, attention type) or MLP width that
+  slices the weights to exactly that shape and runs the standalone block's
+  computation; code 0 skips it.  Only the chosen branch executes, forward and
+  backward (the backward runs the chosen branch's VJP, recomputing its forward from
+  the saved sub-block input), so a subnet costs what its exact-shape model costs.
 
 The subnet is an explicit argument: ``apply(params, x, arch)`` with an
 :class:`ArchConfig`, or :func:`apply_codes` with the static width and the
@@ -55,6 +57,7 @@ from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, task_geometry
 from supernet import standalone
+from supernet.layer_stack import layer_stack
 
 IMPLEMENTED = ("embed_dim", "depth", "num_heads", "mlp_dim", "mlp_ratio", "attn_type")
 
@@ -167,8 +170,12 @@ def encode_arch(geo: Geometry, arch: ArchConfig) -> tuple[int, np.ndarray]:
 # ---- slicing (shared by the forward pass and by extract) ----------------------------------
 
 
-def slice_layer(layer: dict, *, E: int, H: int, M: int) -> dict:
-    """Leading slices of ONE layer's supernet weights in the standalone Block layout."""
+ATTN_KEYS = ("ln1", "qkv", "out")  # a layer's weights read by its attention sub-block
+MLP_KEYS = ("ln2", "fc1", "fc2")  # and by its MLP sub-block
+
+
+def slice_attn(layer: dict, *, E: int, H: int) -> dict:
+    """Leading slices of one layer's attention weights (``ln1``, ``qkv``, ``out``), standalone layout."""
     hd = layer["qkv"]["kernel"].shape[-1]
     return {
         "ln1": {"scale": layer["ln1"]["scale"][:E], "bias": layer["ln1"]["bias"][:E]},
@@ -180,10 +187,21 @@ def slice_layer(layer: dict, *, E: int, H: int, M: int) -> dict:
             "kernel": layer["out"]["kernel"][:H, :, :E].reshape(H * hd, E),
             "bias": layer["out"]["bias"][:E],
         },
+    }
+
+
+def slice_mlp(layer: dict, *, E: int, M: int) -> dict:
+    """Leading slices of one layer's MLP weights (``ln2``, ``fc1``, ``fc2``), standalone layout."""
+    return {
         "ln2": {"scale": layer["ln2"]["scale"][:E], "bias": layer["ln2"]["bias"][:E]},
         "fc1": {"kernel": layer["fc1"]["kernel"][:E, :M], "bias": layer["fc1"]["bias"][:M]},
         "fc2": {"kernel": layer["fc2"]["kernel"][:M, :E], "bias": layer["fc2"]["bias"][:E]},
     }
+
+
+def slice_layer(layer: dict, *, E: int, H: int, M: int) -> dict:
+    """Leading slices of ONE layer's supernet weights in the standalone Block layout."""
+    return {**slice_attn(layer, E=E, H=H), **slice_mlp(layer, E=E, M=M)}
 
 
 def slice_globals(params: dict, *, E: int) -> dict:
@@ -211,9 +229,8 @@ def _attn_fn(geo: Geometry, E: int, H: int, attn: str):
     hd, causal, eps = geo.head_dim, geo.task.causal, geo.task.ln_eps
     attend = standalone.linear_attention if attn == "linear" else standalone.softmax_attention
 
-    @jax.checkpoint
-    def run(x, layer, keep):
-        p = slice_layer(layer, E=E, H=H, M=0)
+    def run(x, weights, keep):
+        p = slice_attn(weights, E=E, H=H)
         B, T, _ = x.shape
         h = nn.LayerNorm(epsilon=eps).apply({"params": p["ln1"]}, x)
         qkv = nn.Dense(3 * H * hd).apply({"params": p["qkv"]}, h).reshape(B, T, 3, H, hd)
@@ -227,14 +244,17 @@ def _mlp_fn(geo: Geometry, E: int, M: int):
     """x + MLP(LN2(x)) of width M, weights sliced to exactly (E, M)."""
     eps = geo.task.ln_eps
 
-    @jax.checkpoint
-    def run(x, layer):
-        p = slice_layer(layer, E=E, H=0, M=M)
+    def run(x, weights):
+        p = slice_mlp(weights, E=E, M=M)
         h = nn.LayerNorm(epsilon=eps).apply({"params": p["ln2"]}, x)
         h = nn.gelu(nn.Dense(M).apply({"params": p["fc1"]}, h))  # tanh approximation (GPT-2's gelu_new)
         return x + nn.Dense(E).apply({"params": p["fc2"]}, h)
 
     return run
+
+
+def _skip(x, weights, *extra):
+    return x
 
 
 def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, embed_dim: int) -> jax.Array:
@@ -251,15 +271,11 @@ def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, 
         x = standalone.patchify(x, patch=tg.patch_size, channels=tg.channels)  # (B,T,P)
         x = nn.Dense(E).apply({"params": g["embed"]}, x)  # (B,T,E)
     x = x + g["pos"][: x.shape[1]]
-    attn_branches = [lambda x, layer, keep: x] + [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
-    mlp_branches = [lambda x, layer: x] + [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
-
-    def body(x, inputs):
-        code, layer = inputs  # code: (2,) = (attention branch, MLP branch); 0 skips
-        x = jax.lax.switch(code[0], attn_branches, x, layer, keep)
-        return jax.lax.switch(code[1], mlp_branches, x, layer), None
-
-    x, _ = jax.lax.scan(body, x, (codes, params["layers"]))
+    attn_branches = [_skip] + [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
+    mlp_branches = [_skip] + [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
+    # only the active (leading) layer slots run, forward and backward (supernet/layer_stack.py)
+    stack = layer_stack([attn_branches, mlp_branches], [ATTN_KEYS, MLP_KEYS], n_extra=[1, 0])
+    x = stack(x, codes, params["layers"], (keep,))
     x = nn.LayerNorm(epsilon=tg.ln_eps).apply({"params": g["ln_f"]}, x)
     if tg.pooled:
         x = standalone.pool(x, keep)  # (B,E): mean over the non-padding tokens
