@@ -100,6 +100,7 @@ def test_supernet_gradient_equals_the_standalone_gradient_and_is_zero_elsewhere(
     got = extract(g, arch, space=space)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5 * max(1.0, float(np.abs(b).max())), rtol=1e-4)
+
     def sq(tree):
         return sum(float((np.asarray(a, np.float64) ** 2).sum()) for a in jax.tree.leaves(tree))
 
