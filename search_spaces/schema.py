@@ -178,7 +178,11 @@ def validate(instance: Any, package: str, name: str, *, where: str) -> None:
     errors = list(_validator(package, name).iter_errors(instance))
     if errors:
         err = min(errors, key=lambda e: (list(map(str, e.absolute_path)), _rank(e)))
-        raise NasError(f"{where}: {message(err)}")
+        try:
+            text = message(err)
+        except Exception:  # noqa: BLE001 - a value this formatter did not foresee: jsonschema's own words
+            text = f"field '{_field(err.absolute_path)}': {err.message.splitlines()[0][:200]}"
+        raise NasError(f"{where}: {text}")
 
 
 def check(instance: Mapping[str, Any] | Any, package: str, name: str) -> list[str]:

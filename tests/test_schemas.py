@@ -161,3 +161,14 @@ def test_a_bundle_config_is_checked_field_by_field(tmp_path, tiny_bundle):
         (b / "config.json").write_text(json.dumps(dict(cfg, **change)))
         msg = _err(read_config, b)
         assert needle in msg and str(b / "config.json") in msg, msg
+
+
+def test_the_search_schema_knows_every_evaluator_kind_and_option():
+    """The schema is the format's reference: a new evaluator kind or option must be added there."""
+    from nas import evaluators
+
+    schema = json.loads((ROOT / "nas/schemas/search.schema.json").read_text())["$defs"]["evaluator"]
+    assert schema["properties"]["kind"]["enum"] == list(evaluators.KINDS)
+    for rule in schema["allOf"]:
+        kind = rule["if"]["properties"]["kind"]["const"]
+        assert set(rule["then"]["properties"]) - {"kind"} == set(evaluators.KINDS[kind].options), kind
