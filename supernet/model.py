@@ -37,6 +37,11 @@ Parameter layout (``Emax``, ``Hmax``, ``Mmax`` the largest choices, ``L`` =
   ln_f    {scale, bias} (Emax,)
   head    {kernel (Emax, C), bias (C,)}; absent when tied (logits = h @ embedding[:, :E]^T)
 
+With ``task.block: llama`` the layers are Llama's (RMSNorm, rotary positions,
+SwiGLU, grouped-query attention with per-layer ``num_kv_heads``); their layout,
+slicing and branches live in :mod:`supernet.llama`, and attention codes then
+enumerate (query heads, KV heads) pairs.
+
 The task's geometry (:mod:`search_spaces.geometry`: patch or token-id input,
 pooled or per-token output, causal or not, tied head, LayerNorm epsilon) is
 static; the model never asks which task kind it serves.
@@ -54,9 +59,9 @@ import numpy as np
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, task_geometry
-from supernet import standalone
+from supernet import llama, standalone
 
-IMPLEMENTED = ("embed_dim", "depth", "num_heads", "mlp_dim", "mlp_ratio", "attn_type")
+IMPLEMENTED = ("embed_dim", "depth", "num_heads", "num_kv_heads", "mlp_dim", "mlp_ratio", "attn_type")
 
 
 class Geometry(NamedTuple):
@@ -69,6 +74,7 @@ class Geometry(NamedTuple):
     mlp_choices: tuple[int, ...]  # widths (mlp_dim), or () when the space searches mlp_ratio
     mlp_ratios: tuple[float, ...]  # ratios of embed_dim (mlp_ratio), or ()
     attn_choices: tuple[str, ...]
+    kv_choices: tuple[int, ...] = ()  # KV heads (task.block llama); () = as many as query heads
 
     @property
     def head_dim(self) -> int:
@@ -100,8 +106,10 @@ class Geometry(NamedTuple):
         return self.task.lookup and not self.task.pooled and self.task.causal
 
     @property
-    def attn_branches(self) -> tuple[tuple[int, str], ...]:
-        """(heads, attn type) of attention codes 1, 2, ...; code 0 skips the sub-block."""
+    def attn_branches(self) -> tuple[tuple[int, Any], ...]:
+        """(heads, attn type) of attention codes 1, 2, ... (Llama: (query heads, KV heads)); 0 skips."""
+        if self.task.llama:
+            return tuple((h, k) for h in self.head_choices for k in self.kv_choices or (h,) if h % k == 0)
         return tuple((h, a) for h in self.head_choices for a in self.attn_choices)
 
     def mlp_widths(self, E: int) -> tuple[int, ...]:
@@ -140,6 +148,9 @@ def geometry(space: SearchSpace) -> Geometry:
     bad = [a for a in attn if a not in ("softmax", "linear")]
     if bad:
         raise NasError(f"space '{space.name}': field 'attn_type' has unknown choice {bad[0]!r}")
+    if task.llama and attn != ("softmax",):
+        raise NasError(f"space '{space.name}': field 'attn_type': a Llama block has softmax attention only")
+    kv = space.layer_dims.get("num_kv_heads", space.global_dims.get("num_kv_heads", ()))
     ratios = tuple(sorted(float(r) for r in space.layer_dims.get("mlp_ratio", ())))
     return Geometry(
         task=task,
@@ -149,6 +160,7 @@ def geometry(space: SearchSpace) -> Geometry:
         mlp_choices=tuple(sorted(int(m) for m in space.layer_dims.get("mlp_dim", ()))),
         mlp_ratios=() if "mlp_dim" in space.layer_dims else ratios,
         attn_choices=attn,
+        kv_choices=tuple(sorted(int(k) for k in kv)),
     )
 
 
@@ -157,6 +169,9 @@ def encode_arch(geo: Geometry, arch: ArchConfig) -> tuple[int, np.ndarray]:
     codes = np.zeros((geo.max_depth, 2), np.int32)
     attn_table = {b: i + 1 for i, b in enumerate(geo.attn_branches)}
     attn = arch.get("attn_type", ("softmax",) * arch.depth)
+    if geo.task.llama:
+        llama.check_grouping(arch)
+        attn = llama.kv_heads(arch)
     widths = geo.mlp_widths(int(arch.embed_dim))
     for i, m in enumerate(standalone.mlp_widths(arch)):
         codes[i, 0] = attn_table[(int(arch.num_heads[i]), attn[i])]
@@ -237,22 +252,35 @@ def _mlp_fn(geo: Geometry, E: int, M: int):
     return run
 
 
+def _branches(geo: Geometry, E: int) -> tuple[list, list]:
+    """Attention and MLP branches at width E, in code order (code 0 skips the sub-block)."""
+    if geo.task.llama:
+        attn = [llama.attn_fn(geo.task, E, h, k) for h, k in geo.attn_branches]
+        mlp = [llama.mlp_fn(geo.task, E, m) for m in geo.mlp_widths(E)]
+    else:
+        attn = [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
+        mlp = [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
+    return [lambda x, layer, keep: x, *attn], [lambda x, layer: x, *mlp]
+
+
 def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, embed_dim: int) -> jax.Array:
     """Forward pass of the subnet (embed_dim static, per-layer ``codes`` traced).
 
     x: images (B, H, W[, C]) or token ids (B, T) -> logits (B, C) (pooled) or (B, T, V).
     """
     E, tg = embed_dim, geo.task
-    g = slice_globals(params, E=E)
+    g = llama.slice_globals(params, E=E) if tg.llama else slice_globals(params, E=E)
     keep = standalone.padding_keep(x, tg)  # (B,T) bool (False at padding) or None
-    if tg.lookup:
+    if tg.llama:
+        x = llama.embed(g, x)  # (B,T,E); rotary positions inside attention
+    elif tg.lookup:
         x = nn.Embed(tg.in_dim, E).apply({"params": g["embed"]}, x)  # (B,T,E)
     else:
         x = standalone.patchify(x, patch=tg.patch_size, channels=tg.channels)  # (B,T,P)
         x = nn.Dense(E).apply({"params": g["embed"]}, x)  # (B,T,E)
-    x = x + g["pos"][: x.shape[1]]
-    attn_branches = [lambda x, layer, keep: x] + [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
-    mlp_branches = [lambda x, layer: x] + [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
+    if not tg.llama:
+        x = x + g["pos"][: x.shape[1]]
+    attn_branches, mlp_branches = _branches(geo, E)
 
     def body(x, inputs):
         code, layer = inputs  # code: (2,) = (attention branch, MLP branch); 0 skips
@@ -260,6 +288,8 @@ def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, 
         return jax.lax.switch(code[1], mlp_branches, x, layer), None
 
     x, _ = jax.lax.scan(body, x, (codes, params["layers"]))
+    if tg.llama:
+        return llama.logits(g, x, tg)
     x = nn.LayerNorm(epsilon=tg.ln_eps).apply({"params": g["ln_f"]}, x)
     if tg.pooled:
         x = standalone.pool(x, keep)  # (B,E): mean over the non-padding tokens
@@ -288,6 +318,8 @@ def largest_arch(space: SearchSpace) -> ArchConfig:
     dims.update({d.name: [d.largest()] * L for d in space.layer_dimensions})
     dims["embed_dim"] = max(geo.embed_choices)
     dims["num_heads"] = [max(geo.head_choices)] * L
+    if "num_kv_heads" in space.layer_dims:
+        dims["num_kv_heads"] = [max(geo.kv_choices)] * L
     if geo.mlp_choices:
         dims["mlp_dim"] = [max(geo.mlp_choices)] * L
     else:
@@ -302,11 +334,12 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
     """
     geo = geometry(space)
     arch = largest_arch(space)
-    task = dict(space.task)
-    model = standalone.Transformer(arch=arch, task=task)
+    model = standalone.build(space, arch)
     x = standalone.example_input(space, 1, seq_len=min(8, geo.tokens))  # shapes do not depend on T
     p = jax.jit(model.init)(key, x)["params"]  # the largest subnet's weights
     L, E, Hm, hd = geo.max_depth, arch.embed_dim, max(geo.head_choices), geo.head_dim
+    if geo.task.llama:
+        return llama.stack(p, L=L, H=Hm, K=max(geo.kv_choices or (Hm,)), hd=hd)
     blocks = [p[f"block{i}"] for i in range(L)]
 
     def stack(fn):

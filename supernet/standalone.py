@@ -8,7 +8,8 @@ tokens, E embed width, H heads of width hd, A = H * hd, M MLP width).
 Per layer: pre-LayerNorm residual blocks (Vaswani et al., 2017; Xiong et al.,
 2020) with either softmax attention or linear attention with the ``elu + 1``
 feature map (Katharopoulos et al., "Transformers are RNNs", ICML 2020), whose
-causal form keeps running key-value sums.  ``search_spaces.complexity`` counts
+causal form keeps running key-value sums.  With ``task.block: llama`` the model
+is :class:`supernet.llama.Transformer` instead (RMSNorm, RoPE, SwiGLU, GQA).  ``search_spaces.complexity`` counts
 exactly these parameters and these matrix products.
 """
 
@@ -174,10 +175,13 @@ def patchify(images: jax.Array, *, patch: int, channels: int) -> jax.Array:
     return x.reshape(B, (Hh // patch) * (W // patch), patch * patch * C)
 
 
-def build(space: SearchSpace, arch: ArchConfig) -> Transformer:
+def build(space: SearchSpace, arch: ArchConfig) -> nn.Module:
     """The standalone Flax module of ``arch`` (validated against ``space``)."""
     space.validate(arch)
-    task_geometry(space)  # clear error if the space has no buildable task
+    if task_geometry(space).llama:  # clear error if the space has no buildable task
+        from supernet import llama
+
+        return llama.Transformer(arch=arch, task=dict(space.task))
     return Transformer(arch=arch, task=dict(space.task))
 
 
