@@ -187,6 +187,7 @@ def rope_scaling_pairs(scaling: Any, *, where: str) -> tuple:
 
 def check_grouping(space: SearchSpace) -> None:
     """Every query-head choice must be a multiple of every KV-head choice (grouped-query attention)."""
+
     def choices(name: str) -> list[int]:
         return list(space.layer_dims.get(name, space.global_dims.get(name, ())))
 

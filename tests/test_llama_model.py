@@ -39,15 +39,21 @@ ARCHS = [
 ]
 
 
+LLAMA3 = {
+    "rope_type": "llama3",
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8,
+}
+
+
 @pytest.mark.parametrize(
-    "tied,scaling",
-    [
-        (True, None),
-        (False, {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                 "original_max_position_embeddings": 8}),
-    ],
+    "tied,scaling,archs",
+    [(True, None, [ARCHS[0], ARCHS[1], "largest"]), (False, LLAMA3, [ARCHS[1]])],
 )
-def test_subnets_equal_standalone_models_and_params_are_exact(tied, scaling):
+def test_subnets_equal_standalone_models_and_params_are_exact(tied, scaling, archs):
+    """The exactness test of tests/test_supernet_model.py, for Llama blocks (GQA, tied or untied head)."""
     from supernet import extract, model, standalone
 
     space = tiny_llama_space(tied=tied, scaling=scaling)
@@ -55,7 +61,8 @@ def test_subnets_equal_standalone_models_and_params_are_exact(tied, scaling):
     p = model.init(space, jax.random.key(0))
     x = jax.random.randint(jax.random.key(1), (2, 16), 0, 96)
     outs = []
-    for d in ARCHS + [space.largest().to_dict()]:
+    for d in archs:
+        d = space.largest().to_dict() if d == "largest" else d
         arch = ArchConfig.from_dict(d)
         sub = extract(p, arch, space=space)
         ref = jax.jit(standalone.build(space, arch).apply)(sub, x)
@@ -65,6 +72,8 @@ def test_subnets_equal_standalone_models_and_params_are_exact(tied, scaling):
         fresh = jax.eval_shape(lambda arch=arch: standalone.init(space, arch, jax.random.key(2)))
         assert jax.tree.map(np.shape, sub) == jax.tree.map(np.shape, fresh)
         outs.append(np.asarray(out))
+    if not tied:
+        return
     assert not np.allclose(outs[0], outs[-1])  # the subnet is an argument, not state
     # causal: changing the last token leaves earlier positions unchanged
     y = x.at[:, -1].set((x[:, -1] + 1) % 96)
@@ -77,7 +86,9 @@ def test_grouping_errors_name_layer_and_values():
     from supernet import extract, model
 
     space = tiny_llama_space()
-    bad = ArchConfig.from_dict(dict(depth=2, embed_dim=24, num_heads=[4, 2], num_kv_heads=[2, 4], mlp_dim=[16, 16]))
+    bad = ArchConfig.from_dict(
+        dict(depth=2, embed_dim=24, num_heads=[4, 2], num_kv_heads=[2, 4], mlp_dim=[16, 16])
+    )
     with pytest.raises(NasError, match=r"^layer 1: num_heads 2 is not a multiple of num_kv_heads 4"):
         model.encode_arch(model.geometry(space), bad)
     with pytest.raises(NasError, match="layer 1: num_heads 2"):
@@ -110,4 +121,7 @@ def test_kv_cache_counts_kv_heads_at_the_context():
     assert c["kv_cache_bytes"][0] == 4 * 2 * 2 * 10 * kv * 8
     assert c["kv_cache_mb"][0] == c["kv_cache_bytes"][0] / 2**20
     fewer = dict(ARCHS[0], num_kv_heads=[1, 1, 1])
-    assert complexity(space, [ArchConfig.from_dict(fewer)])["kv_cache_mb"][0] < complexity(space, [a])["kv_cache_mb"][0]
+    assert (
+        complexity(space, [ArchConfig.from_dict(fewer)])["kv_cache_mb"][0]
+        < complexity(space, [a])["kv_cache_mb"][0]
+    )

@@ -65,6 +65,14 @@ def write_gpt2(
     return hf_gpt2.write(folder, config, tensors, tokenizer_from=tokenizer)
 
 
+def with_tokenizer(data_cfg: dict, folder: str | Path | None) -> dict:
+    """``data_cfg`` with ``tokenizer`` set to the checkpoint folder's ``tokenizer.json`` when it has one
+    and the data block names none (a pretrained model keeps the ids it was trained on)."""
+    if folder is None or data_cfg.get("tokenizer") or not (Path(folder) / "tokenizer.json").is_file():
+        return data_cfg
+    return {**data_cfg, "tokenizer": str(Path(folder) / "tokenizer.json")}
+
+
 def is_llama_space(space: SearchSpace) -> bool:
     from supernet.model import geometry
 

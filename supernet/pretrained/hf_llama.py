@@ -62,7 +62,11 @@ def llama_shape(config: dict[str, Any], *, source: str = "config.json") -> dict[
         )
     try:
         E, L = int(config["hidden_size"]), int(config["num_hidden_layers"])
-        H, M, V = int(config["num_attention_heads"]), int(config["intermediate_size"]), int(config["vocab_size"])
+        H, M, V = (
+            int(config["num_attention_heads"]),
+            int(config["intermediate_size"]),
+            int(config["vocab_size"]),
+        )
     except KeyError as e:
         raise NasError(f"{source}: config.json has no field {e.args[0]!r}") from None
     K = int(config.get("num_key_value_heads") or H)
@@ -73,12 +77,16 @@ def llama_shape(config: dict[str, Any], *, source: str = "config.json") -> dict[
     hd = int(config.get("head_dim") or E // H)
     act = config.get("hidden_act", "silu")
     if act != "silu":
-        raise NasError(f"{source}: field 'hidden_act' is {act!r}; the Llama block computes SwiGLU with 'silu'")
+        raise NasError(
+            f"{source}: field 'hidden_act' is {act!r}; the Llama block computes SwiGLU with 'silu'"
+        )
     for flag in ("attention_bias", "mlp_bias"):
         if config.get(flag, False):
             raise NasError(f"{source}: field '{flag}' is true; the Llama block has no biases")
     if int(config.get("pretraining_tp", 1)) != 1:
-        raise NasError(f"{source}: field 'pretraining_tp' is {config['pretraining_tp']!r}; only 1 is supported")
+        raise NasError(
+            f"{source}: field 'pretraining_tp' is {config['pretraining_tp']!r}; only 1 is supported"
+        )
     scaling = config.get("rope_scaling")
     rope_scaling_pairs(scaling, where=source)  # a scaling type we do not compute is refused by name
     return {
@@ -145,12 +153,16 @@ def read(folder: str | Path) -> LlamaCheckpoint:
     files = hf_gpt2._weight_files(folder)
     raw = hf_gpt2._load_safetensors(files)
     tensors = {
-        (k[len("model.") :] if k.startswith("model.") else k): v for k, v in raw.items() if not k.endswith(_BUFFERS)
+        (k[len("model.") :] if k.startswith("model.") else k): v
+        for k, v in raw.items()
+        if not k.endswith(_BUFFERS)
     }
     want = expected_shapes(shape)
     if shape["tied"] and "lm_head.weight" in tensors:
         lm = tensors.pop("lm_head.weight")
-        if lm.shape != want["embed_tokens.weight"] or not np.array_equal(lm, tensors.get("embed_tokens.weight", lm)):
+        if lm.shape != want["embed_tokens.weight"] or not np.array_equal(
+            lm, tensors.get("embed_tokens.weight", lm)
+        ):
             raise NasError(
                 f"{folder}: tensor 'lm_head.weight' {lm.shape} differs from 'embed_tokens.weight' but "
                 "config.json says tie_word_embeddings is true"
@@ -203,7 +215,8 @@ def write(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     named = {
-        (k if k == "lm_head.weight" else "model." + k): np.ascontiguousarray(v, np.float32) for k, v in tensors.items()
+        (k if k == "lm_head.weight" else "model." + k): np.ascontiguousarray(v, np.float32)
+        for k, v in tensors.items()
     }
     save_file(named, str(tmp / hf_gpt2.WEIGHTS), metadata={"format": "pt"})
     (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -40,7 +40,12 @@ def check_fit(shape: dict[str, Any], space: SearchSpace, *, source: str) -> None
         ("hidden_size", shape["embed_dim"], "largest embed_dim", max(geo.embed_choices)),
         ("num_hidden_layers", shape["depth"], "max_depth", geo.max_depth),
         ("num_attention_heads", shape["num_heads"], "largest num_heads", max(geo.head_choices)),
-        ("num_key_value_heads", shape["num_kv_heads"], "largest num_kv_heads", max(geo.kv_choices or geo.head_choices)),
+        (
+            "num_key_value_heads",
+            shape["num_kv_heads"],
+            "largest num_kv_heads",
+            max(geo.kv_choices or geo.head_choices),
+        ),
         ("head_dim", shape["head_dim"], "task.head_dim", geo.head_dim),
         ("intermediate_size", shape["mlp_dim"], "largest mlp_dim", geo.max_mlp),
         ("vocab_size", shape["vocab_size"], "task.vocab_size", geo.in_dim),
@@ -51,7 +56,9 @@ def check_fit(shape: dict[str, Any], space: SearchSpace, *, source: str) -> None
         if ck != sp:
             raise NasError(f"{source}: {ck_name} is {ck} but space '{space.name}' has {sp_name} {sp}")
     if not np.isclose(shape["ln_eps"], geo.ln_eps, rtol=1e-3, atol=0):
-        raise NasError(f"{source}: rms_norm_eps is {shape['ln_eps']} but space '{space.name}' has task.ln_eps {geo.ln_eps}")
+        raise NasError(
+            f"{source}: rms_norm_eps is {shape['ln_eps']} but space '{space.name}' has task.ln_eps {geo.ln_eps}"
+        )
     from search_spaces.geometry import rope_scaling_pairs
 
     if rope_scaling_pairs(shape["rope_scaling"], where=source) != geo.task.rope_scaling:
@@ -94,7 +101,9 @@ def to_supernet(ckpt: LlamaCheckpoint, space: SearchSpace) -> dict:
     want = {jax.tree_util.keystr(p): a.shape for p, a in jax.tree_util.tree_leaves_with_path(template)}
     for name in sorted(set(want) | set(got)):
         if got.get(name) != want.get(name):
-            raise NasError(f"supernet parameter {name}: checkpoint gives {got.get(name)}, supernet has {want.get(name)}")
+            raise NasError(
+                f"supernet parameter {name}: checkpoint gives {got.get(name)}, supernet has {want.get(name)}"
+            )
     return jax.tree.map(lambda a: np.ascontiguousarray(a, np.float32), params)
 
 
@@ -116,7 +125,9 @@ def orders(layers: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     head = qn * kn[:, group] + vn[:, group] * on  # (L, H)
     kv_order = np.argsort(-head.reshape(L, K, g).sum(2), axis=1, kind="stable")
     within = np.argsort(-head.reshape(L, K, g), axis=2, kind="stable")  # (L, K, g)
-    q_order = np.stack([(kv_order[i][:, None] * g + np.take(within[i], kv_order[i], axis=0)).reshape(H) for i in range(L)])
+    q_order = np.stack(
+        [(kv_order[i][:, None] * g + np.take(within[i], kv_order[i], axis=0)).reshape(H) for i in range(L)]
+    )
     gate, up, down = (np.asarray(layers[n]["kernel"]) for n in ("gate", "up", "down"))
     chan = _norms(gate, (1,)) * _norms(up, (1,)) * _norms(down, (2,))
     return kv_order, q_order, np.argsort(-chan, axis=1, kind="stable")
@@ -216,7 +227,9 @@ def _fractions(n: int, fracs: tuple[float, ...], *, multiple: int = 1) -> list[i
     return sorted(c for c in out | {n} if c <= n)
 
 
-def space_for(config: dict[str, Any], *, name: str, seq_len: int | None = None, source: str = "config.json") -> SearchSpace:
+def space_for(
+    config: dict[str, Any], *, name: str, seq_len: int | None = None, source: str = "config.json"
+) -> SearchSpace:
     """An elastic space whose largest subnet is the checkpoint of ``config`` (a Llama config.json)."""
     s = llama_shape(config, source=source)
     E, L, H, K, M = s["embed_dim"], s["depth"], s["num_heads"], s["num_kv_heads"], s["mlp_dim"]
@@ -240,7 +253,7 @@ def space_for(config: dict[str, Any], *, name: str, seq_len: int | None = None, 
     return space_from_dict(
         {
             "name": name,
-            "description": f"elastic Llama space whose largest subnet is {source.rsplit('/', 1)[0]}",
+            "description": f"elastic Llama space whose largest subnet is the checkpoint '{name}'",
             "max_depth": L,
             "global": {
                 "embed_dim": _fractions(E, (0.5, 0.75, 1.0), multiple=8 if E >= 32 else 1),
