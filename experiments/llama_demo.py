@@ -39,11 +39,10 @@ def pretrain(out: Path, *, steps: int, batch: int, seed: int) -> dict:
     from supernet.train import train_and_evaluate
 
     space = load_space(SPACE)
-    largest = space.largest()
     single = space.to_dict()
     single["name"] = f"{SPACE}-largest"
-    single["global"] = {"embed_dim": [largest.embed_dim], "depth": [largest.depth]}
-    single["layer"] = {k: [max(v)] for k, v in single["layer"].items()}
+    single["global"] = {k: [max(v)] for k, v in single["global"].items()}  # embed_dim, depth, heads, ...
+    single["layer"] = {k: [max(v)] for k, v in single.get("layer", {}).items()}
     work = out.with_name(out.name + ".pretrain")
     work.mkdir(parents=True, exist_ok=True)
     (work / "space.yaml").write_text(yaml.safe_dump(single, sort_keys=False))

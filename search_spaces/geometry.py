@@ -210,6 +210,6 @@ def task_geometry(space: SearchSpace) -> TaskGeometry:
         if not geo.llama:
             raise NasError(f"space '{space.name}': dimension 'num_kv_heads' needs 'task.block: llama'")
         check_grouping(space)
-    if "mlp_dim" not in space.layer_dims and "mlp_ratio" not in space.layer_dims:
+    if not {"mlp_dim", "mlp_ratio"} & {*space.layer_dims, *space.global_dims}:
         raise NasError(f"space '{space.name}': complexity needs a per-layer 'mlp_dim' or 'mlp_ratio'")
     return geo

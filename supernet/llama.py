@@ -120,10 +120,9 @@ def check_grouping(arch: ArchConfig) -> None:
 
 def kv_heads(arch: ArchConfig) -> tuple[int, ...]:
     """Per-layer KV heads: ``num_kv_heads`` (per layer or global), else as many as query heads."""
-    if "num_kv_heads" not in arch:
-        return tuple(int(h) for h in arch.num_heads)
-    v = arch["num_kv_heads"]
-    return tuple(int(k) for k in v) if isinstance(v, tuple) else (int(v),) * arch.depth
+    return tuple(
+        int(k) for k in (arch.per_layer("num_kv_heads") if "num_kv_heads" in arch else arch.num_heads)
+    )
 
 
 # ---- the stand-alone model ----------------------------------------------------------------------

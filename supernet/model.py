@@ -138,27 +138,28 @@ def geometry(space: SearchSpace) -> Geometry:
                 f"space '{space.name}': the supernet does not implement dimension '{name}' "
                 f"(it builds {list(IMPLEMENTED)}); list it in task.searched_only to search it without the supernet"
             )
-    if "num_heads" not in space.layer_dims:
-        raise NasError(f"space '{space.name}': the supernet needs 'num_heads' as a per-layer dimension")
-    if "mlp_dim" not in space.layer_dims and "mlp_ratio" not in space.layer_dims:
-        raise NasError(f"space '{space.name}': the supernet needs a per-layer 'mlp_dim' or 'mlp_ratio'")
+    dims = {**space.global_dims, **space.layer_dims}  # per layer, or one value for all layers
+    if "num_heads" not in dims:
+        raise NasError(f"space '{space.name}': the supernet needs a dimension 'num_heads'")
+    if "mlp_dim" not in dims and "mlp_ratio" not in dims:
+        raise NasError(f"space '{space.name}': the supernet needs an 'mlp_dim' or 'mlp_ratio' dimension")
     if "embed_dim" not in space.global_dims:
         raise NasError(f"space '{space.name}': the supernet needs a global dimension 'embed_dim'")
-    attn = tuple(space.layer_dims.get("attn_type", ("softmax",)))
+    attn = tuple(dims.get("attn_type", ("softmax",)))
     bad = [a for a in attn if a not in ("softmax", "linear")]
     if bad:
         raise NasError(f"space '{space.name}': field 'attn_type' has unknown choice {bad[0]!r}")
     if task.llama and attn != ("softmax",):
         raise NasError(f"space '{space.name}': field 'attn_type': a Llama block has softmax attention only")
-    kv = space.layer_dims.get("num_kv_heads", space.global_dims.get("num_kv_heads", ()))
-    ratios = tuple(sorted(float(r) for r in space.layer_dims.get("mlp_ratio", ())))
+    kv = dims.get("num_kv_heads", ())
+    ratios = tuple(sorted(float(r) for r in dims.get("mlp_ratio", ())))
     return Geometry(
         task=task,
         max_depth=space.max_depth,
         embed_choices=tuple(sorted(int(e) for e in space.global_dims["embed_dim"])),
-        head_choices=tuple(sorted(int(h) for h in space.layer_dims["num_heads"])),
-        mlp_choices=tuple(sorted(int(m) for m in space.layer_dims.get("mlp_dim", ()))),
-        mlp_ratios=() if "mlp_dim" in space.layer_dims else ratios,
+        head_choices=tuple(sorted(int(h) for h in dims["num_heads"])),
+        mlp_choices=tuple(sorted(int(m) for m in dims.get("mlp_dim", ()))),
+        mlp_ratios=() if "mlp_dim" in dims else ratios,
         attn_choices=attn,
         kv_choices=tuple(sorted(int(k) for k in kv)),
     )
@@ -168,7 +169,7 @@ def encode_arch(geo: Geometry, arch: ArchConfig) -> tuple[int, np.ndarray]:
     """(embed width, per-layer codes (max_depth, 2) int32: attention and MLP branch; 0 = skip)."""
     codes = np.zeros((geo.max_depth, 2), np.int32)
     attn_table = {b: i + 1 for i, b in enumerate(geo.attn_branches)}
-    attn = arch.get("attn_type", ("softmax",) * arch.depth)
+    attn = arch.attn_type
     if geo.task.llama:
         llama.check_grouping(arch)
         attn = llama.kv_heads(arch)
@@ -316,14 +317,7 @@ def largest_arch(space: SearchSpace) -> ArchConfig:
     L = geo.max_depth
     dims: dict[str, Any] = {d.name: d.largest() for d in space.global_dimensions}
     dims.update({d.name: [d.largest()] * L for d in space.layer_dimensions})
-    dims["embed_dim"] = max(geo.embed_choices)
-    dims["num_heads"] = [max(geo.head_choices)] * L
-    if "num_kv_heads" in space.layer_dims:
-        dims["num_kv_heads"] = [max(geo.kv_choices)] * L
-    if geo.mlp_choices:
-        dims["mlp_dim"] = [max(geo.mlp_choices)] * L
-    else:
-        dims["mlp_ratio"] = [max(space.layer_dims["mlp_ratio"])] * L
+    dims["embed_dim"] = max(geo.embed_choices)  # numbers: the largest choice, per layer or global
     return ArchConfig.make(depth=L, **dims)
 
 

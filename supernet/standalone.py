@@ -158,8 +158,8 @@ def pool(x: jax.Array, keep: jax.Array | None) -> jax.Array:
 def mlp_widths(arch: ArchConfig) -> tuple[int, ...]:
     """Per-layer MLP widths: ``mlp_dim``, or ``mlp_ratio * embed_dim``."""
     if "mlp_dim" in arch:
-        return tuple(int(m) for m in arch["mlp_dim"])
-    return tuple(int(float(r) * arch.embed_dim + 1e-9) for r in arch["mlp_ratio"])
+        return tuple(int(m) for m in arch.mlp_dim)
+    return tuple(int(float(r) * arch.embed_dim + 1e-9) for r in arch.per_layer("mlp_ratio"))
 
 
 def patchify(images: jax.Array, *, patch: int, channels: int) -> jax.Array:
