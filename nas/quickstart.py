@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,11 +134,19 @@ def search_step(
     )
     cfg = runner.load_run_config(run_dir) if resume else search_config.check(raw)
     from nas.run_outputs import write_outputs
+    from nas.terminal import Terminal, search_summary
 
+    t0, start = time.time(), time.perf_counter()
     result = runner.run_search(cfg, run_dir, workers=workers, resume=resume, log_format=log_format)
-    write_outputs(
+    seconds = time.perf_counter() - start
+    out = write_outputs(
         run_dir, result.records, cfg.objectives, cfg.constraints, hv_reference=result.config.hv_reference
     )
+    new = sum(1 for r in result.records if r.get("time", 0) >= t0)
+    Terminal(log_format).lines(
+        search_summary(evaluations=len(result.records), new=new, seconds=seconds, hypervolume=out["hypervolume"],
+                       run_dir=str(run_dir), best=out["best"].get("all constraints"))
+    )  # fmt: skip
     return result, str(cfg.constraints[0])
 
 
@@ -203,15 +212,17 @@ def quickstart(
 
 def print_summary(s: dict, *, log_format: str = "human") -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from nas.terminal import Terminal
 
     _say("5/5 done", log_format)
-    Terminal(log_format).record({"summary": s})
+    term = Terminal(log_format)
+    term.record({"summary": s})
     if log_format != "human":
         return
-    t = Table(title="Best subnet under " + s["constraint"])
+    t = Table(title="Best subnet under " + escape(s["constraint"]))  # '[cpu-host]' is not rich markup
     for col in (
         "inherited accuracy",
         "params",
@@ -232,9 +243,11 @@ def print_summary(s: dict, *, log_format: str = "human") -> None:
         f"{s['measured_ms']:.3f}",
         "n/a" if on_scale is None else f"{on_scale:.3f}",
     )
-    c = Console()
-    c.print(t)
-    c.print(f"architecture: {ArchConfig.from_dict(s['architecture']).short()}")
-    c.print(f"bundle: {s['bundle']}  (nas predict / nas finetune work on it)")
-    for p in s["plots"]:
-        c.print(f"plot: {p}")
+    Console().print(t)
+    term.lines(
+        [
+            f"architecture: {ArchConfig.from_dict(s['architecture']).short()}",
+            f"bundle: {s['bundle']}  (nas predict / nas finetune work on it)",
+            *(f"plot: {p}" for p in s["plots"]),
+        ]
+    )

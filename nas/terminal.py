@@ -178,7 +178,7 @@ def rate(count: int, seconds: float, unit: str, *, first: float | None = None) -
     if seconds > 0:
         out += f", {count / seconds:.3g} {unit}/s"
     if first is not None and count > 1 and seconds > first:
-        out += f" ({(count - 1) / (seconds - first):.3g} after the first)"
+        out += f", {(count - 1) / (seconds - first):.3g} after the first"
     return out
 
 
