@@ -81,6 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=cmd_fit)
 
     s.add_parser("list", help="devices with a fitted predictor").set_defaults(func=cmd_list)
+    v = s.add_parser("verify", help="check a device's predictor files (schema, checksums); predicts nothing")
+    v.add_argument("device")
+    v.set_defaults(func=cmd_verify)
 
     c = s.add_parser(
         "calibrate",
@@ -264,6 +267,20 @@ def cmd_list(args: argparse.Namespace) -> int:
                 f"{dev:14s} {name:22s} {meta['model']:9s} {m.get('within10_pct', float('nan')):5.1f}% within ±10%  "
                 f"tau {m.get('kendall_tau', float('nan')):.3f}  {cov}  {src}"
             )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from predictors import registry
+
+    for path, part in registry.verify(args.device):
+        arrays = len(part.meta.get("arrays") or {})
+        how = (
+            f"{arrays} arrays match their sha256"
+            if arrays
+            else "npz sha256 matches (format < 3: no array manifest)"
+        )
+        print(f"{path}: ok, format {part.meta['format_version']}, {how}")
     return 0
 
 
