@@ -75,7 +75,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     new = sum(1 for r in result.records if r.get("time", 0) >= t0)  # evaluated (or cached) by this run
     term.lines(
         terminal.search_summary(evaluations=len(result.records), new=new, seconds=seconds,
-                                hypervolume=summary["hypervolume"], run_dir=str(run_dir), best=best)
+                                hypervolume=summary["hypervolume"], run_dir=str(run_dir), best=best,
+                                metrics=[x.metric for x in (*cfg.objectives, *cfg.constraints)])
     )  # fmt: skip
     term.record(
         {"evaluations": len(result.records), "hypervolume": summary["hypervolume"], "run_dir": str(run_dir),

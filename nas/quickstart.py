@@ -145,7 +145,8 @@ def search_step(
     new = sum(1 for r in result.records if r.get("time", 0) >= t0)
     Terminal(log_format).lines(
         search_summary(evaluations=len(result.records), new=new, seconds=seconds, hypervolume=out["hypervolume"],
-                       run_dir=str(run_dir), best=out["best"].get("all constraints"))
+                       run_dir=str(run_dir), best=out["best"].get("all constraints"),
+                       metrics=[x.metric for x in (*cfg.objectives, *cfg.constraints)])
     )  # fmt: skip
     return result, str(cfg.constraints[0])
 

@@ -202,15 +202,17 @@ def training_summary(final: Mapping[str, Any], bar: Bar, *, metrics_file: str) -
 
 def search_summary(
     *, evaluations: int, new: int, seconds: float, hypervolume: float, run_dir: str,
-    best: Mapping[str, Any] | None,
+    best: Mapping[str, Any] | None, metrics: Sequence[str] | None = None,
 ) -> list[str]:  # fmt: skip
     """The end of ``nas search``: evaluations and their rate, hypervolume, the best one that
-    meets every constraint (its metrics and architecture), the run directory."""
+    meets every constraint (its ``metrics``, default all, and its architecture), the run directory."""
     rows = []
     if best is None:
         rows.append(["best", "no evaluated architecture meets all constraints"])
     else:
-        rows.append(["best", ", ".join(f"{k} {number(v)}" for k, v in sorted(best["metrics"].items()))])
+        m = best["metrics"]
+        names = [k for k in dict.fromkeys(metrics) if k in m] if metrics is not None else sorted(m)
+        rows.append(["best", ", ".join(f"{k} {number(m[k])}" for k in names)])
         rows.append(["", _short(best["arch"])])
     rows.append(["run directory", run_dir])
     head = (

@@ -86,7 +86,9 @@ def test_search_prints_a_table_and_a_summary_or_json_lines(capsys, tmp_path, mon
     assert main([*args, "--run-dir", str(tmp_path / "h")]) == 0
     out, err = capsys.readouterr()
     assert raw_json_objects(out + err) == []
-    assert "10 evaluations (this run: 10 in" in out and "best" in out and "Pareto front" in out
+    assert "10 evaluations (this run: 10 in" in out and "Pareto front" in out
+    best = next(x for x in out.splitlines() if x.startswith("  best"))  # objectives and constraints only
+    assert re.fullmatch(r"  best +accuracy 0\.\d{4}, params [\d,]+, flops [\d,]+", best), best
     assert BAR.match(err.lstrip("\r")) and "best accuracy" in err
 
     assert main([*args, "--run-dir", str(tmp_path / "j"), "--log-format", "json"]) == 0
