@@ -141,8 +141,8 @@ def message(err: jsonschema.ValidationError) -> str:
         extra = sorted(k for k in value if k not in known)
         allowed = f"; allowed fields are {sorted(known)}" if known else ""
         return f"unknown field '{_field([*path, extra[0]])}'{allowed}"
-    if kind == "propertyNames":
-        return f"field '{field}' has a key that is not allowed: {err.message}"
+    if "propertyNames" in err.absolute_schema_path:
+        return f"field '{field}' has a key that is not allowed: {_short(value)}"
     where = f"field '{field}'" if field else "the top level"
     desc = schema.get("description")
     if kind == "type":
@@ -163,6 +163,8 @@ def message(err: jsonschema.ValidationError) -> str:
     if kind in sizes:
         unit = "characters" if kind == "minLength" else "items"
         return f"{where} must have {sizes[kind]} {err.validator_value} {unit}, got {_short(value)}"
+    if kind == "pattern":
+        return f"{where} must be {desc or 'text matching ' + repr(err.validator_value)}, got {_short(value)}"
     if kind == "not" and isinstance(err.validator_value, dict) and "type" in err.validator_value:
         return f"{where} must not be {_words(err.validator_value['type'])}, got {_short(value)}"
     if kind in ("anyOf", "oneOf") and desc:

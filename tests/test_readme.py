@@ -85,6 +85,10 @@ ELSEWHERE = {
     "nas export runs/quickstart/search": "test_export_cli.py::test_select_best_and_constraint",
     "nas predict runs/best": "test_export_cli.py::test_export_matches_supernet_in_fresh_process",
     "nas finetune runs/best": "test_export_cli.py::test_finetune_updates_card",
+    "nas latency verify cpu-host": "test_integrity.py::test_the_shipped_predictors_verify_under_the_legacy_rule",
+    "nas export --verify runs/best": (
+        "test_integrity.py::test_verify_passes_an_intact_bundle_and_a_folder_of_bundles"
+    ),
     "nas train experiments/": "test_training.py::test_killed_run_resumes_exactly",
     "nas search experiments/search_tabular.yaml --log-format json": (
         "test_terminal.py::test_search_prints_a_table_and_a_summary_or_json_lines"
