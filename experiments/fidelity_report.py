@@ -68,14 +68,20 @@ def space_section(study, labels: Sequence[str]) -> dict[str, Any]:
         "pending": [],
     }
     done_b = [i for i, v in seed_b.items() if v is not None and alone[i] is not None]
-    if len(done_b) == len(seed_b):
+    if len(done_b) >= 3:
         a, b = [alone[i] for i in done_b], [seed_b[i] for i in done_b]
         sec["noise_ceiling"] = {"kendall": FS.kendall(a, b), "spearman": FS.spearman(a, b)}
-    else:
-        sec["pending"].append(f"stand-alone seed B: {len(done_b)}/{len(seed_b)}")
-    if any(v is None for v in alone):
-        sec["pending"].append(f"stand-alone seed A: {sum(v is not None for v in alone)}/{len(alone)}")
+    if len(done_b) < len(seed_b):
+        sec["pending"].append(f"stand-alone seed B: {len(done_b)} of {len(seed_b)} finished")
+    done = [i for i, v in enumerate(alone) if v is not None]
+    sec["finished_subnets"] = done
+    if len(done) < len(alone):
+        sec["pending"].append(
+            f"stand-alone seed A: {len(done)} of {len(alone)} finished (every figure below is over those)"
+        )
+    if len(done) < 4:
         return sec
+    truth, flops = [alone[i] for i in done], [study.flops[i] for i in done]
     for label in labels:
         trained = U.read(study.folder / "supernet" / f"{label}.json")
         inh = U.read(study.folder / "inherited" / f"{label}.json")
@@ -83,13 +89,14 @@ def space_section(study, labels: Sequence[str]) -> dict[str, Any]:
             sec["pending"].append(f"recipe {label}")
             continue
         got = [r[m] for r in inh["metrics"]]
+        sub = [got[i] for i in done]
         sec["recipes"][label] = {
             **{k: trained[k] for k in ("recipe", "steps", "passes_per_step", "total_passes", "train_s")},
             "inherited": got,
-            "kendall": FS.kendall(got, alone),
-            "spearman": FS.spearman(got, alone),
-            "top25_precision": FS.top_precision(got, alone, lower_better=study.lower_better),
-            "quartile_gap": FS.quartile_gaps(study.flops, got, alone),
+            "kendall": FS.kendall(sub, truth),
+            "spearman": FS.spearman(sub, truth),
+            "top25_precision": FS.top_precision(sub, truth, lower_better=study.lower_better),
+            "quartile_gap": FS.quartile_gaps(flops, sub, truth),
             "searches": _searches(study, label, alone),
         }
     sec["verdict"] = verdict(sec)
@@ -157,7 +164,8 @@ def _space_md(name: str, sec: dict) -> list[str]:
         + f" (AdamW, lr {s['lr']}, {s['warmup']} warm-up steps, cosine); scored on {s['val_examples']} "
         "validation examples. Every supernet: "
         f"{s['passes']} subnet forward/backward passes (equal compute), seed {s['seed']}, same batches.", "",
-        f"**Noise ceiling** (stand-alone seed A vs seed B over {s['seed_b']} of the subnets): Kendall tau "
+        f"**Noise ceiling** (stand-alone seed A vs seed B over {(nc.get('kendall') or {}).get('n', 0)} of the "
+        "subnets): Kendall tau "
         f"{_ci(nc.get('kendall'))}, Spearman rho {_ci(nc.get('spearman'))} (95 % bootstrap intervals).", "",
     ]
     if sec["pending"]:
@@ -175,7 +183,7 @@ def _space_md(name: str, sec: dict) -> list[str]:
                 f"| {_ci(r['spearman'])} | {_ci(nc.get('kendall'))} | {r['top25_precision']:.2f} | {g} "
                 f"| {r['train_s']:.0f} |"
             )
-        lines += ["", f"Gap: mean inherited minus stand-alone {m} per FLOPs quartile (6 subnets each at 24).", ""]
+        lines += ["", f"Gap: mean inherited minus stand-alone {m} per FLOPs quartile of the finished subnets.", ""]
         v = sec.get("verdict")
         if v:
             lines += [
@@ -187,8 +195,8 @@ def _space_md(name: str, sec: dict) -> list[str]:
                 "",
             ]
         lines += _search_md(sec)
-    lines += ["", f"| subnet | MFLOPs | stand-alone {m} | seed B | " + " | ".join(sec["recipes"]) + " |",
-              "|---|---|---|---|" + "---|" * len(sec["recipes"])]
+    head = ["subnet", "MFLOPs", f"stand-alone {m}", "seed B", *sec["recipes"]]
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, short in enumerate(sec["subnet_short"]):
         inh = " | ".join(_fmt(r["inherited"][i], m) for r in sec["recipes"].values())
         b = sec["seed_b"].get(str(i), "")

@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--space", default="lm-shakespeare", help="a built-in space with a preset, or a space YAML")
     ap.add_argument("--quick", action="store_true", help="tiny space, a few steps: checks the plumbing")
     ap.add_argument("--samplers", default=DEFAULT_RECIPES, help="comma list of recipes (see recipes())")
-    ap.add_argument("--stages", default="standalone,supernet,search", help="what to run before the report")
+    ap.add_argument(
+        "--stages", default="standalone,supernet,search", help="what to run before the report ('report': nothing)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bounds", default="0.25,0.5", help="FLOPs bounds as fractions of the largest subnet's "
                     "(--quick: 0.6,0.8)")
@@ -211,11 +213,23 @@ class Study:
 
         return U.unit(self.folder / "standalone" / f"{U.digest(arch.to_dict())}-{which}.json", make, log=self.log)
 
+    def order(self) -> list[int]:
+        """Subnet indices farthest-first over the FLOPs order (0, n-1, the middle, ...), so that
+        the subnets finished at any moment span the whole range (a killed study reports them)."""
+        n = len(self.subnets)
+        out, intervals = [0, n - 1], [(0, n - 1)]
+        for lo, hi in intervals:  # breadth first: the midpoint of every gap, widest gaps first
+            if hi - lo >= 2:
+                mid = (lo + hi) // 2
+                out.append(mid)
+                intervals += [(lo, mid), (mid, hi)]
+        return out
+
     def standalone_all(self) -> None:
-        for a in self.subnets:
-            self.standalone(a, "A")
-        for i in self.b_index:
-            self.standalone(self.subnets[i], "B")
+        for i in self.order():  # seed B right after seed A: the same compiled programs
+            self.standalone(self.subnets[i], "A")
+            if i in self.b_index:
+                self.standalone(self.subnets[i], "B")
 
     # ---- supernets ----------------------------------------------------------------------
     def train_config(self, label: str) -> dict:
@@ -298,8 +312,8 @@ def run(args: argparse.Namespace) -> dict:
     s = settings(args)
     labels = parse_recipes(args.samplers)
     stages = {x.strip() for x in args.stages.split(",") if x.strip()}
-    if not stages <= {"standalone", "supernet", "search"}:
-        raise NasError(f"field '--stages' is {args.stages!r}; choose from standalone,supernet,search")
+    if not stages <= {"standalone", "supernet", "search", "report"}:
+        raise NasError(f"field '--stages' is {args.stages!r}; choose from standalone,supernet,search,report")
     study = Study(s, args)
     if "standalone" in stages:
         study.standalone_all()
@@ -312,6 +326,9 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
+    from supernet.cache import enable_compile_cache
+
+    enable_compile_cache()  # the recipes' supernets compile the same programs: share them on disk
     args = build_parser().parse_args(argv)
     try:
         return run(args)

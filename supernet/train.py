@@ -188,7 +188,8 @@ def train_and_evaluate(
         params, opt_state = arrays["params"], arrays["opt_state"]
         sampler_state = meta["sampler_state"]
         run_key = checkpoint.key_from_json(meta["key"])
-    ds = data.load(space, cfg["data"], home=workdir)  # after the checks above: the run's tokenizer is kept
+    data_cfg = pretrained.with_tokenizer(cfg["data"], cfg["init_from"])  # the checkpoint's tokenizer.json
+    ds = data.load(space, data_cfg, home=workdir)  # after the checks above: the run's tokenizer is kept
     (workdir / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
     log = _metrics_file(workdir, step)
 
