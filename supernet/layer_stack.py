@@ -18,8 +18,9 @@ The gradient is the same function as before: exactly zero for the slots the subn
 not use, so the optimizer semantics are unchanged (AdamW still sees the whole supernet's
 gradient; see docs/design.md).
 
-A layer is two sub-blocks, each a list of branches (code 0: the identity) that read only
-their own keys of the layer's weights (``sub_keys``).
+A layer is a sequence of sub-blocks (attention, MLP), each a list of branches (code 0:
+the identity) that get the slot's whole layer dict but read only their own keys of it
+(``sub_keys``), so each branch's VJP is taken w.r.t. those keys only.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-Branch = Callable[..., jax.Array]  # (x, weights, *extra) -> x of the same shape
+Branch = Callable[..., jax.Array]  # (x, layer, *extra) -> x of the same shape
 
 
 def _at(tree, i):
@@ -41,11 +42,12 @@ def _put(tree, i, part):
 
 
 def _vjp_branch(f: Branch, n_extra: int) -> Callable:
-    """``(x, weights, *extra, g) -> (dx, dweights)`` of one branch (recomputing its forward)."""
+    """``(x, own, rest, *extra, g) -> (dx, down)``: one branch's VJP w.r.t. its input and its own
+    weights ``own`` (the layer's other weights ``rest`` are constants), recomputing its forward."""
 
-    def run(x, w, *rest):
-        extra, g = rest[:n_extra], rest[n_extra]
-        _, pull = jax.vjp(lambda x, w: f(x, w, *extra), x, w)
+    def run(x, own, rest, *more):
+        extra, g = more[:n_extra], more[n_extra]
+        _, pull = jax.vjp(lambda x, own: f(x, {**rest, **own}, *extra), x, own)
         return pull(g)
 
     return run
@@ -57,28 +59,33 @@ def layer_stack(
     """``run(x, codes, layers, extra) -> x`` through the active layers (``codes[:, 0] > 0``, leading).
 
     ``branches[s]`` are sub-block ``s``'s branches (index = code, 0 the identity), called as
-    ``branch(x, weights_of(sub_keys[s]), *extra[: n_extra[s]])``; ``codes`` (L, S) int32;
-    ``layers`` the stacked (L, ...) weights; ``extra`` a tuple of non-differentiable inputs
-    (e.g. the padding mask)."""
+    ``branch(x, layer, *extra[: n_extra[s]])`` with the slot's whole layer dict; sub-block
+    ``s`` reads only the weights ``sub_keys[s]`` (together they must be all of the layer's:
+    checked); ``codes`` (L, S) int32; ``layers`` the stacked (L, ...) weights; ``extra`` a
+    tuple of non-differentiable inputs (e.g. the padding mask)."""
     vjps = [[_vjp_branch(f, k) for f in bs] for bs, k in zip(branches, n_extra, strict=True)]
 
-    def parts(layer):
-        return [{k: layer[k] for k in keys} for keys in sub_keys]
+    def split(layer, s):
+        own = {k: layer[k] for k in sub_keys[s]}
+        return own, {k: v for k, v in layer.items() if k not in own}
 
     def depth(codes):
         return jnp.sum(codes[:, 0] > 0)
 
     def forward(x, codes, layers, extra, save: bool):
+        owned = [k for keys in sub_keys for k in keys]
+        if sorted(owned) != sorted(layers):
+            raise ValueError(f"layer_stack: sub-block keys {owned} must cover the layer's {sorted(layers)}")
         L = codes.shape[0]
         bufs = [jnp.zeros((L, *x.shape), x.dtype) for _ in branches] if save else []
 
         def body(i, carry):
             x, bufs = carry
-            ws = parts(_at(layers, i))
-            for s, (bs, w, k) in enumerate(zip(branches, ws, n_extra, strict=True)):
+            layer = _at(layers, i)
+            for s, (bs, k) in enumerate(zip(branches, n_extra, strict=True)):
                 if save:
                     bufs = [*bufs[:s], jax.lax.dynamic_update_index_in_dim(bufs[s], x, i, 0), *bufs[s + 1 :]]
-                x = jax.lax.switch(codes[i, s], list(bs), x, w, *extra[:k])
+                x = jax.lax.switch(codes[i, s], list(bs), x, layer, *extra[:k])
             return x, bufs
 
         return jax.lax.fori_loop(0, depth(codes), body, (x, bufs))
@@ -98,12 +105,12 @@ def layer_stack(
         def body(j, carry):
             g, grads = carry
             i = n - 1 - j
-            ws = parts(_at(layers, i))
-            got = {}
+            layer, got = _at(layers, i), {}
             for s in reversed(range(len(branches))):
                 x_in = jax.lax.dynamic_index_in_dim(bufs[s], i, keepdims=False)
-                g, dw = jax.lax.switch(codes[i, s], vjps[s], x_in, ws[s], *extra[: n_extra[s]], g)
-                got.update(dw)
+                own, rest = split(layer, s)
+                g, d_own = jax.lax.switch(codes[i, s], vjps[s], x_in, own, rest, *extra[: n_extra[s]], g)
+                got.update(d_own)
             return g, _put(grads, i, got)
 
         zeros = jax.tree.map(jnp.zeros_like, layers)
