@@ -89,6 +89,8 @@ def test_a_task_block_states_its_geometry(task, needle):
          "field 'constraints[1]': 'flops > 4e+06' and 'flops <= 4e+06' (constraints[0]) leave no value"),
         ({"constraints": ["flops <= 4e6", "latency_ms[cpu-host] <= 3"]},
          "field 'constraints[1]': metric 'latency_ms[cpu-host]' is not given by any evaluator"),
+        ({"evaluators": [{"kind": "supernet", "workdir": "w"}], "space": "lm-shakespeare", "constraints": []},
+         "field 'objectives[0]': metric 'accuracy' is not given by any evaluator; they give ['loss', 'perplexity']"),
         ({"budget": math.nan}, "field 'budget' must be an integer >= 1 (evaluations), got nan"),
         ({"hv_reference": [1.0, math.inf]}, "field 'hv_reference[1]' must be a finite number, got inf"),
         ({"evaluators": [{"kind": "table", "path": "t.jsonl", "colour": 1}]},
