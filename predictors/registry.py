@@ -319,6 +319,10 @@ def load_part(path: str | Path) -> SpacePredictor | TablePart:
     bad = [k for k, v in params.items() if v.dtype.kind == "f" and v.size and not np.isfinite(v).any()]
     if bad:
         raise NasError(f"predictor file '{npz}': array {bad[0]!r} is all NaN/inf")
+    bad = [k for k, v in params.items() if v.dtype.kind == "f" and np.isnan(v).any()]  # inf: a tree's leaf
+    if bad:
+        where = np.argwhere(np.isnan(params[bad[0]]))[0].tolist()
+        raise NasError(f"predictor file '{npz}': array {bad[0]!r} holds NaN (at index {where})")
     if meta.get("kind") == "table":
         cols = meta.get("columns")
         if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
@@ -329,7 +333,8 @@ def load_part(path: str | Path) -> SpacePredictor | TablePart:
             models.get(meta["model"])
         except KeyError as e:
             raise NasError(f"predictor file '{js}': corrupted (missing {e})") from None
-        Columns.from_meta(meta, source=str(js))
+        columns = Columns.from_meta(meta, source=str(js))
+        _dry_run(npz, meta["model"], params, len(columns.expanded()))
         return TablePart(columns=tuple(cols), model=meta["model"], params=params, meta=meta, residuals=res)
     try:
         space = space_from_dict(meta["space"], source=str(js))
@@ -348,9 +353,32 @@ def load_part(path: str | Path) -> SpacePredictor | TablePart:
         raise NasError(
             f"predictor file '{js}': npz has a peak-memory model but field 'peak_mb.model' is missing"
         )
+    _dry_run(npz, meta["model"], params, len(fd["names"]))
+    if peak:
+        _dry_run(npz, meta["peak_mb"]["model"], peak, len(fd["names"]), prefix=PEAK)
     return SpacePredictor(
         space=space, model=meta["model"], params=params, meta=meta, residuals=res, peak=peak or None
     )
+
+
+def _dry_run(npz: Path, model: str, params: dict[str, np.ndarray], n_features: int, prefix: str = "") -> None:
+    """One prediction on a row of zeros: arrays that do not fit the model (one dropped or
+    reshaped in a file of format 1-2, which has no array manifest) are one line, not a
+    traceback at the first query."""
+    try:
+        with np.errstate(all="ignore"):
+            models.get(model).predict(params, np.zeros((1, n_features)))
+    except NasError:
+        raise
+    except (KeyError, ValueError, IndexError, TypeError) as e:
+        why = (
+            f"array '{prefix}{e.args[0]}' is missing"
+            if isinstance(e, KeyError)
+            else f"{type(e).__name__}: {e}"
+        )
+        raise NasError(
+            f"predictor file '{npz}': its arrays do not fit model {model!r} ({why.splitlines()[0][:120]})"
+        ) from None
 
 
 def _device_dirs() -> dict[str, Path]:

@@ -7,7 +7,7 @@ before or raises :class:`NasError` with one line, and that no file already writt
 changes.  The readers are called in-process (the loaders behind the CLI); a few cases
 go through the ``nas`` command to check exit 2 and no traceback.
 
-600 cases per run (``derandomize``: the same cases every run), each bounded by the
+700 cases per run (``derandomize``: the same cases every run), each bounded by the
 readers' own speed: no model is built and no search runs.
 """
 
@@ -252,11 +252,23 @@ def test_fuzz_bundle_configs(bundle, data):
 # ---- a predictor's JSON and npz -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def predictor(tmp_path_factory):
+    """The shipped vit-mnist predictor saved again (format 3, with its array manifest)."""
     from predictors import registry
 
     root = tmp_path_factory.mktemp("fuzz-predictors")
     part = registry.load_part(registry.SHIPPED / "cpu-host" / "vit-mnist.json")
     js = registry.save(root, "dev", part)
+    return js, json.loads(js.read_text()), js.with_suffix(".npz").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def legacy_predictor(tmp_path_factory):
+    """A copy of the shipped file itself (format 2: no array manifest, the legacy rule)."""
+    from predictors import registry
+
+    js = tmp_path_factory.mktemp("fuzz-legacy") / "vit-mnist.json"
+    for ext in (".json", ".npz"):
+        js.with_suffix(ext).write_bytes((registry.SHIPPED / "cpu-host" / f"vit-mnist{ext}").read_bytes())
     return js, json.loads(js.read_text()), js.with_suffix(".npz").read_bytes()
 
 
@@ -272,14 +284,15 @@ def _use(js: Path):
     assert all(math.isfinite(float(v)) for v in (part.meta.get("references") or {}).values())
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=150)
 @given(data=st.data())
-def test_fuzz_predictor_files(predictor, data):
-    """The JSON mutated, or an npz array dropped / changed with ``npz_sha256`` updated to match."""
+def test_fuzz_predictor_files(predictor, legacy_predictor, data):
+    """The JSON mutated, or an npz array dropped / changed with ``npz_sha256`` updated to match,
+    in a file of this format or of format 2 (no array manifest)."""
     import hashlib
     import io
 
-    js, meta, npz = predictor
+    js, meta, npz = legacy_predictor if data.draw(st.booleans()) else predictor
     npz_path = js.with_suffix(".npz")
     doc = meta
     if data.draw(st.booleans()):
@@ -322,7 +335,7 @@ def test_the_issue_families_through_the_nas_command(tmp_path, predictor):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(dict(SPACE, task={"kind": "vit"})))
     cases = [
-        (["latency", "verify", "dev"], "field 'features' must be"),
+        (["latency", "verify", "dev"], "field 'features': expected"),
         (["search", search, "--run-dir", tmp_path / "run", "--no-progress"], "both maximized and minimized"),
         (["spaces", "show", space], "field 'task' must state its geometry"),
     ]

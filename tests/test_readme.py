@@ -101,6 +101,9 @@ ELSEWHERE = {
         "test_integrity.py::test_verify_passes_an_intact_bundle_and_a_folder_of_bundles"
     ),
     "nas train experiments/": "test_training.py::test_killed_run_resumes_exactly",
+    "nas search experiments/search_tabular.yaml --log-format json": (
+        "test_terminal.py::test_search_prints_a_table_and_a_summary_or_json_lines"
+    ),
     "nas eval --workdir": "test_training.py::test_cli_eval_and_train_report_bad_input",
     "nas search experiments/search_hwgpt_l.yaml": (
         "test_search_tables.py::test_readme_hwgpt_search_fixes_its_reference_and_defaults_to_bayesian"
