@@ -10,14 +10,19 @@ from nas.export.from_run import export_run  # noqa: F401 - the library function 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export subnets of a finished search as standalone bundles")
-    p.add_argument("run_dir", help="a search run directory (see 'nas search')")
+    p.add_argument("run_dir", help="a search run directory (see 'nas search'); with --verify, a bundle")
     p.add_argument(
         "--select",
         default="best",
         help="'best', 'pareto' or a constraint such as 'latency_ms[cpu-host]<=5' (default best)",
     )
-    p.add_argument("--out", required=True, help="output folder (one bundle, or one sub-folder per subnet)")
+    p.add_argument("--out", help="output folder (one bundle, or one sub-folder per subnet); required")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX artifact")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the bundle RUN_DIR (or a folder of bundles) against its checksums; loads nothing",
+    )
     p.set_defaults(func=cmd_export)
 
     q = sub.add_parser("predict", help="run an exported bundle on inputs, or continue a prompt (LMs)")
@@ -45,7 +50,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=cmd_finetune)
 
 
+def cmd_verify(path: str) -> int:
+    from pathlib import Path
+
+    from nas.export.from_run import SUBNET_PREFIX
+    from nas.export.load import read_config, verify_bundle
+    from search_spaces import NasError
+
+    root = Path(path)
+    bundles = [root]
+    if root.is_dir() and not (root / "config.json").exists():  # a folder of bundles ('--select pareto')
+        bundles = (
+            sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(SUBNET_PREFIX)) or bundles
+        )
+    for b in bundles:
+        config = read_config(b)
+        files = verify_bundle(b, config)
+        if not files:
+            raise NasError(
+                f"bundle '{b}': format_version {config['format_version']} has no checksum manifest, "
+                "nothing to verify; export it again to add one"
+            )
+        print(f"{b}: ok, {len(files)} files match their sha256")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    from search_spaces import NasError
+
+    if args.verify:
+        return cmd_verify(args.run_dir)
+    if not args.out:
+        raise NasError("field '--out': required (the folder to write the bundles to)")
     for path in export_run(args.run_dir, select=args.select, out=args.out, onnx=not args.no_onnx):
         cfg = json.loads((path / "config.json").read_text())
         print(

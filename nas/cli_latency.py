@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas import terminal
 from search_spaces import ArchConfig, NasError, load_space
 
 
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--retry-unsteady", action="store_true", help="first re-measure unsteady records already in --out"
     )
     m.add_argument("--seed", type=int, default=0)
+    terminal.add_flag(m)
     m.set_defaults(func=cmd_measure)
 
     f = s.add_parser("fit", help="fit predictors on measurements (JSONL of ours, or any CSV)")
@@ -79,6 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(func=cmd_fit)
 
     s.add_parser("list", help="devices with a fitted predictor").set_defaults(func=cmd_list)
+    v = s.add_parser("verify", help="check a device's predictor files (schema, checksums); predicts nothing")
+    v.add_argument("device")
+    v.set_defaults(func=cmd_verify)
 
     c = s.add_parser(
         "calibrate",
@@ -126,7 +131,9 @@ def _candidates(model: str, *, csv: bool) -> tuple[str, ...]:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from predictors.campaign import remeasure_unsteady, run_campaign
+    import time
+
+    from predictors.campaign import read_jsonl, remeasure_unsteady, run_campaign
 
     if args.n < 1:
         raise NasError(f"field '--n': must be >= 1, got {args.n}")
@@ -145,14 +152,18 @@ def cmd_measure(args: argparse.Namespace) -> int:
     )
     if args.provider:
         timing["provider"] = args.provider
+    term = terminal.Terminal(args.log_format)
     if args.address:
         from predictors.remote import remote_measure_fn
 
         steady["measure_fn"] = remote_measure_fn(args.device, address=args.address)
-        print(f"measuring on node {steady['measure_fn'].node()} (resource device:{args.device})")
+        node = steady["measure_fn"].node()
+        term.say(f"measuring on node {node} (resource device:{args.device})", node=node)
     if args.retry_unsteady and Path(args.out).is_file():
         k = remeasure_unsteady(args.out, **steady, **timing)
-        print(f"re-measured {k} unsteady architectures in {args.out}")
+        term.say(f"re-measured {k} unsteady architectures in {args.out}", remeasured=k)
+    known = {json.dumps(r["arch"], sort_keys=True) for r in read_jsonl(args.out)}
+    start = time.perf_counter()
     recs = run_campaign(
         args.space,
         device=args.device,
@@ -160,11 +171,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
         out=args.out,
         seed=args.seed,
         references=args.references,
+        log_format=args.log_format,
         **steady,
         **timing,
     )
-    med = np.median([r["median_ms"] for r in recs]) if recs else float("nan")
-    print(f"{len(recs)} architectures of {args.space} measured in {args.out} (median {med:.3f} ms)")
+    med = float(np.median([r["median_ms"] for r in recs])) if recs else float("nan")
+    new = sum(json.dumps(r["arch"], sort_keys=True) not in known for r in recs)
+    term.lines(
+        terminal.campaign_summary(measured=len(recs), new=new, seconds=time.perf_counter() - start,
+                                  out=args.out, median_ms=med, space=args.space)
+    )  # fmt: skip
+    term.record({"measured": len(recs), "new": new, "out": args.out, "space": args.space, "median_ms": med})
     return 0
 
 
@@ -257,6 +274,20 @@ def cmd_list(args: argparse.Namespace) -> int:
                 f"{dev:14s} {name:22s} {meta['model']:9s} {m.get('within10_pct', float('nan')):5.1f}% within ±10%  "
                 f"tau {m.get('kendall_tau', float('nan')):.3f}  {cov}  {src}"
             )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from predictors import registry
+
+    for path, part in registry.verify(args.device):
+        arrays = len(part.meta.get("arrays") or {})
+        how = (
+            f"{arrays} arrays match their sha256"
+            if arrays
+            else "npz sha256 matches (format < 3: no array manifest)"
+        )
+        print(f"{path}: ok, format {part.meta['format_version']}, {how}")
     return 0
 
 

@@ -4,14 +4,18 @@
     nas search --resume RUN_DIR [--address HOST:PORT] [--workers N]
 
 Without ``--address`` a local Ray is started and stopped by the command; with
-it the search joins a cluster started by ``ray start --head``.
+it the search joins a cluster started by ``ray start --head``.  The terminal shows
+a progress bar, the Pareto front and a summary; ``--log-format json`` prints every
+result (the lines of ``history.jsonl``) and a summary object instead, one per line.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
+from nas import terminal
 from search_spaces.errors import NasError
 
 
@@ -31,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", help="output directory (default runs/search-STRATEGY-seedN)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed search from its run directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    terminal.add_flag(p)
     p.set_defaults(func=cmd_search)
 
 
@@ -49,6 +54,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise NasError("give a search CONFIG.yaml, or --resume RUN_DIR")
         cfg = search_config.load(args.config, args.overrides)
         run_dir = Path(args.run_dir or f"runs/search-{cfg.strategy}-seed{cfg.seed}")
+    start, t0 = time.perf_counter(), time.time()
     result = runner.run_search(
         cfg,
         run_dir,
@@ -56,15 +62,24 @@ def cmd_search(args: argparse.Namespace) -> int:
         workers=args.workers,
         resume=bool(args.resume),
         progress=not args.no_progress,
+        log_format=args.log_format,
     )
+    seconds = time.perf_counter() - start
     summary = run_outputs.write_outputs(
         run_dir, result.records, cfg.objectives, cfg.constraints, hv_reference=result.config.hv_reference
     )
-    run_outputs.print_table(summary["front"], cfg.objectives)
+    term = terminal.Terminal(args.log_format)
     best = summary["best"].get("all constraints")
-    print(
-        f"{len(result.records)} evaluations; hypervolume {summary['hypervolume']:.6g}; run directory {run_dir}"
-    )
-    if best is None:
-        print("no evaluated architecture meets all constraints")
+    if term.human:
+        run_outputs.print_table(summary["front"], cfg.objectives)
+    new = sum(1 for r in result.records if r.get("time", 0) >= t0)  # evaluated (or cached) by this run
+    term.lines(
+        terminal.search_summary(evaluations=len(result.records), new=new, seconds=seconds,
+                                hypervolume=summary["hypervolume"], run_dir=str(run_dir), best=best,
+                                metrics=[x.metric for x in (*cfg.objectives, *cfg.constraints)])
+    )  # fmt: skip
+    term.record(
+        {"evaluations": len(result.records), "hypervolume": summary["hypervolume"], "run_dir": str(run_dir),
+         "best": best, "front": summary["front"]}
+    )  # fmt: skip
     return 0

@@ -1,4 +1,4 @@
-"""``nas spaces``: list, show, sample and validate search spaces."""
+"""``nas spaces``: list, show, sample and validate search spaces; derive one from a Hugging Face folder."""
 
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     val.add_argument("space")
     val.add_argument("arch", help="ARCH.json (one object)")
     val.set_defaults(func=cmd_validate)
+    hf = s.add_parser(
+        "from-hf", help="write the YAML of an elastic space whose largest subnet is a HF Llama folder"
+    )
+    hf.add_argument("folder", help="a Hugging Face Llama folder (config.json + safetensors)")
+    hf.add_argument("--out", required=True, help="the space YAML to write")
+    hf.add_argument("--name", default=None, help="space name (default: the folder's name)")
+    hf.add_argument(
+        "--seq-len", type=int, default=None, help="context (default: min(2048, max_position_embeddings))"
+    )
+    hf.set_defaults(func=cmd_from_hf)
 
 
 def _fmt(x: float) -> str:
@@ -47,6 +57,7 @@ def _complexity_line(space, arch, *, batch_size: int | None = None, seq_len: int
     except NasError:
         return ""
     line = f"  params {_fmt(c['params'][0])}  FLOPs {_fmt(c['flops'][0])} (batch 1)"
+    line += f"  KV cache {c['kv_cache_mb'][0]:.1f} MiB (batch 1, full context, float32)"
     if batch_size is not None:
         m = training_memory(space, [arch], batch_size=batch_size, seq_len=seq_len)
         line += (
@@ -124,4 +135,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except InvalidArchError as e:
         raise NasError(f"{path}: {e}") from None
     print(f"ok: {path} is in space '{space.name}'{_complexity_line(space, arch)}")
+    return 0
+
+
+def cmd_from_hf(args: argparse.Namespace) -> int:
+    """Reads config.json (and checks every tensor's shape) before writing anything."""
+    import yaml
+
+    from supernet.pretrained import hf_llama, llama_layout
+
+    folder = Path(args.folder)
+    ckpt = hf_llama.read(folder)  # a missing file, a non-Llama config or a misfit tensor: one line
+    name = args.name or folder.resolve().name
+    space = llama_layout.space_for(
+        ckpt.config, name=name, seq_len=args.seq_len, source=f"{folder}/config.json"
+    )
+    llama_layout.check_fit(ckpt.shape, space, source=str(folder))
+    out = Path(args.out)
+    if out.is_dir():
+        raise NasError(f"field '--out': '{out}' is a folder; give a .yaml file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
+    tmp.replace(out)
+    c = complexity(space, [space.largest()])
+    print(
+        f"{out}: space '{space.name}', {space.size():,d} archs; largest = the checkpoint, params {_fmt(c['params'][0])}"
+    )
     return 0

@@ -4,9 +4,10 @@
     nas train experiments/train_gpt2_tiny.yaml --init-from GPT2_FOLDER --workdir runs/from-gpt2
     nas eval --workdir runs/vit --arch arch.json
 
-``train`` prints one JSON line of metrics per ``log_every`` steps (also kept in
-``WORKDIR/metrics.jsonl``) and a progress bar on stderr; run it again with the
-same workdir to resume from the latest checkpoint.
+``train`` shows a progress bar on stderr with the loss (and the sampler's bin) in
+its postfix and ends with a short summary; every ``log_every`` steps a JSON record
+goes to ``WORKDIR/metrics.jsonl`` (``--log-format json``: on stdout too, one per
+line).  Run it again with the same workdir to resume from the latest checkpoint.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import argparse
 import json
 from pathlib import Path
 
+from nas import terminal
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a supernet from a config YAML (resumes in WORKDIR)")
     t.add_argument("config", help="CONFIG.yaml (see experiments/)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     t.add_argument("--workdir", default=None, help="run folder (default: runs/<config name>)")
-    t.add_argument("--quiet", action="store_true", help="no progress bar, no metrics on stdout")
+    t.add_argument("--quiet", action="store_true", help="no progress bar, nothing on stdout")
+    terminal.add_flag(t)
     t.add_argument(
         "--init-from",
         default=None,
@@ -46,7 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"init_from={json.dumps(str(Path(args.init_from).resolve()))}")
     cfg = load_config(args.config, overrides)
     workdir = args.workdir or str(Path("runs") / Path(args.config).stem)
-    train_and_evaluate(cfg, workdir, quiet=args.quiet)
+    train_and_evaluate(cfg, workdir, quiet=args.quiet, log_format=args.log_format)
     return 0
 
 

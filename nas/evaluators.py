@@ -4,7 +4,8 @@ Each evaluator is declared in the search config as a mapping with a ``kind``
 and built by :func:`build` into an :class:`Evaluator` whose ``fn(archs)``
 returns one metrics dict per architecture:
 
-* ``complexity``: ``params``, ``flops``, ``macs``, ``act_bytes`` from the
+* ``complexity``: ``params``, ``flops``, ``macs``, ``act_bytes`` and
+  ``kv_cache_mb`` (the KV cache at ``seq_len``, default the context) from the
   closed-form model in :mod:`search_spaces.complexity` (options ``batch_size``,
   ``seq_len``).  Cheap.
 * ``table``: a lookup table, JSON lines ``{"arch": {...}, "metrics": {...}}``
@@ -54,7 +55,7 @@ from nas.table import read_table, table_archs  # noqa: F401  (re-exported)
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 
-COMPLEXITY_METRICS = ("params", "flops", "macs", "act_bytes")
+COMPLEXITY_METRICS = ("params", "flops", "macs", "act_bytes", "kv_cache_mb")
 Fn = Callable[[list[ArchConfig]], list[dict[str, float]]]
 
 

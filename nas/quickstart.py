@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from search_spaces import NasError, load_space
+from search_spaces import ArchConfig, NasError, load_space
 
 CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml"
 SIZES = {  # steps, search budget, population, most measurements if the CPU is new (active learning)
@@ -33,20 +34,24 @@ SIZES = {  # steps, search budget, population, most measurements if the CPU is n
 }
 
 
-def _say(msg: str) -> None:
-    print(f"[quickstart] {msg}", flush=True)
+def _say(msg: str, log_format: str = "human", **fields: Any) -> None:
+    from nas.terminal import Terminal
+
+    Terminal(log_format).say(f"[quickstart] {msg}", **fields)
 
 
-def train_step(workdir: Path, steps: int) -> dict:
+def train_step(workdir: Path, steps: int, *, log_format: str = "human") -> dict:
     from supernet.config import load_config
     from supernet.train import train_and_evaluate
 
     cfg = load_config(CONFIG, [f"steps={steps}", f"checkpoint_every={max(10, steps // 6)}"])
-    _say(f"1/5 training the vit-mnist supernet for {steps} steps (complexity-aware sampling)")
-    return train_and_evaluate(cfg, workdir / "supernet")
+    _say(f"1/5 training the vit-mnist supernet for {steps} steps (complexity-aware sampling)", log_format)
+    return train_and_evaluate(cfg, workdir / "supernet", log_format=log_format)
 
 
-def latency_step(workdir: Path, n_measure: int, *, new_device: bool = False) -> str:
+def latency_step(
+    workdir: Path, n_measure: int, *, new_device: bool = False, log_format: str = "human"
+) -> str:
     """Device name whose predictor the search will use (``new_device``: measure this CPU
     even when the shipped predictor's fingerprint matches it)."""
     from predictors.measure import fingerprint
@@ -60,31 +65,42 @@ def latency_step(workdir: Path, n_measure: int, *, new_device: bool = False) -> 
         shipped, fp = None, {}
     keys = ("cpu_model", "cpu_count", "machine", "jax_version")
     if not new_device and shipped is not None and fp and all(fp.get(k) == here.get(k) for k in keys):
-        _say("2/5 this CPU matches the shipped 'cpu-host' latency predictor; using it")
+        _say("2/5 this CPU matches the shipped 'cpu-host' latency predictor; using it", log_format)
         return "cpu-host"
     from predictors.active import active_campaign
     from predictors.dataset import fit_device
 
     root = workdir / "predictors"
     os.environ["NAS_PREDICTORS"] = str(root.resolve())
-    _say(f"2/5 measuring up to {n_measure} architectures on this CPU ({here.get('cpu_model')}), actively")
+    _say(f"2/5 measuring up to {n_measure} architectures on this CPU ({here.get('cpu_model')}), actively",
+         log_format)  # fmt: skip
     jsonl = workdir / "latency" / "measurements.jsonl"
     start = max(4, n_measure * 2 // 5)
 
     def report(h: dict) -> None:
         _say(
-            f"    {h['n']} measured: {h['model']} cross-validated {h['cv_within10_pct']:.1f} % within +-10 %"
+            f"    {h['n']} measured: {h['model']} cross-validated {h['cv_within10_pct']:.1f} % within +-10 %",
+            log_format,
+            **h,
         )
 
     active_campaign(
         load_space("vit-mnist"), device="local-cpu", out=str(jsonl), n_max=n_measure, start=start,
-        step=max(2, start // 2), repeats=20, progress=False, report=report,
+        step=max(2, start // 2), repeats=20, report=report, log_format=log_format,
     )  # fmt: skip
     fit_device(jsonl, device="local-cpu", root=root, plot=workdir / "latency" / "heldout.png")
     return "local-cpu"
 
 
-def search_step(workdir: Path, device: str, budget: int, population: int, workers: int | None):
+def search_step(
+    workdir: Path,
+    device: str,
+    budget: int,
+    population: int,
+    workers: int | None,
+    *,
+    log_format: str = "human",
+):
     import predictors
     from nas import runner, search_config
 
@@ -113,19 +129,29 @@ def search_step(workdir: Path, device: str, budget: int, population: int, worker
     resume = (run_dir / "config.yaml").is_file()
     _say(
         f"3/5 evolutionary search on local Ray: {budget} subnets, constraint {chance} <= {bound} ms"
-        + (" (resuming)" if resume else "")
+        + (" (resuming)" if resume else ""),
+        log_format,
     )
     cfg = runner.load_run_config(run_dir) if resume else search_config.check(raw)
     from nas.run_outputs import write_outputs
+    from nas.terminal import Terminal, search_summary
 
-    result = runner.run_search(cfg, run_dir, workers=workers, resume=resume)
-    write_outputs(
+    t0, start = time.time(), time.perf_counter()
+    result = runner.run_search(cfg, run_dir, workers=workers, resume=resume, log_format=log_format)
+    seconds = time.perf_counter() - start
+    out = write_outputs(
         run_dir, result.records, cfg.objectives, cfg.constraints, hv_reference=result.config.hv_reference
     )
+    new = sum(1 for r in result.records if r.get("time", 0) >= t0)
+    Terminal(log_format).lines(
+        search_summary(evaluations=len(result.records), new=new, seconds=seconds, hypervolume=out["hypervolume"],
+                       run_dir=str(run_dir), best=out["best"].get("all constraints"),
+                       metrics=[x.metric for x in (*cfg.objectives, *cfg.constraints)])
+    )  # fmt: skip
     return result, str(cfg.constraints[0])
 
 
-def export_step(workdir: Path) -> Path:
+def export_step(workdir: Path, *, log_format: str = "human") -> Path:
     from nas.export.from_run import export_run
     from nas.export.select import select_records
 
@@ -134,9 +160,9 @@ def export_step(workdir: Path) -> Path:
     if (out / "config.json").is_file():  # bundles are written atomically: a config means a whole bundle
         prov = json.loads((out / "config.json").read_text()).get("provenance", {})
         if prov.get("search_index") == best["index"] and prov.get("search_run") == str(run.resolve()):
-            _say(f"4/5 the best subnet is already exported to {out}")
+            _say(f"4/5 the best subnet is already exported to {out}", log_format)
             return out
-    _say(f"4/5 exporting the best subnet to {out}")
+    _say(f"4/5 exporting the best subnet to {out}", log_format)
     return export_run(run, select="best", out=out)[0]
 
 
@@ -146,17 +172,21 @@ def quickstart(
     size: str = "default",
     workers: int | None = None,
     new_device: bool = False,
+    log_format: str = "human",
 ) -> dict:
-    """Runs (or resumes) the whole pipeline in ``workdir``; returns the summary."""
+    """Runs (or resumes) the whole pipeline in ``workdir``; returns the summary.
+
+    ``log_format`` (:mod:`nas.terminal`): ``human`` bars, readable lines and a table;
+    ``json`` one JSON object per line (every step's records, the summary last)."""
     if size not in SIZES:
         raise NasError(f"field '--size': {size!r} is not one of {sorted(SIZES)}")
     steps, budget, population, n_measure = SIZES[size]
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    train_step(workdir, steps)
-    device = latency_step(workdir, n_measure, new_device=new_device)
-    result, constraint = search_step(workdir, device, budget, population, workers)
-    bundle = export_step(workdir)
+    train_step(workdir, steps, log_format=log_format)
+    device = latency_step(workdir, n_measure, new_device=new_device, log_format=log_format)
+    result, constraint = search_step(workdir, device, budget, population, workers, log_format=log_format)
+    bundle = export_step(workdir, log_format=log_format)
     cfg = json.loads((bundle / "config.json").read_text())
     summary: dict[str, Any] = {
         "architecture": cfg["arch"],
@@ -177,16 +207,23 @@ def quickstart(
         ],
     }
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
-    print_summary(summary)
+    print_summary(summary, log_format=log_format)
     return summary
 
 
-def print_summary(s: dict) -> None:
+def print_summary(s: dict, *, log_format: str = "human") -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    _say("5/5 done")
-    t = Table(title="Best subnet under " + s["constraint"])
+    from nas.terminal import Terminal
+
+    _say("5/5 done", log_format)
+    term = Terminal(log_format)
+    term.record({"summary": s})
+    if log_format != "human":
+        return
+    t = Table(title="Best subnet under " + escape(s["constraint"]))  # '[cpu-host]' is not rich markup
     for col in (
         "inherited accuracy",
         "params",
@@ -207,9 +244,11 @@ def print_summary(s: dict) -> None:
         f"{s['measured_ms']:.3f}",
         "n/a" if on_scale is None else f"{on_scale:.3f}",
     )
-    c = Console()
-    c.print(t)
-    c.print(f"architecture: {json.dumps(s['architecture'], sort_keys=True)}")
-    c.print(f"bundle: {s['bundle']}  (nas predict / nas finetune work on it)")
-    for p in s["plots"]:
-        c.print(f"plot: {p}")
+    Console().print(t)
+    term.lines(
+        [
+            f"architecture: {ArchConfig.from_dict(s['architecture']).short()}",
+            f"bundle: {s['bundle']}  (nas predict / nas finetune work on it)",
+            *(f"plot: {p}" for p in s["plots"]),
+        ]
+    )

@@ -140,7 +140,7 @@ def load_config(run_dir: str | Path):
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise NasError(f"--resume {run_dir}: no search there (config.yaml is missing)")
-    return search_config.check(search_config.load_raw(path))
+    return search_config.check(search_config.load_raw(path), source=f"run config '{path}'")
 
 
 def write_config(run_dir: str | Path, raw: Mapping[str, Any]) -> None:

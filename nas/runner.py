@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
@@ -51,6 +50,7 @@ from nas.reference import fixed_reference
 from nas.search_config import SearchConfig
 from nas.strategies import Prefilter, StrategyState, make
 from nas.table import mapping as table_mapping
+from nas.terminal import Terminal, check_format
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 
@@ -159,13 +159,17 @@ def run_search(
     resume: bool = False,
     progress: bool = True,
     executor: Literal["auto", "driver", "ray"] = "auto",
+    log_format: str = "human",
 ) -> SearchResult:
     """Runs (or, with ``resume``, continues) a search; writes the run directory.
 
     ``executor``: ``auto`` evaluates in the driver when :func:`runs_in_driver`, else on Ray.
+    ``progress``: a bar; ``log_format`` (:mod:`nas.terminal`) ``json``: every result
+    (replayed ones too) as the JSON line written to ``history.jsonl``, on stdout.
     """
     if executor not in ("auto", "driver", "ray"):
         raise NasError(f"executor: expected 'auto', 'driver' or 'ray', got {executor!r}")
+    check_format(log_format, field="log_format")
     run_dir = Path(run_dir)
     recorded = RD.read_history(run_dir, budget=cfg.budget) if resume else {}
     if not resume:
@@ -203,7 +207,7 @@ def run_search(
         n_workers = workers or cfg.workers or os.cpu_count() or 1  # as a local Ray would have
         run_cfg = start(cfg.lag or 2 * n_workers)
         ex = DriverExecutor([b for b in built if b is not None], batch_size=cfg.batch_size)
-        state = _drive(run_cfg, strategy, ex, recorded, run_dir, progress)
+        state = _drive(run_cfg, strategy, ex, recorded, run_dir, progress, log_format)
     else:
         from nas import ray_workers as W
 
@@ -226,7 +230,7 @@ def run_search(
             )
             del payloads  # the object store holds them now
             try:
-                state = _drive(run_cfg, strategy, ex, recorded, run_dir, progress)
+                state = _drive(run_cfg, strategy, ex, recorded, run_dir, progress, log_format)
             finally:
                 ex.close()
         finally:
@@ -238,32 +242,32 @@ def run_search(
 
 
 class _Progress:
-    """The progress bar and the best feasible value of the first objective so far."""
+    """The progress bar with the best feasible value of the first objective so far in its
+    postfix, and (``json``) every result on stdout."""
 
-    def __init__(self, cfg: SearchConfig, enabled: bool) -> None:
-        from tqdm import tqdm
-
+    def __init__(self, cfg: SearchConfig, enabled: bool, log_format: str) -> None:
         self.cfg, self.best = cfg, None
-        self.bar = tqdm(total=cfg.budget, disable=not enabled, desc=f"search {cfg.strategy}", file=sys.stderr)
+        self.term = Terminal(log_format)
+        self.bar = self.term.bar(total=cfg.budget, desc=f"search {cfg.strategy}", show=enabled)
 
-    def update(self, metrics: dict) -> None:
-        first = self.cfg.objectives[0]
+    def update(self, rec: dict) -> None:
+        first, metrics = self.cfg.objectives[0], rec["metrics"]
         if total_violation(metrics, self.cfg.constraints) <= 0 and first.metric in metrics:
             v = metrics[first.metric]
             if self.best is None or first.sign * v < first.sign * self.best:
                 self.best = v
-        if self.best is not None:
-            self.bar.set_postfix_str(f"best {first.metric}={self.best:.4g}")
-        self.bar.update(1)
+        self.bar.update(1, **({} if self.best is None else {f"best {first.metric}": self.best}))
+        self.term.record(rec)
 
 
-def _drive(cfg: SearchConfig, strategy, executor: Executor, recorded: dict, run_dir: Path, progress: bool):
+def _drive(cfg: SearchConfig, strategy, executor: Executor, recorded: dict, run_dir: Path, progress: bool,
+           log_format: str = "human"):  # fmt: skip
     """Moves the schedule on as results arrive; appends every new result to the history."""
     lag = cfg.lag
     sched = S.start(strategy, cfg.seed)
     results: dict[int, tuple[np.ndarray, float]] = {}
     cache: dict[str, dict] = {}
-    bar = _Progress(cfg, progress)
+    bar = _Progress(cfg, progress, log_format)
     last_save = 0.0
 
     def finish(i: int, rec: dict) -> None:
@@ -272,7 +276,7 @@ def _drive(cfg: SearchConfig, strategy, executor: Executor, recorded: dict, run_
             total_violation(rec["metrics"], cfg.constraints),
         )
         cache.setdefault(ArchConfig.from_dict(rec["arch"]).to_json(), rec)
-        bar.update(rec["metrics"])
+        bar.update(rec)
 
     with RD.open_history(run_dir) as fh:
         while True:

@@ -33,6 +33,7 @@ from nas import evaluators as E
 from nas.objectives import Constraint, Objective, parse_constraint, parse_objective
 from search_spaces import SearchSpace, load_space, space_from_dict, yaml_io
 from search_spaces.errors import NasError
+from search_spaces.schema import validate
 from search_spaces.yaml_io import read_yaml
 
 DEFAULTS: dict[str, Any] = {
@@ -92,6 +93,18 @@ def load_raw(path: str | Path) -> dict:
     return data
 
 
+def _plain(x: Any) -> Any:
+    """``x`` as JSON data for the schema: tuples as lists, parsed objectives and constraints as
+    the text a file would hold (Python callers may pass those)."""
+    if isinstance(x, (Objective, Constraint)):
+        return str(x)
+    if isinstance(x, Mapping):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
 def _abs(path: str) -> str:
     return os.path.abspath(path) if not os.path.isabs(path) else path
 
@@ -110,11 +123,48 @@ def _add_latency_quantiles(evs: list[dict], metrics: Sequence[str]) -> None:
                 s["peak_mb"] = True
 
 
-def check(raw: Mapping[str, Any]) -> SearchConfig:
-    """A SearchConfig from the parsed YAML, with one-line errors naming the field."""
+def check_metrics(objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> None:
+    """Meaning, not form: a metric is an objective once (never both maximized and minimized);
+    a metric's constraints neither repeat a direction nor leave an empty range."""
+    seen: dict[str, int] = {}
+    for i, o in enumerate(objectives):
+        if o.metric in seen:
+            j = seen[o.metric]
+            how = "both maximized and minimized" if objectives[j].goal != o.goal else "named twice"
+            raise NasError(
+                f"field 'objectives[{i}]': metric {o.metric!r} is {how} (objectives[{j}] is "
+                f"'{objectives[j]}', objectives[{i}] is '{o}'); give each metric one objective"
+            )
+        seen[o.metric] = i
+    side = {"<=": "upper", "<": "upper", ">=": "lower", ">": "lower", "==": "exact"}
+    by_metric: dict[str, list[tuple[int, Constraint]]] = {}
+    for i, c in enumerate(constraints):
+        for j, d in by_metric.get(c.metric, []):
+            if side[c.op] == side[d.op] or "exact" in (side[c.op], side[d.op]):
+                raise NasError(
+                    f"field 'constraints[{i}]': metric {c.metric!r} is constrained twice the same way "
+                    f"('{d}' is constraints[{j}], '{c}' is constraints[{i}]); keep one bound per side"
+                )
+            lo, hi = (c, d) if side[c.op] == "lower" else (d, c)
+            if lo.bound > hi.bound or (lo.bound == hi.bound and (lo.op == ">" or hi.op == "<")):
+                raise NasError(
+                    f"field 'constraints[{i}]': '{c}' and '{d}' (constraints[{j}]) leave no value of "
+                    f"{c.metric!r} feasible"
+                )
+        by_metric.setdefault(c.metric, []).append((i, c))
+
+
+def check(raw: Mapping[str, Any], *, source: str = "search config") -> SearchConfig:
+    """A SearchConfig from the parsed YAML, with one-line errors naming the field.
+
+    ``raw`` is checked against ``nas/schemas/search.schema.json`` first (``source`` names the
+    file in those errors), then for meaning (:func:`check_metrics`, metrics no evaluator gives)."""
+    if not isinstance(raw, Mapping):
+        raise NasError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
-        raise NasError(f"search config: unknown field {unknown[0]!r}; fields are {sorted(DEFAULTS)}")
+        raise NasError(f"{source}: unknown field {unknown[0]!r}; fields are {sorted(DEFAULTS)}")
+    validate(_plain(raw), "nas", "search", where=source)
     raw = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(dict(raw))}
     for key in ("space", "evaluators", "objectives"):
         if raw[key] is None:
@@ -154,17 +204,22 @@ def check(raw: Mapping[str, Any]) -> SearchConfig:
     if not isinstance(cons, list):
         raise NasError(f"field 'constraints': expected a list like ['params <= 2e6'], got {cons!r}")
     constraints = [parse_constraint(c, where=f"constraints[{i}]") for i, c in enumerate(cons)]
+    try:
+        check_metrics(objectives, constraints)
+    except NasError as e:
+        raise NasError(f"{source}: {e}") from None
 
     _add_latency_quantiles(evs, [o.metric for o in objectives] + [c.metric for c in constraints])
     known = [E.static_provides(s) for s in evs]
     if all(k is not None for k in known):
         names = sorted({m for k in known for m in k})
-        for what, metric in [("objectives", o.metric) for o in objectives] + [
-            ("constraints", c.metric) for c in constraints
+        for what, metric in [(f"objectives[{i}]", o.metric) for i, o in enumerate(objectives)] + [
+            (f"constraints[{i}]", c.metric) for i, c in enumerate(constraints)
         ]:
             if metric not in names:
                 raise NasError(
-                    f"field '{what}': metric {metric!r} is not given by any evaluator; they give {names}"
+                    f"{source}: field '{what}': metric {metric!r} is not given by any evaluator; "
+                    f"they give {names}"
                 )
 
     strat = raw["strategy"]
@@ -259,4 +314,6 @@ def switch_strategy(raw: Mapping[str, Any], overridden: Mapping[str, Any], overr
 def load(path: str | Path, overrides: Sequence[str] = ()) -> SearchConfig:
     """Reads, overrides and checks a search config file (see :func:`switch_strategy`)."""
     raw = load_raw(path)
-    return check(switch_strategy(raw, apply_overrides(raw, overrides), overrides))
+    return check(
+        switch_strategy(raw, apply_overrides(raw, overrides), overrides), source=f"search config '{path}'"
+    )

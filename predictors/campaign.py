@@ -173,6 +173,7 @@ def run_campaign(
     measure_fn: Callable[..., list[dict[str, Any]]] | None = None,
     progress: bool = True,
     archs: Sequence[ArchConfig] | None = None,
+    log_format: str = "human",
     **measure_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Measures the stratified choice of ``n`` architectures (or exactly ``archs``, as
@@ -186,9 +187,13 @@ def run_campaign(
     once it is done, so a kill loses at most one group.  Each line: ``space``,
     ``device``, ``arch`` (dict), complexity figures and the measurement fields.
     Architectures already in ``out`` for this space are skipped.  Returns all
-    records of this space.
+    records of this space.  ``progress``: a bar (the last group's median in its postfix);
+    ``log_format`` ``json`` (:mod:`nas.terminal`): every new line on stdout too.
     """
+    from nas.terminal import Terminal
     from predictors.interleaved import measure_group
+
+    term = Terminal(log_format)
 
     space = load_space(space)
     if group < 1 or retries < 0 or max_spread <= 0 or references < 0:
@@ -208,11 +213,7 @@ def run_campaign(
     done = {json.dumps(r["arch"], sort_keys=True) for r in existing if r.get("space") == space.name}
     todo = [a for a in chosen if a.to_json() not in done]
     records = [r for r in existing if r.get("space") == space.name]
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(desc=f"{space.name} on {device}", initial=n - len(todo), total=n)
+    bar = term.bar(desc=f"measure {device}", initial=n - len(todo), total=n, show=progress and bool(todo))
     stable = dict(max_spread=max_spread, retries=retries, **measure_kwargs)
     for start in range(0, len(todo), group):
         chunk = todo[start : start + group]
@@ -223,10 +224,14 @@ def run_campaign(
             f.flush()
             os.fsync(f.fileno())
         records.extend(lines)
-        if bar is not None:
-            bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
+        bar.update(
+            len(chunk),
+            space=space.name,
+            **{"group median ms": float(np.median([r["median_ms"] for r in lines]))},
+        )
+        for rec in lines:
+            term.record(rec)
+    bar.close()
     return records
 
 

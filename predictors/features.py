@@ -18,6 +18,12 @@ MLP width) combination, and which embedding width the model has.  A linear
 model on these columns learns one latency per layer kind.  Everything is
 vectorized over :class:`~search_spaces.ArchBatch`.  The MACs come from
 :func:`search_spaces.complexity.layer_macs`, the same formulas as ``complexity``.
+
+Llama blocks (``task.block: llama``) use the same columns: grouped-query
+attention moves ``B T (A + 2 K hd)`` q/k/v bytes (``K`` KV heads; ``3 B T A``
+when K = H, as in GPT blocks), SwiGLU ``3 B T M`` hidden bytes (gate, up and
+their product), and ``num_kv_heads`` joins the attention-block choices of the
+per-layer table, so each (width, heads, KV heads) layer kind gets its own count.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from search_spaces import ArchBatch, ArchConfig, NasError, SearchSpace, complexity, to_batch
-from search_spaces.complexity import _col, layer_macs, mlp_width, task_geometry
+from search_spaces.complexity import _col, kv_heads, layer_macs, mlp_width, task_geometry
 
 FEATURE_VERSION = 2
 
@@ -149,6 +155,8 @@ def features(
     M = mlp_width(space, b)
     E = b.values["embed_dim"].astype(np.float64)
     A = H * hd
+    qkv = A + 2 * kv_heads(space, b) * hd  # = 3A unless grouped-query attention shares KV heads
+    hidden = 3.0 if geo.llama else 1.0  # SwiGLU: gate, up and their product
     f4 = 4.0  # float32 bytes
     depth = b.depth.astype(np.float64)
     out_width = float(geo.out_dim) * (1.0 if geo.pooled else T)
@@ -161,10 +169,10 @@ def features(
         c["macs_head"],
         f4 * c["params"],
         f4 * B * T * E * depth,
-        f4 * 3 * B * T * A.sum(1),
+        f4 * B * T * qkv.sum(1),
         f4 * B * T * T * np.where(soft, H, 0.0).sum(1),
         f4 * B * T * hd * np.where(lin, A, 0.0).sum(1),
-        f4 * B * T * M.sum(1),
+        f4 * B * T * hidden * M.sum(1),
         f4 * B * out_width * np.ones_like(depth),
         depth,
         soft.sum(1).astype(np.float64),

@@ -10,6 +10,12 @@ names its feature columns and the CSV's sha256 instead of a space
 (:class:`TablePart`).  Roots: the user's (``$NAS_PREDICTORS`` or
 ``~/.nas/predictors``, searched first) and the ones shipped in
 ``predictors/data/``.
+
+Since format 3 the JSON also records a sha256 per npz array (``arrays``,
+:mod:`search_spaces.integrity`), so an array that went missing, changed or appeared is
+named even when someone updated ``npz_sha256`` to match.  Files of formats 1 and 2
+(the shipped ones among them) load with the whole-file ``npz_sha256`` alone.  The
+fields are those of ``predictors/schemas/predictor.schema.json``.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ from predictors import features as feats
 from predictors import intervals, models
 from predictors.table_columns import Columns, encode
 from search_spaces import ArchBatch, ArchConfig, NasError, SearchSpace, load_space, space_from_dict, to_batch
+from search_spaces.integrity import array_manifest, verify_arrays
+from search_spaces.schema import validate
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: no calibration scores (no intervals)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # 1: no calibration scores (no intervals); 1-2: no array manifest
 TABLE = "csv-table"
 CONFORMAL = "conformal.scores"
 PEAK = "peak."  # npz prefix of the peak-memory model's arrays
@@ -263,6 +271,7 @@ def save(
         device=device,
         model=part.model,
         npz_sha256=hashlib.sha256(npz_bytes).hexdigest(),
+        arrays=array_manifest(arrays),
     )
     if table:
         meta.update(kind="table", columns=list(part.columns))
@@ -289,6 +298,7 @@ def load_part(path: str | Path) -> SpacePredictor | TablePart:
         raise NasError(
             f"predictor file '{js}': format_version {ver!r}, this version reads {list(READABLE_VERSIONS)}"
         )
+    validate(meta, "predictors", "predictor", where=f"predictor file '{js}'")  # schemas/predictor.schema.json
     npz = js.with_suffix(".npz")
     try:
         raw = npz.read_bytes()
@@ -299,14 +309,20 @@ def load_part(path: str | Path) -> SpacePredictor | TablePart:
     try:
         with np.load(npz, allow_pickle=False) as z:
             params = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise NasError(f"predictor file '{npz}': unreadable npz ({e})") from None
+    if ver >= 3:
+        verify_arrays(params, meta["arrays"], where=f"predictor file '{npz}'")
     res = params.pop(CONFORMAL, None)
     if res is not None and (res.ndim != 1 or not np.isfinite(res).all()):
         raise NasError(f"predictor file '{npz}': array {CONFORMAL!r} must be finite and 1-D")
     bad = [k for k, v in params.items() if v.dtype.kind == "f" and v.size and not np.isfinite(v).any()]
     if bad:
         raise NasError(f"predictor file '{npz}': array {bad[0]!r} is all NaN/inf")
+    bad = [k for k, v in params.items() if v.dtype.kind == "f" and np.isnan(v).any()]  # inf: a tree's leaf
+    if bad:
+        where = np.argwhere(np.isnan(params[bad[0]]))[0].tolist()
+        raise NasError(f"predictor file '{npz}': array {bad[0]!r} holds NaN (at index {where})")
     if meta.get("kind") == "table":
         cols = meta.get("columns")
         if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
@@ -317,7 +333,8 @@ def load_part(path: str | Path) -> SpacePredictor | TablePart:
             models.get(meta["model"])
         except KeyError as e:
             raise NasError(f"predictor file '{js}': corrupted (missing {e})") from None
-        Columns.from_meta(meta, source=str(js))
+        columns = Columns.from_meta(meta, source=str(js))
+        _dry_run(npz, meta["model"], params, len(columns.expanded()))
         return TablePart(columns=tuple(cols), model=meta["model"], params=params, meta=meta, residuals=res)
     try:
         space = space_from_dict(meta["space"], source=str(js))
@@ -336,9 +353,32 @@ def load_part(path: str | Path) -> SpacePredictor | TablePart:
         raise NasError(
             f"predictor file '{js}': npz has a peak-memory model but field 'peak_mb.model' is missing"
         )
+    _dry_run(npz, meta["model"], params, len(fd["names"]))
+    if peak:
+        _dry_run(npz, meta["peak_mb"]["model"], peak, len(fd["names"]), prefix=PEAK)
     return SpacePredictor(
         space=space, model=meta["model"], params=params, meta=meta, residuals=res, peak=peak or None
     )
+
+
+def _dry_run(npz: Path, model: str, params: dict[str, np.ndarray], n_features: int, prefix: str = "") -> None:
+    """One prediction on a row of zeros: arrays that do not fit the model (one dropped or
+    reshaped in a file of format 1-2, which has no array manifest) are one line, not a
+    traceback at the first query."""
+    try:
+        with np.errstate(all="ignore"):
+            models.get(model).predict(params, np.zeros((1, n_features)))
+    except NasError:
+        raise
+    except (KeyError, ValueError, IndexError, TypeError) as e:
+        why = (
+            f"array '{prefix}{e.args[0]}' is missing"
+            if isinstance(e, KeyError)
+            else f"{type(e).__name__}: {e}"
+        )
+        raise NasError(
+            f"predictor file '{npz}': its arrays do not fit model {model!r} ({why.splitlines()[0][:120]})"
+        ) from None
 
 
 def _device_dirs() -> dict[str, Path]:
@@ -354,6 +394,15 @@ def _device_dirs() -> dict[str, Path]:
 def list_devices() -> list[str]:
     """Names of the devices with a fitted predictor (shipped and the user's)."""
     return sorted(_device_dirs())
+
+
+def verify(device: str) -> list[tuple[Path, SpacePredictor | TablePart]]:
+    """Every predictor file of ``device`` read and checked (schema, npz and array checksums,
+    feature definition) without predicting anything; a one-line NasError names a damaged one."""
+    dirs = _device_dirs()
+    if device not in dirs:
+        raise NasError(f"field 'device': unknown device {device!r}; known devices: {sorted(dirs)}")
+    return [(p, load_part(p)) for p in sorted(dirs[device].glob("*.json"))]
 
 
 def load(device: str, *, space: str | SearchSpace | None = None) -> LatencyPredictor:

@@ -138,22 +138,31 @@ class ArchConfig:
         d.update(dims)
         return ArchConfig.from_dict(d)
 
-    # Conveniences for the transformer dims of the built-in spaces.
+    def per_layer(self, name: str, default: Any = None) -> tuple:
+        """A dim's value in every active layer: a per-layer tuple, or a global value (or
+        ``default`` when the dim is absent) repeated; KeyError when absent without a default."""
+        v = self.get(name, default)
+        if v is None:
+            raise KeyError(name)
+        return v if isinstance(v, tuple) else (v,) * self.depth
+
+    # Conveniences for the transformer dims of the built-in spaces (per layer, also when a
+    # space declares one value for all layers, as Hugging Face configs do).
     @property
     def embed_dim(self) -> int:
         return self["embed_dim"]
 
     @property
     def num_heads(self) -> tuple[int, ...]:
-        return self["num_heads"]
+        return self.per_layer("num_heads")
 
     @property
     def mlp_dim(self) -> tuple[int, ...]:
-        return self["mlp_dim"]
+        return self.per_layer("mlp_dim")
 
     @property
     def attn_type(self) -> tuple[str, ...]:
-        return self.get("attn_type", ("softmax",) * self.depth)
+        return self.per_layer("attn_type", "softmax")
 
     def short(self) -> str:
         """A compact human-readable string, e.g. for tables."""

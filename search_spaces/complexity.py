@@ -21,6 +21,17 @@ width, per active layer ``H`` heads of width ``hd`` (``A = H * hd``), MLP width
   ``3BTA`` for q/k/v and ``BHTT`` scores (softmax) or ``BT A hd`` running
   key-value states (linear, causal form), and in the MLP ``BTM``.
 
+* KV cache bytes (float32) at context ``T`` (``seq_len``, default the task's):
+  ``2 B T K hd`` per softmax layer (keys and values of its ``K`` KV heads) and
+  ``B H hd (hd + 1)`` per linear-attention layer (its running sums, whatever T);
+  also as ``kv_cache_mb`` (MiB), a free objective a search can constrain.
+
+With ``task.block: llama`` (:mod:`supernet.llama`) a layer has ``K`` KV heads
+(``num_kv_heads``, default ``H``), no biases, RMSNorm and a SwiGLU MLP: per layer
+``2E (norms) + EA (q) + 2EK hd (k, v) + AE (o) + 3EM (gate, up, down)``; no
+position table; final norm ``E``; untied head ``EV``.  MACs: ``attn_proj = B T
+(2EA + 2EK hd)``, ``mlp = 3 B T E M``.
+
 Everything is vectorized over an :class:`~search_spaces.batch.ArchBatch`, so
 100k architectures are scored in milliseconds.
 """
@@ -40,6 +51,7 @@ if TYPE_CHECKING:
     from search_spaces.space import SearchSpace
 
 KINDS = ("embed", "attn_proj", "attn_scores", "mlp", "head")
+MIB = float(1 << 20)
 
 
 def _col(space: SearchSpace, b: ArchBatch, name: str) -> np.ndarray:
@@ -54,6 +66,13 @@ def mlp_width(space: SearchSpace, b: ArchBatch) -> np.ndarray:
         return _col(space, b, "mlp_dim")
     E = b.values["embed_dim"].astype(np.float64)
     return np.floor(_col(space, b, "mlp_ratio") * E[:, None] + 1e-9)
+
+
+def kv_heads(space: SearchSpace, b: ArchBatch) -> np.ndarray:
+    """(n, L) KV heads per layer: ``num_kv_heads``, else as many as query heads (0 when inactive)."""
+    if "num_kv_heads" in b.values:
+        return _col(space, b, "num_kv_heads")
+    return _col(space, b, "num_heads")
 
 
 def _seq_len(geo: TaskGeometry, seq_len: int | None) -> float:
@@ -96,11 +115,17 @@ def complexity(
         is_lin = b.is_("attn_type", "linear", space)
         linear = (is_lin[:, None] if is_lin.ndim == 1 else is_lin) & b.active
 
-    layer_params = 4 * El + 3 * El * A + 3 * A + A * El + El + 2 * El * M + M + El
-    embed_params = P * E if geo.lookup else P * E + E
-    head_params = 0.0 if geo.tied_head else E * C + C
+    K = kv_heads(space, b)
+    if geo.llama:
+        layer_params = 2 * El + 2 * El * A + 2 * El * K * hd + 3 * El * M
+        head_params = 0.0 if geo.tied_head else E * C
+        params = P * E + layer_params.sum(1) + E + head_params
+    else:
+        layer_params = 4 * El + 3 * El * A + 3 * A + A * El + El + 2 * El * M + M + El
+        embed_params = P * E if geo.lookup else P * E + E
+        head_params = 0.0 if geo.tied_head else E * C + C
+        params = embed_params + T_max * E + layer_params.sum(1) + 2 * E + head_params
     per_token = not geo.pooled
-    params = embed_params + T_max * E + layer_params.sum(1) + 2 * E + head_params
 
     per_layer = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)
     macs = {
@@ -116,12 +141,16 @@ def complexity(
     out["flops"] = 2 * out["macs"]
 
     resid = B * T * El
-    attn_live = resid + 3 * B * T * A + np.where(linear, B * T * A * hd, B * H * T * T)
-    mlp_live = resid + B * T * M
+    qkv = B * T * (A + 2 * K * hd) if geo.llama else 3 * B * T * A
+    attn_live = resid + qkv + np.where(linear, B * T * A * hd, B * H * T * T)
+    mlp_live = resid + B * T * M * (2 if geo.llama else 1)
     layer_peak = np.maximum(attn_live, mlp_live).max(1) if b.active.shape[1] else np.zeros_like(E)
     embed_live = B * T * (1.0 if geo.lookup else P) + B * T * E
     head_live = B * T * E + (B * T * C if per_token else B * C)
     out["act_bytes"] = 4.0 * np.maximum(np.maximum(layer_peak, embed_live), head_live)
+    cache = np.where(linear, B * H * hd * (hd + 1), 2 * B * T * K * hd)
+    out["kv_cache_bytes"] = 4.0 * np.where(b.active, cache, 0.0).sum(1)
+    out["kv_cache_mb"] = out["kv_cache_bytes"] / MIB
     return out
 
 
@@ -146,10 +175,11 @@ def layer_macs(
     if "attn_type" in b.codes:
         is_lin = b.is_("attn_type", "linear", space)
         linear = (is_lin[:, None] if is_lin.ndim == 1 else is_lin) & b.active
+    Khd = kv_heads(space, b) * hd
     return {
-        "attn_proj": B * T * (3 * El * A + A * El),
+        "attn_proj": B * T * (2 * El * A + 2 * El * Khd) if geo.llama else B * T * (3 * El * A + A * El),
         "attn_scores": np.where(linear, 2 * B * T * A * hd, 2 * B * T * T * A),
-        "mlp": 2 * B * T * El * M,
+        "mlp": (3 if geo.llama else 2) * B * T * El * M,
         "linear": linear,
     }
 
@@ -176,7 +206,8 @@ def training_memory(
     ``state_bytes = 16 * params`` (weights, gradients and AdamW's two moments) and
     ``act_bytes`` the activations kept for the backward pass: per active layer
     ``B T (4E + 4A + 2M)`` floats (residual, two LayerNorm outputs, q/k/v and the
-    attention output, the MLP's hidden layer before and after GELU) plus ``2 B H T^2``
+    attention output, the MLP's hidden layer before and after GELU; Llama: ``B T (4E
+    + 2A + 2K hd + 3M)``, its gate, up and their product) plus ``2 B H T^2``
     for softmax attention (scores and probabilities) or ``B T A hd`` running sums for
     linear attention; plus the input embedding and the logits and their gradient
     (``2 B T C`` per token, ``2 B C`` pooled).  ``total_bytes`` is their sum.
@@ -190,7 +221,11 @@ def training_memory(
     A, M = H * hd, mlp_width(space, b)
     linear = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)["linear"]
     attn = np.where(linear, B * T * A * hd, 2 * B * H * T * T)
-    layers = (B * T * (4 * El + 4 * A + 2 * M) + np.where(b.active, attn, 0.0)).sum(1)
+    if geo.llama:  # q, k, v (K heads), attention output; gate, up and their SwiGLU product
+        per_token = 4 * El + 2 * A + 2 * kv_heads(space, b) * hd + 3 * M
+    else:
+        per_token = 4 * El + 4 * A + 2 * M
+    layers = (B * T * per_token + np.where(b.active, attn, 0.0)).sum(1)
     logits = 2 * B * geo.out_dim * (1.0 if geo.pooled else T)
     act = 4.0 * (layers + B * T * E + logits)
     state = 16.0 * complexity(space, b)["params"]

@@ -22,7 +22,15 @@ key                meaning
                    without it the model predicts ``vocab_size`` logits per token
 ``causal``         causal attention (default: per-token output is causal)
 ``tie_embeddings`` logits = h @ embedding^T, no head bias (default false)
-``ln_eps``         LayerNorm epsilon (default 1e-6)
+``ln_eps``         LayerNorm epsilon (default 1e-6); RMSNorm's with ``block: llama``
+``block``          ``gpt`` (default: LayerNorm, learned positions, GELU MLP,
+                   biases) or ``llama`` (RMSNorm, rotary positions, SwiGLU
+                   MLP, no biases, grouped-query attention with a per-layer
+                   ``num_kv_heads``; Touvron et al., 2023)
+``rope_theta``     with ``block: llama``: the rotary base (default 10000)
+``rope_scaling``   with ``block: llama``: null, ``{type: linear, factor}`` or
+                   ``{type: llama3, factor, low_freq_factor, high_freq_factor,
+                   original_max_position_embeddings}``
 ``pad_id``         with ``vocab_size`` and ``num_classes``: the id that pads a
                    text to ``seq_len`` (default 0); attention and pooling
                    ignore it
@@ -55,6 +63,13 @@ class TaskGeometry(NamedTuple):
     patch_size: int
     channels: int
     pad_id: int = 0  # padding id of a pooled token-id input (ignored by attention and pooling)
+    block: str = "gpt"  # "gpt" (LayerNorm, learned positions, GELU) or "llama" (RMSNorm, RoPE, SwiGLU, GQA)
+    rope_theta: float = 10000.0
+    rope_scaling: tuple = ()  # sorted (key, value) pairs of task.rope_scaling; () = none
+
+    @property
+    def llama(self) -> bool:
+        return self.block == "llama"
 
 
 def _int(task: Mapping[str, Any], key: str, where: str) -> int:
@@ -102,6 +117,7 @@ def geometry_of_task(task: Mapping[str, Any], *, where: str = "space") -> TaskGe
         isinstance(pad_id, bool) or not isinstance(pad_id, int) or not (lookup and 0 <= pad_id < in_dim)
     ):
         raise NasError(f"{where}: field 'task.pad_id' must be a token id in [0, vocab_size), got {pad_id!r}")
+    block, theta, scaling = _block_of(task, where, lookup=lookup, pooled=pooled)
     return TaskGeometry(
         tokens=tokens,
         lookup=lookup,
@@ -116,7 +132,72 @@ def geometry_of_task(task: Mapping[str, Any], *, where: str = "space") -> TaskGe
         patch_size=p,
         channels=c,
         pad_id=int(pad_id) if lookup else 0,
+        block=block,
+        rope_theta=theta,
+        rope_scaling=scaling,
     )
+
+
+ROPE_SCALINGS = {
+    "linear": ("factor",),
+    "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"),
+}
+
+
+def _block_of(task: Mapping[str, Any], where: str, *, lookup: bool, pooled: bool) -> tuple[str, float, tuple]:
+    """(block, rope_theta, rope_scaling pairs) of a task block; a one-line error naming a bad field."""
+    block = task.get("block", "gpt")
+    if block not in ("gpt", "llama"):
+        raise NasError(f"{where}: field 'task.block' is {block!r}; choose 'gpt' or 'llama'")
+    if block == "gpt":
+        for key in ("rope_theta", "rope_scaling"):
+            if key in task:
+                raise NasError(f"{where}: field 'task.{key}' needs 'task.block: llama'")
+        return block, 10000.0, ()
+    if not lookup or pooled:
+        raise NasError(f"{where}: field 'task.block': 'llama' is a causal LM over token ids (no num_classes)")
+    theta = task.get("rope_theta", 10000.0)
+    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not theta > 1:
+        raise NasError(f"{where}: field 'task.rope_theta' must be a number > 1, got {theta!r}")
+    return block, float(theta), rope_scaling_pairs(task.get("rope_scaling"), where=where)
+
+
+def rope_scaling_pairs(scaling: Any, *, where: str) -> tuple:
+    """A ``rope_scaling`` mapping checked and frozen as sorted pairs; () for none."""
+    if scaling is None:
+        return ()
+    if not isinstance(scaling, Mapping):
+        raise NasError(f"{where}: field 'task.rope_scaling' must be a mapping or null, got {scaling!r}")
+    kind = scaling.get("rope_type", scaling.get("type"))
+    if kind in (None, "default"):
+        return ()
+    if kind not in ROPE_SCALINGS:
+        raise NasError(
+            f"{where}: field 'task.rope_scaling' has type {kind!r}, which is not implemented; "
+            f"implemented: {sorted(ROPE_SCALINGS)}"
+        )
+    out = [("type", kind)]
+    for key in ROPE_SCALINGS[kind]:
+        v = scaling.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise NasError(f"{where}: field 'task.rope_scaling.{key}' must be a number > 0, got {v!r}")
+        out.append((key, float(v)))
+    return tuple(sorted(out))
+
+
+def check_grouping(space: SearchSpace) -> None:
+    """Every query-head choice must be a multiple of every KV-head choice (grouped-query attention)."""
+
+    def choices(name: str) -> list[int]:
+        return list(space.layer_dims.get(name, space.global_dims.get(name, ())))
+
+    for h in choices("num_heads"):
+        for kv in choices("num_kv_heads"):
+            if h % kv:
+                raise NasError(
+                    f"space '{space.name}': num_heads choice {h} is not a multiple of num_kv_heads choice {kv} "
+                    "(grouped-query attention shares each KV head among a whole group of query heads)"
+                )
 
 
 def task_geometry(space: SearchSpace) -> TaskGeometry:
@@ -125,6 +206,10 @@ def task_geometry(space: SearchSpace) -> TaskGeometry:
     for dim in ("embed_dim", "num_heads"):
         if dim not in space.global_dims and dim not in space.layer_dims:
             raise NasError(f"space '{space.name}': complexity needs a dimension named '{dim}'")
-    if "mlp_dim" not in space.layer_dims and "mlp_ratio" not in space.layer_dims:
+    if "num_kv_heads" in space.global_dims or "num_kv_heads" in space.layer_dims:
+        if not geo.llama:
+            raise NasError(f"space '{space.name}': dimension 'num_kv_heads' needs 'task.block: llama'")
+        check_grouping(space)
+    if not {"mlp_dim", "mlp_ratio"} & {*space.layer_dims, *space.global_dims}:
         raise NasError(f"space '{space.name}': complexity needs a per-layer 'mlp_dim' or 'mlp_ratio'")
     return geo

@@ -25,7 +25,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from search_spaces.errors import SpaceError
+from search_spaces.errors import NasError, SpaceError
+from search_spaces.schema import validate
 from search_spaces.space import SearchSpace
 from search_spaces.yaml_io import read_yaml
 
@@ -36,6 +37,10 @@ def space_from_dict(d: Mapping[str, Any], *, source: str = "space") -> SearchSpa
     """A SearchSpace from its declaration (the parsed YAML)."""
     if not isinstance(d, Mapping):
         raise SpaceError(f"{source}: expected a mapping at the top level, got {type(d).__name__}")
+    try:
+        validate(dict(d), "search_spaces", "space", where=source)  # schemas/space.schema.json
+    except NasError as e:
+        raise SpaceError(str(e)) from None
     unknown = sorted(set(d) - _KEYS)
     if unknown:
         raise SpaceError(f"{source}: unknown field {unknown[0]!r}; allowed fields are {sorted(_KEYS)}")

@@ -7,7 +7,10 @@ space's complexity range into bins; each optimizer step picks a bin by a
 bin), so the subnets of adjacent steps have similar complexity while the walk
 still visits every bin.  All subnets of one step come from that bin:
 rejection sampling of uniform candidates within ``[F, F + bound]`` plus the
-bin's smallest architecture.
+bin's smallest architecture.  Options complete the recipe: ``walk_step`` (bins moved
+per step), ``include_extremes`` (the space's largest and smallest subnets in every step,
+as the sandwich rule) and ``adaptive`` (ShiftNAS-style bin probabilities that follow each
+bin's training loss; :mod:`supernet.bin_walk`).
 
 The complexity is any vectorized ``cost_fn(space, ArchBatch) -> (n,) array``;
 the default is FLOPs from :func:`search_spaces.complexity`, and a latency
@@ -31,6 +34,7 @@ import numpy as np
 
 from search_spaces import ArchBatch, ArchConfig, SearchSpace, complexity, from_batch, sample_batch, to_batch
 from search_spaces.errors import NasError
+from supernet import bin_walk
 from supernet.sampler_api import Sampler, SamplerState, check_k, np_rng
 
 CostFn = Callable[[SearchSpace, ArchBatch], np.ndarray]
@@ -119,15 +123,6 @@ def make_bins(
     return Bins(np.asarray(lows), bound, tuple(smallest), tuple(pool))
 
 
-def _walk(rng: np.random.Generator, b: int, n: int, stay_prob: float) -> int:
-    """One lazy random-walk step on bins 0..n-1 (reflecting at the ends)."""
-    if n == 1 or rng.random() < stay_prob:
-        return b
-    step = 1 if rng.random() < 0.5 else -1
-    nb = b + step
-    return nb if 0 <= nb < n else b - step
-
-
 def _in_bin(
     space: SearchSpace, bins: Bins, b: int, n: int, rng: np.random.Generator, cost_fn: CostFn, rounds: int
 ) -> list[ArchConfig]:
@@ -162,7 +157,13 @@ def complexity_aware(
     num_bins: int = 8,
     bound: float | None = None,
     stay_prob: float = 0.5,
+    walk_step: int = 1,
     include_smallest: bool = True,
+    include_extremes: bool = False,
+    adaptive: bool = False,
+    adapt_temperature: float = 0.5,
+    adapt_floor: float = 0.25,
+    loss_decay: float = 0.9,
     cost_fn: CostFn | str = flops_cost,
     cost: str | None = None,
     device: str | None = None,
@@ -171,29 +172,62 @@ def complexity_aware(
 ) -> Sampler:
     """ElasticViT complexity-aware sampling: per step the bin's smallest subnet plus ``k`` random in-bin ones.
 
-    ``cost`` / ``device`` (or a ``cost_fn`` name) choose the bin measure by name (:func:`cost_function`)."""
+    The bin follows a lazy random walk (stay with ``stay_prob``, else move up to
+    ``walk_step`` bins) over ``num_bins`` equal-width bins of width ``bound``.
+    ``include_extremes`` puts the space's largest and smallest subnets first in every step
+    (ElasticViT's recipe keeps the sandwich extremes beside the bin's subnets; with
+    ``distill`` the largest is then the teacher).  ``adaptive`` makes the walk's long-run
+    bin frequencies follow :func:`supernet.bin_walk.bin_probs` of each bin's
+    moving-average training loss (ShiftNAS-style adaptive bin probabilities, Zhang et al.,
+    ICCV 2023): more steps where the loss is high; ``adapt_temperature``, ``adapt_floor``
+    and ``loss_decay`` shape it.  ``cost`` / ``device`` (or a ``cost_fn`` name) choose
+    the bin measure by name (:func:`cost_function`)."""
     check_k(k, minimum=0)
     cost_fn = cost_function(cost if cost is not None else cost_fn, device=device)
-    if not 0.0 <= stay_prob <= 1.0:
-        raise NasError(f"field 'sampler.stay_prob': must be in [0, 1], got {stay_prob!r}")
+    bin_walk.check_walk_options(stay_prob=stay_prob, max_step=walk_step)
+    if adaptive:
+        bin_walk.check_adaptive_options(temperature=adapt_temperature, floor=adapt_floor, decay=loss_decay)
     bins = make_bins(space, num_bins=num_bins, bound=bound, cost_fn=cost_fn, pool_size=pool_size)
     n_bins = len(bins.lows)
+    extremes = [space.largest(), space.smallest()] if include_extremes else []
 
     def init(key: jax.Array) -> SamplerState:
-        return {"bin": int(np_rng(key).integers(n_bins))}
+        state = {"bin": int(np_rng(key).integers(n_bins))}
+        return {**state, "bin_loss": [None] * n_bins} if adaptive else state
+
+    def probs(state: SamplerState) -> list[float]:
+        return bin_walk.bin_probs(state["bin_loss"], temperature=adapt_temperature, floor=adapt_floor)
 
     def sample(key: jax.Array, state: SamplerState, step: int):
         rng = np_rng(key)
-        b = _walk(rng, int(state["bin"]), n_bins, stay_prob)
+        b = int(state["bin"])
+        if adaptive:
+            b = bin_walk.adaptive_walk(rng, b, n_bins, stay_prob, probs(state), walk_step)
+        else:
+            b = bin_walk.walk(rng, b, n_bins, stay_prob, walk_step)
         archs = ([bins.smallest[b]] if include_smallest else []) + _in_bin(
             space, bins, b, k, rng, cost_fn, rounds
         )
-        return archs, {**state, "bin": b}
+        return extremes + archs, {**state, "bin": b}
 
     def update(state: SamplerState, archs: Sequence[ArchConfig], losses: Sequence[float]) -> SamplerState:
-        return state
+        if not adaptive:
+            return state
+        b = int(state["bin"])  # the losses of the step's subnets that lie in its bin
+        costs = cost_fn(space, to_batch(space, list(archs)))
+        inside = (costs >= bins.lows[b]) & (costs <= bins.lows[b] + bins.bound)
+        mine = [float(v) for v, ok in zip(losses, inside, strict=True) if ok]
+        bin_loss = list(state["bin_loss"])
+        bin_loss[b] = bin_walk.track_loss(bin_loss[b], mine, loss_decay)
+        return {**state, "bin_loss": bin_loss}
 
-    return _with_bins(Sampler(init, sample, update), bins)
+    def describe(state: SamplerState) -> dict:
+        if not adaptive:
+            return _describe_bin(state)
+        return {"bin": int(state["bin"]), "bin_probs": [round(p, 4) for p in probs(state)]}
+
+    s = _with_bins(Sampler(init, sample, update), bins)
+    return s._replace(describe=describe)
 
 
 def performance_aware(
@@ -203,6 +237,7 @@ def performance_aware(
     num_bins: int = 8,
     bound: float | None = None,
     stay_prob: float = 0.5,
+    walk_step: int = 1,
     bank_size: int = 8,
     num_candidates: int = 4,
     exploit_start: float = 0.0,
@@ -225,6 +260,7 @@ def performance_aware(
     """
     check_k(k)
     cost_fn = cost_function(cost if cost is not None else cost_fn, device=device)
+    bin_walk.check_walk_options(stay_prob=stay_prob, max_step=walk_step)
     bins = make_bins(space, num_bins=num_bins, bound=bound, cost_fn=cost_fn, pool_size=pool_size)
     n_bins = len(bins.lows)
 
@@ -233,7 +269,7 @@ def performance_aware(
 
     def sample(key: jax.Array, state: SamplerState, step: int):
         rng = np_rng(key)
-        b = _walk(rng, int(state["bin"]), n_bins, stay_prob)
+        b = bin_walk.walk(rng, int(state["bin"]), n_bins, stay_prob, walk_step)
         frac = min(1.0, max(0.0, step / max(1, total_steps)))
         p = exploit_start + (exploit_end - exploit_start) * frac
         bank = state["bank"][b]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 
 from search_spaces import ArchConfig, SearchSpace
+from supernet import llama
 from supernet.model import geometry, slice_globals, slice_layer
 from supernet.standalone import mlp_widths
 
@@ -24,9 +25,16 @@ def extract(params: dict, arch: ArchConfig, *, space: SearchSpace | None = None)
         space.validate(arch)
         geometry(space)
     E = int(arch.embed_dim)
-    out = slice_globals(params, E=E)
+    is_llama = "q" in params["layers"]  # the Llama layout (supernet.llama)
+    out = llama.slice_globals(params, E=E) if is_llama else slice_globals(params, E=E)
     mlp = mlp_widths(arch)
+    if is_llama:
+        llama.check_grouping(arch)
     for i in range(arch.depth):
         layer = jax.tree.map(lambda w, i=i: w[i], params["layers"])
-        out[f"block{i}"] = slice_layer(layer, E=E, H=int(arch.num_heads[i]), M=mlp[i])
+        H = int(arch.num_heads[i])
+        if is_llama:
+            out[f"block{i}"] = llama.slice_layer(layer, E=E, H=H, K=llama.kv_heads(arch)[i], M=mlp[i])
+        else:
+            out[f"block{i}"] = slice_layer(layer, E=E, H=H, M=mlp[i])
     return {"params": jax.tree.map(lambda w: jax.numpy.array(w), out)}

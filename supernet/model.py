@@ -37,6 +37,11 @@ Parameter layout (``Emax``, ``Hmax``, ``Mmax`` the largest choices, ``L`` =
   ln_f    {scale, bias} (Emax,)
   head    {kernel (Emax, C), bias (C,)}; absent when tied (logits = h @ embedding[:, :E]^T)
 
+With ``task.block: llama`` the layers are Llama's (RMSNorm, rotary positions,
+SwiGLU, grouped-query attention with per-layer ``num_kv_heads``); their layout,
+slicing and branches live in :mod:`supernet.llama`, and attention codes then
+enumerate (query heads, KV heads) pairs.
+
 The task's geometry (:mod:`search_spaces.geometry`: patch or token-id input,
 pooled or per-token output, causal or not, tied head, LayerNorm epsilon) is
 static; the model never asks which task kind it serves.
@@ -54,9 +59,9 @@ import numpy as np
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, task_geometry
-from supernet import standalone
+from supernet import llama, standalone
 
-IMPLEMENTED = ("embed_dim", "depth", "num_heads", "mlp_dim", "mlp_ratio", "attn_type")
+IMPLEMENTED = ("embed_dim", "depth", "num_heads", "num_kv_heads", "mlp_dim", "mlp_ratio", "attn_type")
 
 
 class Geometry(NamedTuple):
@@ -69,6 +74,7 @@ class Geometry(NamedTuple):
     mlp_choices: tuple[int, ...]  # widths (mlp_dim), or () when the space searches mlp_ratio
     mlp_ratios: tuple[float, ...]  # ratios of embed_dim (mlp_ratio), or ()
     attn_choices: tuple[str, ...]
+    kv_choices: tuple[int, ...] = ()  # KV heads (task.block llama); () = as many as query heads
 
     @property
     def head_dim(self) -> int:
@@ -100,8 +106,10 @@ class Geometry(NamedTuple):
         return self.task.lookup and not self.task.pooled and self.task.causal
 
     @property
-    def attn_branches(self) -> tuple[tuple[int, str], ...]:
-        """(heads, attn type) of attention codes 1, 2, ...; code 0 skips the sub-block."""
+    def attn_branches(self) -> tuple[tuple[int, Any], ...]:
+        """(heads, attn type) of attention codes 1, 2, ... (Llama: (query heads, KV heads)); 0 skips."""
+        if self.task.llama:
+            return tuple((h, k) for h in self.head_choices for k in self.kv_choices or (h,) if h % k == 0)
         return tuple((h, a) for h in self.head_choices for a in self.attn_choices)
 
     def mlp_widths(self, E: int) -> tuple[int, ...]:
@@ -130,25 +138,30 @@ def geometry(space: SearchSpace) -> Geometry:
                 f"space '{space.name}': the supernet does not implement dimension '{name}' "
                 f"(it builds {list(IMPLEMENTED)}); list it in task.searched_only to search it without the supernet"
             )
-    if "num_heads" not in space.layer_dims:
-        raise NasError(f"space '{space.name}': the supernet needs 'num_heads' as a per-layer dimension")
-    if "mlp_dim" not in space.layer_dims and "mlp_ratio" not in space.layer_dims:
-        raise NasError(f"space '{space.name}': the supernet needs a per-layer 'mlp_dim' or 'mlp_ratio'")
+    dims = {**space.global_dims, **space.layer_dims}  # per layer, or one value for all layers
+    if "num_heads" not in dims:
+        raise NasError(f"space '{space.name}': the supernet needs a dimension 'num_heads'")
+    if "mlp_dim" not in dims and "mlp_ratio" not in dims:
+        raise NasError(f"space '{space.name}': the supernet needs an 'mlp_dim' or 'mlp_ratio' dimension")
     if "embed_dim" not in space.global_dims:
         raise NasError(f"space '{space.name}': the supernet needs a global dimension 'embed_dim'")
-    attn = tuple(space.layer_dims.get("attn_type", ("softmax",)))
+    attn = tuple(dims.get("attn_type", ("softmax",)))
     bad = [a for a in attn if a not in ("softmax", "linear")]
     if bad:
         raise NasError(f"space '{space.name}': field 'attn_type' has unknown choice {bad[0]!r}")
-    ratios = tuple(sorted(float(r) for r in space.layer_dims.get("mlp_ratio", ())))
+    if task.llama and attn != ("softmax",):
+        raise NasError(f"space '{space.name}': field 'attn_type': a Llama block has softmax attention only")
+    kv = dims.get("num_kv_heads", ())
+    ratios = tuple(sorted(float(r) for r in dims.get("mlp_ratio", ())))
     return Geometry(
         task=task,
         max_depth=space.max_depth,
         embed_choices=tuple(sorted(int(e) for e in space.global_dims["embed_dim"])),
-        head_choices=tuple(sorted(int(h) for h in space.layer_dims["num_heads"])),
-        mlp_choices=tuple(sorted(int(m) for m in space.layer_dims.get("mlp_dim", ()))),
-        mlp_ratios=() if "mlp_dim" in space.layer_dims else ratios,
+        head_choices=tuple(sorted(int(h) for h in dims["num_heads"])),
+        mlp_choices=tuple(sorted(int(m) for m in dims.get("mlp_dim", ()))),
+        mlp_ratios=() if "mlp_dim" in dims else ratios,
         attn_choices=attn,
+        kv_choices=tuple(sorted(int(k) for k in kv)),
     )
 
 
@@ -156,7 +169,10 @@ def encode_arch(geo: Geometry, arch: ArchConfig) -> tuple[int, np.ndarray]:
     """(embed width, per-layer codes (max_depth, 2) int32: attention and MLP branch; 0 = skip)."""
     codes = np.zeros((geo.max_depth, 2), np.int32)
     attn_table = {b: i + 1 for i, b in enumerate(geo.attn_branches)}
-    attn = arch.get("attn_type", ("softmax",) * arch.depth)
+    attn = arch.attn_type
+    if geo.task.llama:
+        llama.check_grouping(arch)
+        attn = llama.kv_heads(arch)
     widths = geo.mlp_widths(int(arch.embed_dim))
     for i, m in enumerate(standalone.mlp_widths(arch)):
         codes[i, 0] = attn_table[(int(arch.num_heads[i]), attn[i])]
@@ -237,22 +253,35 @@ def _mlp_fn(geo: Geometry, E: int, M: int):
     return run
 
 
+def _branches(geo: Geometry, E: int) -> tuple[list, list]:
+    """Attention and MLP branches at width E, in code order (code 0 skips the sub-block)."""
+    if geo.task.llama:
+        attn = [llama.attn_fn(geo.task, E, h, k) for h, k in geo.attn_branches]
+        mlp = [llama.mlp_fn(geo.task, E, m) for m in geo.mlp_widths(E)]
+    else:
+        attn = [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
+        mlp = [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
+    return [lambda x, layer, keep: x, *attn], [lambda x, layer: x, *mlp]
+
+
 def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, embed_dim: int) -> jax.Array:
     """Forward pass of the subnet (embed_dim static, per-layer ``codes`` traced).
 
     x: images (B, H, W[, C]) or token ids (B, T) -> logits (B, C) (pooled) or (B, T, V).
     """
     E, tg = embed_dim, geo.task
-    g = slice_globals(params, E=E)
+    g = llama.slice_globals(params, E=E) if tg.llama else slice_globals(params, E=E)
     keep = standalone.padding_keep(x, tg)  # (B,T) bool (False at padding) or None
-    if tg.lookup:
+    if tg.llama:
+        x = llama.embed(g, x)  # (B,T,E); rotary positions inside attention
+    elif tg.lookup:
         x = nn.Embed(tg.in_dim, E).apply({"params": g["embed"]}, x)  # (B,T,E)
     else:
         x = standalone.patchify(x, patch=tg.patch_size, channels=tg.channels)  # (B,T,P)
         x = nn.Dense(E).apply({"params": g["embed"]}, x)  # (B,T,E)
-    x = x + g["pos"][: x.shape[1]]
-    attn_branches = [lambda x, layer, keep: x] + [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
-    mlp_branches = [lambda x, layer: x] + [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
+    if not tg.llama:
+        x = x + g["pos"][: x.shape[1]]
+    attn_branches, mlp_branches = _branches(geo, E)
 
     def body(x, inputs):
         code, layer = inputs  # code: (2,) = (attention branch, MLP branch); 0 skips
@@ -260,6 +289,8 @@ def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, 
         return jax.lax.switch(code[1], mlp_branches, x, layer), None
 
     x, _ = jax.lax.scan(body, x, (codes, params["layers"]))
+    if tg.llama:
+        return llama.logits(g, x, tg)
     x = nn.LayerNorm(epsilon=tg.ln_eps).apply({"params": g["ln_f"]}, x)
     if tg.pooled:
         x = standalone.pool(x, keep)  # (B,E): mean over the non-padding tokens
@@ -286,12 +317,7 @@ def largest_arch(space: SearchSpace) -> ArchConfig:
     L = geo.max_depth
     dims: dict[str, Any] = {d.name: d.largest() for d in space.global_dimensions}
     dims.update({d.name: [d.largest()] * L for d in space.layer_dimensions})
-    dims["embed_dim"] = max(geo.embed_choices)
-    dims["num_heads"] = [max(geo.head_choices)] * L
-    if geo.mlp_choices:
-        dims["mlp_dim"] = [max(geo.mlp_choices)] * L
-    else:
-        dims["mlp_ratio"] = [max(space.layer_dims["mlp_ratio"])] * L
+    dims["embed_dim"] = max(geo.embed_choices)  # numbers: the largest choice, per layer or global
     return ArchConfig.make(depth=L, **dims)
 
 
@@ -302,11 +328,12 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
     """
     geo = geometry(space)
     arch = largest_arch(space)
-    task = dict(space.task)
-    model = standalone.Transformer(arch=arch, task=task)
+    model = standalone.build(space, arch)
     x = standalone.example_input(space, 1, seq_len=min(8, geo.tokens))  # shapes do not depend on T
     p = jax.jit(model.init)(key, x)["params"]  # the largest subnet's weights
     L, E, Hm, hd = geo.max_depth, arch.embed_dim, max(geo.head_choices), geo.head_dim
+    if geo.task.llama:
+        return llama.stack(p, L=L, H=Hm, K=max(geo.kv_choices or (Hm,)), hd=hd)
     blocks = [p[f"block{i}"] for i in range(L)]
 
     def stack(fn):

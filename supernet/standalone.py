@@ -8,7 +8,8 @@ tokens, E embed width, H heads of width hd, A = H * hd, M MLP width).
 Per layer: pre-LayerNorm residual blocks (Vaswani et al., 2017; Xiong et al.,
 2020) with either softmax attention or linear attention with the ``elu + 1``
 feature map (Katharopoulos et al., "Transformers are RNNs", ICML 2020), whose
-causal form keeps running key-value sums.  ``search_spaces.complexity`` counts
+causal form keeps running key-value sums.  With ``task.block: llama`` the model
+is :class:`supernet.llama.Transformer` instead (RMSNorm, RoPE, SwiGLU, GQA).  ``search_spaces.complexity`` counts
 exactly these parameters and these matrix products.
 """
 
@@ -157,8 +158,8 @@ def pool(x: jax.Array, keep: jax.Array | None) -> jax.Array:
 def mlp_widths(arch: ArchConfig) -> tuple[int, ...]:
     """Per-layer MLP widths: ``mlp_dim``, or ``mlp_ratio * embed_dim``."""
     if "mlp_dim" in arch:
-        return tuple(int(m) for m in arch["mlp_dim"])
-    return tuple(int(float(r) * arch.embed_dim + 1e-9) for r in arch["mlp_ratio"])
+        return tuple(int(m) for m in arch.mlp_dim)
+    return tuple(int(float(r) * arch.embed_dim + 1e-9) for r in arch.per_layer("mlp_ratio"))
 
 
 def patchify(images: jax.Array, *, patch: int, channels: int) -> jax.Array:
@@ -174,10 +175,13 @@ def patchify(images: jax.Array, *, patch: int, channels: int) -> jax.Array:
     return x.reshape(B, (Hh // patch) * (W // patch), patch * patch * C)
 
 
-def build(space: SearchSpace, arch: ArchConfig) -> Transformer:
+def build(space: SearchSpace, arch: ArchConfig) -> nn.Module:
     """The standalone Flax module of ``arch`` (validated against ``space``)."""
     space.validate(arch)
-    task_geometry(space)  # clear error if the space has no buildable task
+    if task_geometry(space).llama:  # clear error if the space has no buildable task
+        from supernet import llama
+
+        return llama.Transformer(arch=arch, task=dict(space.task))
     return Transformer(arch=arch, task=dict(space.task))
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -131,10 +130,16 @@ def _metrics_file(workdir: Path, keep_until: int) -> Any:
     return path.open("a")
 
 
-def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool = False) -> dict[str, Any]:
-    """Trains (or resumes) the supernet of ``cfg`` in ``workdir``; returns the final metrics."""
-    from tqdm import tqdm
+def train_and_evaluate(
+    cfg: dict[str, Any], workdir: str | Path, *, quiet: bool = False, log_format: str = "human"
+) -> dict[str, Any]:
+    """Trains (or resumes) the supernet of ``cfg`` in ``workdir``; returns the final metrics.
 
+    Every ``log_every`` steps a record goes to ``metrics.jsonl``; the terminal shows them as
+    ``log_format`` says (:mod:`nas.terminal`; ``quiet``: nothing)."""
+    from nas.terminal import Terminal, training_summary
+
+    term = Terminal("quiet" if quiet else log_format)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     space = _space(cfg)
@@ -183,7 +188,8 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
         params, opt_state = arrays["params"], arrays["opt_state"]
         sampler_state = meta["sampler_state"]
         run_key = checkpoint.key_from_json(meta["key"])
-    ds = data.load(space, cfg["data"], home=workdir)  # after the checks above: the run's tokenizer is kept
+    data_cfg = pretrained.with_tokenizer(cfg["data"], cfg["init_from"])  # the checkpoint's tokenizer.json
+    ds = data.load(space, data_cfg, home=workdir)  # after the checks above: the run's tokenizer is kept
     (workdir / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
     log = _metrics_file(workdir, step)
 
@@ -191,8 +197,7 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
         line = json.dumps(record, sort_keys=True)
         log.write(line + "\n")
         log.flush()
-        if not quiet:
-            print(line, flush=True)
+        term.record(record)
 
     def put(codes):
         return jax.device_put(codes, replicated)
@@ -209,7 +214,7 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
         }
 
     largest = space.largest()
-    bar = tqdm(total=cfg["steps"], initial=step, disable=quiet, file=sys.stderr, desc="train")
+    bar = term.bar(total=cfg["steps"], initial=step, desc="train")
     while step < cfg["steps"]:
         step_key = jax.random.fold_in(run_key, step)
         archs, sampler_state = sampler.sample(step_key, sampler_state, step)
@@ -223,16 +228,10 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
         )
         sampler_state = sampler.update(sampler_state, archs, losses)
         step += 1
-        bar.update(1)
+        now = {"loss": float(np.mean(losses)), **sampler.describe(sampler_state)}
+        bar.update(1, **now)  # the loss (and the sampler's bin) in the bar's postfix
         if step % cfg["log_every"] == 0 or step == cfg["steps"]:
-            emit(
-                {
-                    "step": step,
-                    "loss": float(np.mean(losses)),
-                    "losses": losses,
-                    **sampler.describe(sampler_state),
-                }
-            )
+            emit({"step": step, "losses": losses, **now})
         if step % cfg["checkpoint_every"] == 0 or step == cfg["steps"]:
             checkpoint.save(mngr, step, {"params": params, "opt_state": opt_state}, meta())
         if cfg["crash_after_step"] is not None and step == cfg["crash_after_step"]:
@@ -253,4 +252,5 @@ def train_and_evaluate(cfg: dict[str, Any], workdir: str | Path, *, quiet: bool 
     }
     emit(final)
     log.close()
+    term.lines(training_summary(final, bar, metrics_file=str(workdir / "metrics.jsonl")))
     return final

@@ -182,3 +182,27 @@ def ray_cluster(tmp_path_factory):
             if p is not None:
                 p.send_signal(signal.SIGTERM)  # stops exactly the processes this fixture started
                 p.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory):
+    """A bundle in the format write_bundle writes (config.json + Orbax weights), built directly."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    from nas.export.bundle import FORMAT_VERSION, manifest
+    from search_spaces import load_space
+    from supernet import standalone
+
+    space = load_space(ROOT / "experiments/spaces/vit-tiny.yaml")
+    arch = space.largest()
+    path = tmp_path_factory.mktemp("bundle") / "b"
+    path.mkdir()
+    variables = standalone.init(space, arch, jax.random.key(0))
+    ckpt = ocp.StandardCheckpointer()
+    ckpt.save((path / "weights").absolute(), variables)
+    ckpt.wait_until_finished()
+    config = {"format_version": FORMAT_VERSION, "space": space.to_dict(), "arch": arch.to_dict(),
+              "checksums": manifest(path)}  # fmt: skip
+    (path / "config.json").write_text(json.dumps(config))
+    return path

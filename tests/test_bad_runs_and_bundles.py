@@ -102,29 +102,7 @@ def test_bad_export_selections(tmp_path, capsys, tabular_run, select):
 
 
 # ---- bundles ----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory):
-    """A bundle in the format write_bundle writes (config.json + Orbax weights), built directly."""
-    import jax
-    import orbax.checkpoint as ocp
-
-    from nas.export.bundle import FORMAT_VERSION
-    from search_spaces import load_space
-    from supernet import standalone
-
-    space = load_space(SPACE_FILE_TINY)
-    arch = space.largest()
-    path = tmp_path_factory.mktemp("bundle") / "b"
-    path.mkdir()
-    variables = standalone.init(space, arch, jax.random.key(0))
-    ckpt = ocp.StandardCheckpointer()
-    ckpt.save((path / "weights").absolute(), variables)
-    ckpt.wait_until_finished()
-    config = {"format_version": FORMAT_VERSION, "space": space.to_dict(), "arch": arch.to_dict()}
-    (path / "config.json").write_text(json.dumps(config))
-    return path
-
-
+# the bundle fixture 'tiny_bundle' lives in conftest.py (shared with test_integrity.py)
 BUNDLE_DAMAGE = ["no-config", "config-not-json", "config-list", "no-space", "no-arch", "no-weights",
                  "truncated-weights", "arch-mismatch", "space-broken"]  # fmt: skip
 

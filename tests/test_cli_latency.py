@@ -7,6 +7,8 @@ import json
 import pytest
 from conftest import SHARED
 
+from tests.test_terminal import json_lines, raw_json_objects
+
 HAT = SHARED / "data" / "hat"
 FEATS = (
     "encoder_embed_dim,encoder_layer_num,encoder_ffn_embed_dim_avg,encoder_self_attention_heads_avg,"
@@ -100,10 +102,16 @@ def test_measure_then_fit_a_new_device(cli, tmp_path):
     r = cli(*args, "--n", "4")
     assert r.returncode == 0, r.stderr
     assert len(out.read_text().splitlines()) == 4
-    r = cli(*args, "--n", "5")  # resumes: one more line, nothing measured twice
+    assert raw_json_objects(r.stdout + r.stderr) == []  # a person sees a bar and a summary
+    assert "4 architectures of vit-mnist measured (this run: 4 in" in r.stdout and "measure mine:" in r.stderr
+    r = cli(*args, "--n", "5", "--log-format", "json")  # resumes: one more line, nothing measured twice
     lines = out.read_text().splitlines()
     assert (
         r.returncode == 0 and len(lines) == 5 and len({json.dumps(json.loads(x)["arch"]) for x in lines}) == 5
+    )
+    printed = json_lines(r.stdout)  # for scripts: the new line, then a summary object
+    assert (
+        printed[:-1] == [json.loads(lines[-1])] and printed[-1]["measured"] == 5 and printed[-1]["new"] == 1
     )
     # The resumed run timed the same 2 references as the first (one speed scale per file).
     assert len({tuple(sorted(json.loads(x)["ref_ms"])) for x in lines}) == 1

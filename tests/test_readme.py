@@ -42,6 +42,7 @@ RUN_HERE = [
     "nas spaces list",
     "nas spaces show lm-shakespeare",
     "nas spaces show gpt2-small --batch-size 8 --seq-len 256",
+    "nas spaces show smollm-135m --batch-size 8 --seq-len 512",
     "nas spaces sample vit-mnist -n 5 --seed 0",
     "nas spaces validate vit-mnist arch.json",
     "nas search experiments/search_tabular.yaml --workers 2",
@@ -58,6 +59,16 @@ ELSEWHERE = {
     "nas train experiments/train_from_gpt2.yaml": "test_cli_hf.py::test_readme_gpt2_commands_run",
     "nas eval --workdir runs/from-gpt2": "test_cli_hf.py::test_readme_gpt2_commands_run",
     "nas hf export --workdir runs/from-gpt2": "test_cli_hf.py::test_readme_gpt2_commands_run",
+    "python experiments/llama_demo.py": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas spaces from-hf runs/llama-demo": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas hf check runs/llama-demo": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas train experiments/train_from_llama.yaml": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas latency measure --space llama-shakespeare": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas latency fit --jsonl llama-laptop.jsonl": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas search experiments/search_llama.yaml": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas export runs/llama-search": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas hf export --bundle runs/llama-best": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas predict runs/llama-best": "test_llama_readme.py::test_readme_llama_commands_run",
     "nas train experiments/train_lm_shakespeare.yaml": (
         "test_lm_task.py::test_builtin_shakespeare_lm_and_play_classification"
     ),
@@ -85,7 +96,14 @@ ELSEWHERE = {
     "nas export runs/quickstart/search": "test_export_cli.py::test_select_best_and_constraint",
     "nas predict runs/best": "test_export_cli.py::test_export_matches_supernet_in_fresh_process",
     "nas finetune runs/best": "test_export_cli.py::test_finetune_updates_card",
+    "nas latency verify cpu-host": "test_integrity.py::test_the_shipped_predictors_verify_under_the_legacy_rule",
+    "nas export --verify runs/best": (
+        "test_integrity.py::test_verify_passes_an_intact_bundle_and_a_folder_of_bundles"
+    ),
     "nas train experiments/": "test_training.py::test_killed_run_resumes_exactly",
+    "nas search experiments/search_tabular.yaml --log-format json": (
+        "test_terminal.py::test_search_prints_a_table_and_a_summary_or_json_lines"
+    ),
     "nas eval --workdir": "test_training.py::test_cli_eval_and_train_report_bad_input",
     "nas search experiments/search_hwgpt_l.yaml": (
         "test_search_tables.py::test_readme_hwgpt_search_fixes_its_reference_and_defaults_to_bayesian"

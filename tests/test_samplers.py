@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -15,6 +17,9 @@ SAMPLERS = {
     "sandwich": lambda s: sandwich(s, k=2),
     "complexity_aware": lambda s: complexity_aware(s, k=2, num_bins=6, pool_size=4000),
     "performance_aware": lambda s: performance_aware(s, k=2, num_bins=6, pool_size=4000, total_steps=30),
+    "elasticvit_adaptive": lambda s: complexity_aware(
+        s, k=2, num_bins=6, pool_size=4000, walk_step=2, include_extremes=True, adaptive=True
+    ),
 }
 
 
@@ -154,3 +159,62 @@ def test_the_trainer_learns_what_to_log_and_the_run_length_through_the_sampler(v
     assert p.describe(p.init(jax.random.key(0)))["bin"] in range(3)
     src = inspect.getsource(train)
     assert "sampler_state[" not in src and "total_steps" not in src
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_sampler_state_round_trips_through_json(vit_space, name):
+    """A checkpoint stores the state as JSON: a run continued from the decoded state samples
+    exactly what the uninterrupted run samples."""
+    sampler = SAMPLERS[name](vit_space)
+    full, states = _run(sampler, 5, 8)
+    state = json.loads(json.dumps(states[3]))
+    key = jax.random.key(105)
+    for step in range(4, 8):
+        archs, state = sampler.sample(jax.random.fold_in(key, step), state, step)
+        assert archs == full[step]
+        state = sampler.update(state, archs, [float(len(a.to_json()) % 7) for a in archs])
+        assert json.loads(json.dumps(state)) == states[step]
+
+
+def test_walk_step_and_extremes(vit_space):
+    s = complexity_aware(vit_space, k=1, num_bins=8, pool_size=4000, walk_step=2, include_extremes=True)
+    archs, states = _run(s, 0, 200)
+    walk = [st["bin"] for st in states]
+    moves = {abs(x - y) for x, y in zip(walk, walk[1:], strict=False)}
+    assert moves == {0, 1, 2}
+    assert all(a[:2] == [vit_space.largest(), vit_space.smallest()] and len(a) == 4 for a in archs)
+
+
+def test_adaptive_walk_has_the_target_as_its_stationary_distribution():
+    from supernet import bin_walk
+
+    p = [0.05, 0.4, 0.1, 0.05, 0.3, 0.1]
+    rng, b, seen = np.random.default_rng(0), 0, np.zeros(6)
+    for _ in range(40000):
+        b = bin_walk.adaptive_walk(rng, b, 6, 0.3, p, max_step=2)
+        seen[b] += 1
+    np.testing.assert_allclose(seen / seen.sum(), p, atol=0.02)
+    q = bin_walk.bin_probs([2.0, None, 1.0], temperature=0.5, floor=0.25)
+    assert q[0] > q[1] > q[2] and abs(sum(q) - 1) < 1e-12 and min(q) > 0.25 / 3
+
+
+def test_adaptive_probabilities_move_toward_the_high_loss_bin(vit_space):
+    """A bin whose subnets keep a high loss gets a higher probability and more steps than the
+    plain walk gives it (ShiftNAS-style shift)."""
+    opts = dict(k=1, num_bins=4, pool_size=4000, include_smallest=False)
+    bins = complexity_aware(vit_space, **opts).bins
+
+    def visits(adaptive: bool):
+        s = complexity_aware(vit_space, adaptive=adaptive, adapt_temperature=0.25, **opts)
+        state, key, count = s.init(jax.random.key(0)), jax.random.key(1), 0
+        for step in range(150):
+            archs, state = s.sample(jax.random.fold_in(key, step), state, step)
+            b = bins.bin_of(complexity(vit_space, archs)["flops"])
+            state = s.update(state, archs, [3.0 if i == 0 else 1.0 for i in b])
+            count += int(state["bin"] == 0)
+        return count, s.describe(state)
+
+    (plain, _), (adapted, described) = visits(False), visits(True)
+    probs = described["bin_probs"]
+    assert probs[0] == max(probs) and probs[0] > 0.5
+    assert adapted > 2 * plain

@@ -31,9 +31,12 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def uninterrupted(cli, env, tmp_path_factory):
     wd = tmp_path_factory.mktemp("full")
-    r = cli("train", ROOT / "experiments/train_tiny.yaml", "--workdir", wd, "--quiet", env=env)
+    r = cli("train", ROOT / "experiments/train_tiny.yaml", "--workdir", wd, "--log-format", "json", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stderr == ""  # no JAX, absl or Orbax log lines around the checkpoints
+    assert r.stderr == ""  # no JAX, absl or Orbax log lines around the checkpoints (no bar: not a tty)
+    # for scripts: stdout holds exactly the lines of metrics.jsonl (every step, then the final record)
+    assert r.stdout.splitlines() == (wd / "metrics.jsonl").read_text().splitlines()
+    assert all(isinstance(json.loads(x), dict) for x in r.stdout.splitlines())
     return wd
 
 

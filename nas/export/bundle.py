@@ -8,6 +8,13 @@ A bundle is a folder anyone can use without the supernet::
     model.onnx        the same forward through jax2onnx, checked with onnxruntime
     README.md         model card: params, FLOPs, metrics, predicted and measured latency
 
+``config.json`` records a sha256 manifest (``checksums``, :mod:`search_spaces.integrity`)
+of every other file but the card; loading checks it, so a truncated, altered, missing or
+stray file under ``weights/`` is named instead of silently giving wrong answers
+(``nas export --verify BUNDLE`` checks without loading).  Format 1 bundles, written
+before the manifest, load without that check.  The fields are those of
+``nas/schemas/bundle.schema.json``.
+
 Bundles are written into a temporary sibling folder and renamed into place at
 the end, so an existing bundle is never half-overwritten.
 """
@@ -25,9 +32,12 @@ import jax
 import numpy as np
 
 from search_spaces import ArchConfig, NasError, SearchSpace, complexity
+from search_spaces.integrity import file_manifest
 from supernet import standalone
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the checksum manifest
+READABLE_VERSIONS = (1, 2)  # 1: no manifest (nothing to verify)
+UNCHECKED = ("config.json", "README.md")  # the files the manifest does not cover
 
 
 def _symbolic_input(space: SearchSpace, name: str = "batch") -> jax.ShapeDtypeStruct:
@@ -101,6 +111,11 @@ def save_weights(path: Path, variables: Any) -> None:
     ckpt.wait_until_finished()
 
 
+def manifest(folder: str | Path) -> dict[str, dict[str, Any]]:
+    """The checksum manifest of a bundle folder: every file but ``config.json`` and ``README.md``."""
+    return file_manifest(folder, sorted(p.name for p in Path(folder).iterdir() if p.name not in UNCHECKED))
+
+
 def write_bundle(
     out: str | Path,
     *,
@@ -139,6 +154,7 @@ def write_bundle(
             if not onnx_err <= 1e-4:
                 raise NasError(f"ONNX export of {arch.short()} differs from JAX by {onnx_err:.2e} (> 1e-4)")
             (tmp / "model.onnx").write_bytes(data)
+        checksums = manifest(tmp)
         c = complexity(space, [arch])
         measured = {}
         if measure_latency:
@@ -154,8 +170,9 @@ def write_bundle(
             "measured_latency": measured,
             "onnx_max_abs_error": onnx_err,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "checksums": checksums,
         }
-        config.update(extra or {})
+        config.update({k: v for k, v in (extra or {}).items() if k not in ("checksums", "format_version")})
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
         write_card(tmp, config)
         if out.exists():

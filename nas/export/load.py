@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from search_spaces import ArchConfig, NasError, SearchSpace, space_from_dict
+from search_spaces.schema import validate
 from supernet import standalone
 
 
@@ -39,7 +40,7 @@ class Subnet:
 
 
 def read_config(path: str | Path) -> dict:
-    from nas.export.bundle import FORMAT_VERSION
+    from nas.export.bundle import READABLE_VERSIONS
 
     path = Path(path)
     cfg_path = path / "config.json"
@@ -51,12 +52,41 @@ def read_config(path: str | Path) -> dict:
         raise NasError(f"'{cfg_path}' is corrupted: {e.msg} at line {e.lineno}") from None
     if not isinstance(config, dict):
         raise NasError(f"'{cfg_path}': expected a JSON object, got {type(config).__name__}")
-    if config.get("format_version") != FORMAT_VERSION:
+    ver = config.get("format_version")
+    if isinstance(ver, bool) or ver not in READABLE_VERSIONS:
         raise NasError(
-            f"'{cfg_path}': field 'format_version' is {config.get('format_version')!r}; "
-            f"this version reads {FORMAT_VERSION}"
+            f"'{cfg_path}': field 'format_version' is {ver!r}; this version reads {list(READABLE_VERSIONS)}"
         )
+    validate(config, "nas", "bundle", where=f"'{cfg_path}'")  # nas/schemas/bundle.schema.json
     return config
+
+
+def verify_bundle(path: str | Path, config: dict | None = None) -> list[str]:
+    """Checks every file of the bundle's checksum manifest (and that ``weights/`` holds
+    nothing else) without loading anything; returns the checked files ([] for a format-1
+    bundle, written before the manifest).  A damaged file is a one-line NasError naming it."""
+    from nas.export.bundle import UNCHECKED
+    from search_spaces.integrity import verify_files
+
+    path = Path(path)
+    config = read_config(path) if config is None else config
+    if config["format_version"] < 2:
+        return []
+    manifest = config.get("checksums")
+    if not isinstance(manifest, dict):
+        raise NasError(f"'{path / 'config.json'}': field 'checksums' is missing or not a mapping")
+    for rel, entry in manifest.items():
+        ok = (
+            isinstance(entry, dict)
+            and isinstance(entry.get("sha256"), str)
+            and isinstance(entry.get("size"), int)
+            and not isinstance(entry.get("size"), bool)
+        )
+        if not ok or rel in UNCHECKED or rel.startswith("/") or ".." in rel.split("/"):
+            raise NasError(
+                f"'{path / 'config.json'}': field 'checksums.{rel}' is not a file checksum: {entry!r}"
+            )
+    return verify_files(path, manifest, where=f"bundle '{path}'", folders=["weights"])
 
 
 def load_subnet(path: str | Path) -> Subnet:
@@ -74,6 +104,7 @@ def load_subnet(path: str | Path) -> Subnet:
     weights = path / "weights"
     if not weights.is_dir():
         raise NasError(f"bundle '{path}' has no weights/ folder")
+    verify_bundle(path, config)
     try:
         variables = ocp.StandardCheckpointer().restore(weights.absolute(), target)
     except Exception as e:  # noqa: BLE001 - Orbax / Flax errors on damaged or mismatched weights, as one line

@@ -1,4 +1,8 @@
-"""Start from a pretrained model: GPT-2 checkpoints in, GPT-2 subnets out.
+"""Start from a pretrained model: GPT-2 and Llama checkpoints in, GPT-2 and Llama subnets out.
+
+A folder whose ``config.json`` says ``model_type: llama`` (SmolLM, TinyLlama, ...) goes
+through :mod:`.hf_llama` and :mod:`.llama_layout` into a space with ``task.block:
+llama``; any other through the GPT-2 modules below.
 
 * :func:`load_params`: a Hugging Face GPT-2 folder (``config.json`` +
   ``model.safetensors``) -> supernet params of a space whose largest subnet has
@@ -19,7 +23,7 @@ from pathlib import Path
 
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
-from supernet.pretrained import gpt2_layout, hf_gpt2, importance
+from supernet.pretrained import gpt2_layout, hf_gpt2, hf_llama, importance, llama_layout
 
 ORDERS = ("position", "importance")
 
@@ -28,6 +32,9 @@ def load_params(folder: str | Path, space: SearchSpace, *, order: str = "positio
     """Supernet params (NumPy) from a GPT-2 folder; ``order='importance'`` sorts heads and neurons."""
     if order not in ORDERS:
         raise NasError(f"field 'init_order' is {order!r}; choose one of {list(ORDERS)}")
+    if hf_llama.is_llama(hf_llama.read_config(folder)):
+        params = llama_layout.to_supernet(hf_llama.read(folder), space)
+        return llama_layout.reorder(params) if order == "importance" else params
     params = gpt2_layout.to_supernet(hf_gpt2.read(folder), space)
     return importance.reorder(params) if order == "importance" else params
 
@@ -58,6 +65,52 @@ def write_gpt2(
     return hf_gpt2.write(folder, config, tensors, tokenizer_from=tokenizer)
 
 
+def with_tokenizer(data_cfg: dict, folder: str | Path | None) -> dict:
+    """``data_cfg`` with ``tokenizer`` set to the checkpoint folder's ``tokenizer.json`` when it has one
+    and the data block names none (a pretrained model keeps the ids it was trained on)."""
+    if folder is None or data_cfg.get("tokenizer") or not (Path(folder) / "tokenizer.json").is_file():
+        return data_cfg
+    return {**data_cfg, "tokenizer": str(Path(folder) / "tokenizer.json")}
+
+
+def is_llama_space(space: SearchSpace) -> bool:
+    from supernet.model import geometry
+
+    return geometry(space).task.llama
+
+
+def why_not_hf(space: SearchSpace, arch: ArchConfig) -> str | None:
+    """None if ``arch`` can be written as a Hugging Face folder (Llama or GPT-2), else the reason."""
+    if is_llama_space(space):
+        return llama_layout.why_not_llama(space, arch)
+    return gpt2_layout.why_not_gpt2(space, arch)
+
+
+def write_hf(
+    folder: str | Path,
+    space: SearchSpace,
+    arch: ArchConfig,
+    variables: dict,
+    *,
+    tokenizer: str | Path | None = None,
+) -> Path:
+    """Writes subnet ``arch`` as the Hugging Face folder of its family (Llama or GPT-2)."""
+    if is_llama_space(space):
+        config, tensors = llama_layout.from_subnet(space, arch, variables)
+        return hf_llama.write(folder, config, tensors, tokenizer_from=tokenizer)
+    return write_gpt2(folder, space, arch, variables, tokenizer=tokenizer)
+
+
 why_not_gpt2 = gpt2_layout.why_not_gpt2
 
-__all__ = ["ORDERS", "fingerprint", "importance", "load_params", "why_not_gpt2", "write_gpt2"]
+__all__ = [
+    "ORDERS",
+    "fingerprint",
+    "importance",
+    "is_llama_space",
+    "load_params",
+    "why_not_gpt2",
+    "why_not_hf",
+    "write_gpt2",
+    "write_hf",
+]

@@ -33,6 +33,7 @@ Metrics: ``loss`` (mean next-token cross-entropy in nats) and ``perplexity``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
@@ -94,7 +95,11 @@ def _shakespeare_tokens(spec: str, vocab_size: int) -> tuple[np.ndarray, toklib.
     text = corpus.read_text(files, field="task.dataset")
     if tok.json is None:
         return tok.encode(text), tok
-    cached = toklib.cache_dir() / "tokenizers" / f"{key}.npy"
+    stem = key  # a given tokenizer.json other than the built-in BPE keeps its own ids
+    bpe = toklib.cache_dir() / "tokenizers" / f"{key}.json"
+    if spec != "bpe" and not (bpe.is_file() and bpe.read_text() == tok.json):
+        stem = f"shakespeare-{hashlib.sha256(tok.json.encode()).hexdigest()[:16]}"
+    cached = toklib.cache_dir() / "tokenizers" / f"{stem}.npy"
     if cached.is_file():
         ids = np.load(cached, allow_pickle=False)
     else:

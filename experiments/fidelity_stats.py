@@ -1,0 +1,89 @@
+"""Statistics of the fidelity study: rank agreement with bootstrap intervals, top-k precision,
+per-FLOPs-quartile gaps.
+
+Rank correlations are Kendall's tau-b and Spearman's rho (vectorized over the resamples;
+equal to scipy's ``kendalltau`` and ``spearmanr``); their 95 % intervals
+are percentile bootstraps over the subnets (Efron & Tibshirani, "An Introduction to the
+Bootstrap", 1993, ch. 13): the subnets are resampled with replacement ``n_boot`` times
+with a seeded generator, so the same inputs give the same interval.  A resample whose
+values are all tied has no correlation and is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def _kendall(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of each row pair of ``a``, ``b`` (R, n) (nan where a row is all ties)."""
+    i, j = np.triu_indices(a.shape[1], k=1)
+    da, db = np.sign(a[:, i] - a[:, j]), np.sign(b[:, i] - b[:, j])
+    n0 = len(i)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (da * db).sum(1) / np.sqrt((n0 - (da == 0).sum(1)) * (n0 - (db == 0).sum(1)))
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rho (Pearson's r of the average ranks) of each row pair (nan where a row is all ties)."""
+    ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
+    ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ra * rb).sum(1) / np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
+
+
+def bootstrap(
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, float | None]:
+    """``{"value", "lo", "hi", "n"}``: ``fn(a, b)`` and its 95 % percentile-bootstrap interval."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired 1-d samples expected, got shapes {a.shape} and {b.shape}")
+    value = float(fn(a[None], b[None])[0])
+    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
+    draws = fn(a[idx], b[idx])
+    draws = draws[~np.isnan(draws)]
+    if math.isnan(value) or not len(draws):
+        return {"value": None, "lo": None, "hi": None, "n": len(a)}
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return {"value": value, "lo": float(lo), "hi": float(hi), "n": len(a)}
+
+
+def kendall(a: Sequence[float], b: Sequence[float], **kw) -> dict[str, float | None]:
+    """Kendall's tau-b of ``a`` vs ``b`` with its bootstrap interval."""
+    return bootstrap(_kendall, a, b, **kw)
+
+
+def spearman(a: Sequence[float], b: Sequence[float], **kw) -> dict[str, float | None]:
+    """Spearman's rho of ``a`` vs ``b`` with its bootstrap interval."""
+    return bootstrap(_spearman, a, b, **kw)
+
+
+def top_precision(predicted: Sequence[float], truth: Sequence[float], *, frac: float = 0.25, lower_better: bool) -> float:
+    """Share of the true best ``frac`` of the subnets that the predicted best ``frac`` contains."""
+    k = max(1, int(round(frac * len(truth))))
+    sign = 1.0 if lower_better else -1.0
+    best_true = set(np.argsort(sign * np.asarray(truth), kind="stable")[:k].tolist())
+    best_pred = set(np.argsort(sign * np.asarray(predicted), kind="stable")[:k].tolist())
+    return len(best_true & best_pred) / k
+
+
+def quartile_gaps(flops: Sequence[float], inherited: Sequence[float], alone: Sequence[float]) -> list[float]:
+    """Mean inherited-minus-stand-alone metric per FLOPs quartile, smallest quartile first."""
+    order = np.argsort(np.asarray(flops), kind="stable")
+    gap = np.asarray(inherited, dtype=float) - np.asarray(alone, dtype=float)
+    return [float(gap[q].mean()) for q in np.array_split(order, 4)]
+
+
+def regret(value: float, best: float, *, lower_better: bool) -> float:
+    """How much worse ``value`` is than ``best``: relative for a lower-is-better metric (perplexity),
+    in points for a higher-is-better one (accuracy); negative when ``value`` beats ``best``."""
+    return (value - best) / best if lower_better else best - value

@@ -1,0 +1,238 @@
+"""Hugging Face Llama folders: read and write ``config.json`` + safetensors (+ tokenizer).
+
+A folder as ``LlamaForCausalLM.save_pretrained`` writes it (SmolLM, TinyLlama and
+other Llama-architecture checkpoints), read with the ``safetensors`` NumPy API
+(never a pickle)::
+
+    config.json   model_type llama; hidden_size, intermediate_size, num_hidden_layers,
+                  num_attention_heads, num_key_value_heads, head_dim, vocab_size,
+                  max_position_embeddings, rms_norm_eps, rope_theta, rope_scaling,
+                  tie_word_embeddings, hidden_act silu, attention_bias/mlp_bias false
+    model.safetensors   or model.safetensors.index.json + shards
+
+Tensor names (PyTorch ``Linear`` weights are (out, in)), with the ``model.`` prefix::
+
+    embed_tokens.weight (V, E)   norm.weight (E,)   lm_head.weight (V, E) unless tied
+    layers.{i}.input_layernorm.weight (E,)   layers.{i}.post_attention_layernorm.weight (E,)
+    layers.{i}.self_attn.q_proj.weight (H hd, E)  k_proj/v_proj.weight (K hd, E)  o_proj.weight (E, H hd)
+    layers.{i}.mlp.gate_proj.weight (M, E)  up_proj.weight (M, E)  down_proj.weight (E, M)
+
+``rotary_emb.inv_freq`` buffers that old versions saved are skipped; any other
+difference is a one-line :class:`NasError` naming the tensor and both shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from search_spaces.errors import NasError
+from search_spaces.geometry import rope_scaling_pairs
+from supernet.pretrained import hf_gpt2
+
+LLAMA_TYPES = ("llama",)
+_BUFFERS = ("rotary_emb.inv_freq",)
+
+
+class LlamaCheckpoint(NamedTuple):
+    config: dict[str, Any]
+    tensors: dict[str, np.ndarray]  # names without the 'model.' prefix (lm_head.weight as is)
+    folder: Path | None
+
+    @property
+    def shape(self) -> dict[str, Any]:
+        return llama_shape(self.config, source=str(self.folder or "checkpoint"))
+
+
+def is_llama(config: dict[str, Any]) -> bool:
+    return config.get("model_type") in LLAMA_TYPES
+
+
+def llama_shape(config: dict[str, Any], *, source: str = "config.json") -> dict[str, Any]:
+    """The architecture facts of a Llama ``config.json`` (defaults as in ``LlamaConfig``)."""
+    kind = config.get("model_type")
+    if kind not in LLAMA_TYPES:
+        arch = (config.get("architectures") or [None])[0]
+        raise NasError(
+            f"{source}: field 'model_type' is {kind!r} ({arch}); a Llama-like checkpoint says {LLAMA_TYPES[0]!r}"
+        )
+    try:
+        E, L = int(config["hidden_size"]), int(config["num_hidden_layers"])
+        H, M, V = (
+            int(config["num_attention_heads"]),
+            int(config["intermediate_size"]),
+            int(config["vocab_size"]),
+        )
+    except KeyError as e:
+        raise NasError(f"{source}: config.json has no field {e.args[0]!r}") from None
+    K = int(config.get("num_key_value_heads") or H)
+    if H % K:
+        raise NasError(
+            f"{source}: num_attention_heads {H} is not a multiple of num_key_value_heads {K} (grouped-query attention)"
+        )
+    hd = int(config.get("head_dim") or E // H)
+    act = config.get("hidden_act", "silu")
+    if act != "silu":
+        raise NasError(
+            f"{source}: field 'hidden_act' is {act!r}; the Llama block computes SwiGLU with 'silu'"
+        )
+    for flag in ("attention_bias", "mlp_bias"):
+        if config.get(flag, False):
+            raise NasError(f"{source}: field '{flag}' is true; the Llama block has no biases")
+    if int(config.get("pretraining_tp", 1)) != 1:
+        raise NasError(
+            f"{source}: field 'pretraining_tp' is {config['pretraining_tp']!r}; only 1 is supported"
+        )
+    scaling = config.get("rope_scaling")
+    rope_scaling_pairs(scaling, where=source)  # a scaling type we do not compute is refused by name
+    return {
+        "embed_dim": E,
+        "depth": L,
+        "num_heads": H,
+        "num_kv_heads": K,
+        "head_dim": hd,
+        "mlp_dim": M,
+        "vocab_size": V,
+        "positions": int(config.get("max_position_embeddings", 2048)),
+        "ln_eps": float(config.get("rms_norm_eps", 1e-6)),
+        "rope_theta": float(config.get("rope_theta", 10000.0)),
+        "rope_scaling": dict(scaling) if scaling else None,
+        "tied": bool(config.get("tie_word_embeddings", False)),
+    }
+
+
+def expected_shapes(shape: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    E, M, V = shape["embed_dim"], shape["mlp_dim"], shape["vocab_size"]
+    A, KA = shape["num_heads"] * shape["head_dim"], shape["num_kv_heads"] * shape["head_dim"]
+    out: dict[str, tuple[int, ...]] = {"embed_tokens.weight": (V, E)}
+    for i in range(shape["depth"]):
+        h = f"layers.{i}."
+        out.update(
+            {
+                h + "input_layernorm.weight": (E,),
+                h + "self_attn.q_proj.weight": (A, E),
+                h + "self_attn.k_proj.weight": (KA, E),
+                h + "self_attn.v_proj.weight": (KA, E),
+                h + "self_attn.o_proj.weight": (E, A),
+                h + "post_attention_layernorm.weight": (E,),
+                h + "mlp.gate_proj.weight": (M, E),
+                h + "mlp.up_proj.weight": (M, E),
+                h + "mlp.down_proj.weight": (E, M),
+            }
+        )
+    out["norm.weight"] = (E,)
+    if not shape["tied"]:
+        out["lm_head.weight"] = (V, E)
+    return out
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NasError(f"field 'init_from': folder '{folder}' does not exist")
+    if not (folder / "config.json").is_file():
+        raise NasError(f"field 'init_from': '{folder}' has no config.json")
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except json.JSONDecodeError as e:
+        raise NasError(f"{folder}/config.json: not valid JSON ({e.msg}, line {e.lineno})") from None
+    if not isinstance(config, dict):
+        raise NasError(f"{folder}/config.json: expected a JSON object")
+    return config
+
+
+def read(folder: str | Path) -> LlamaCheckpoint:
+    """Reads and checks a Llama folder: every expected tensor present with its shape, nothing else."""
+    folder = Path(folder)
+    config = read_config(folder)
+    shape = llama_shape(config, source=f"{folder}/config.json")
+    files = hf_gpt2._weight_files(folder)
+    raw = hf_gpt2._load_safetensors(files)
+    tensors = {
+        (k[len("model.") :] if k.startswith("model.") else k): v
+        for k, v in raw.items()
+        if not k.endswith(_BUFFERS)
+    }
+    want = expected_shapes(shape)
+    if shape["tied"] and "lm_head.weight" in tensors:
+        lm = tensors.pop("lm_head.weight")
+        if lm.shape != want["embed_tokens.weight"] or not np.array_equal(
+            lm, tensors.get("embed_tokens.weight", lm)
+        ):
+            raise NasError(
+                f"{folder}: tensor 'lm_head.weight' {lm.shape} differs from 'embed_tokens.weight' but "
+                "config.json says tie_word_embeddings is true"
+            )
+    hf_gpt2.check_tensors(tensors, want, source=str(folder))
+    tensors = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
+    return LlamaCheckpoint(config, tensors, folder)
+
+
+def config_for(shape: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A ``config.json`` for a Llama of this shape (the fields ``LlamaConfig`` reads)."""
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": shape["vocab_size"],
+        "hidden_size": shape["embed_dim"],
+        "intermediate_size": shape["mlp_dim"],
+        "num_hidden_layers": shape["depth"],
+        "num_attention_heads": shape["num_heads"],
+        "num_key_value_heads": shape["num_kv_heads"],
+        "head_dim": shape["head_dim"],
+        "max_position_embeddings": shape["positions"],
+        "rms_norm_eps": shape["ln_eps"],
+        "rope_theta": shape["rope_theta"],
+        "rope_scaling": shape["rope_scaling"],
+        "tie_word_embeddings": shape["tied"],
+        "hidden_act": "silu",
+        "attention_bias": False,
+        "mlp_bias": False,
+        "attention_dropout": 0.0,
+        "pretraining_tp": 1,
+        "torch_dtype": "float32",
+        **extra,
+    }
+
+
+def write(
+    folder: str | Path,
+    config: dict[str, Any],
+    tensors: dict[str, np.ndarray],
+    *,
+    tokenizer_from: str | Path | None = None,
+) -> Path:
+    """Writes a Llama folder (``model.`` prefix, as LlamaForCausalLM saves it) via a temporary sibling."""
+    from safetensors.numpy import save_file
+
+    folder = Path(folder)
+    hf_gpt2.check_tensors(tensors, expected_shapes(llama_shape(config)), source="export")
+    tmp = folder.with_name(folder.name + ".tmp-hf")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    named = {
+        (k if k == "lm_head.weight" else "model." + k): np.ascontiguousarray(v, np.float32)
+        for k, v in tensors.items()
+    }
+    save_file(named, str(tmp / hf_gpt2.WEIGHTS), metadata={"format": "pt"})
+    (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    if tokenizer_from is not None:
+        src = Path(tokenizer_from)
+        if src.is_file():
+            shutil.copy2(src, tmp / "tokenizer.json")
+        for name in hf_gpt2.TOKENIZER_FILES if src.is_dir() else ():
+            if (src / name).is_file():
+                shutil.copy2(src / name, tmp / name)
+    if folder.exists():
+        old = folder.with_name(folder.name + ".old-hf")
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(folder)
+    return folder
