@@ -23,7 +23,7 @@
    run: held-out % within +-10 % and 5-fold CV on the train rows, mean ± sd over
    ``--repeats`` fold splits (the MLP over ``--mlp-repeats``, default none: one
    fit takes ~2.5 min on the 2-core VM, so by default it is scored on the
-   held-out rows only).  ``--hat-only`` runs just this part (~10 min).
+   held-out rows only).  ``--hat-only`` runs just this part (~50 min at load 15-20).
 """
 
 from __future__ import annotations

@@ -123,6 +123,21 @@ def _add_latency_quantiles(evs: list[dict], metrics: Sequence[str]) -> None:
                 s["peak_mb"] = True
 
 
+def _provides(spec: Mapping[str, Any], space: SearchSpace) -> tuple[str, ...] | None:
+    """The metrics an evaluator gives, when known before the run: its kind's static list, or
+    for a supernet evaluator the validation metrics of the space's task kind (accuracy and
+    loss of a classifier, loss and perplexity of a language model)."""
+    known = E.static_provides(spec)
+    if known is None and spec["kind"] == "supernet" and space.task:
+        from supernet import tasks
+
+        try:
+            known = tuple(sorted(tasks.get(space).metrics(1.0, 0.5)))
+        except NasError:  # no known task kind: the evaluator's own check names it
+            return None
+    return known
+
+
 def check_metrics(objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> None:
     """Meaning, not form: a metric is an objective once (never both maximized and minimized);
     a metric's constraints neither repeat a direction nor leave an empty range."""
@@ -210,7 +225,7 @@ def check(raw: Mapping[str, Any], *, source: str = "search config") -> SearchCon
         raise NasError(f"{source}: {e}") from None
 
     _add_latency_quantiles(evs, [o.metric for o in objectives] + [c.metric for c in constraints])
-    known = [E.static_provides(s) for s in evs]
+    known = [_provides(s, space) for s in evs]
     if all(k is not None for k in known):
         names = sorted({m for k in known for m in k})
         for what, metric in [(f"objectives[{i}]", o.metric) for i, o in enumerate(objectives)] + [

@@ -146,14 +146,17 @@ def message(err: jsonschema.ValidationError) -> str:
     where = f"field '{field}'" if field else "the top level"
     desc = schema.get("description")
     if kind == "type":
-        return f"{where} must be {desc or _words(err.validator_value)}, got {_short(value)}"
+        return f"{where}: expected {desc or _words(err.validator_value)}, got {_short(value)}"
+    if kind == "enum" and "title" in schema:  # e.g. "unknown evaluator 'oracle'"
+        return f"{where}: unknown {schema['title']} {_short(value)}; choose one of {err.validator_value}"
     if kind == "enum":
         return f"{where} is {_short(value)}; choose one of {err.validator_value}"
     if kind == "const":
         return f"{where} is {_short(value)}; expected {err.validator_value!r}"
     bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
     if kind in bounds:
-        return f"{where} must be {bounds[kind]} {err.validator_value}, got {_short(value)}"
+        what = _words(schema.get("type", "number")).replace(" or null", "")
+        return f"{where}: expected {what} {bounds[kind]} {err.validator_value}, got {_short(value)}"
     sizes = {
         "minItems": "at least",
         "maxItems": "at most",
@@ -162,13 +165,15 @@ def message(err: jsonschema.ValidationError) -> str:
     }
     if kind in sizes:
         unit = "characters" if kind == "minLength" else "items"
-        return f"{where} must have {sizes[kind]} {err.validator_value} {unit}, got {_short(value)}"
+        return f"{where}: expected {sizes[kind]} {err.validator_value} {unit}, got {_short(value)}"
     if kind == "pattern":
-        return f"{where} must be {desc or 'text matching ' + repr(err.validator_value)}, got {_short(value)}"
+        return (
+            f"{where}: expected {desc or 'text matching ' + repr(err.validator_value)}, got {_short(value)}"
+        )
     if kind == "not" and isinstance(err.validator_value, dict) and "type" in err.validator_value:
         return f"{where} must not be {_words(err.validator_value['type'])}, got {_short(value)}"
     if kind in ("anyOf", "oneOf") and desc:
-        return f"{where} must be {desc}, got {_short(value)}"
+        return f"{where}: expected {desc}, got {_short(value)}"
     return f"{where}: {_short(value)} {err.message.split(' is ', 1)[-1] if ' is ' in err.message else err.message}"
 
 

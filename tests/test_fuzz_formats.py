@@ -335,7 +335,7 @@ def test_the_issue_families_through_the_nas_command(tmp_path, predictor):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(dict(SPACE, task={"kind": "vit"})))
     cases = [
-        (["latency", "verify", "dev"], "field 'features' must be"),
+        (["latency", "verify", "dev"], "field 'features': expected"),
         (["search", search, "--run-dir", tmp_path / "run", "--no-progress"], "both maximized and minimized"),
         (["spaces", "show", space], "field 'task' must state its geometry"),
     ]

@@ -61,9 +61,9 @@ def test_builtin_spaces_and_shipped_configs_load():
         ({"kind": "vit", "head_dim": 8, "image_size": 28, "channels": 1, "num_classes": 10},
          "field 'task.patch_size' is missing (needed with 'image_size')"),
         ({"kind": "lm", "head_dim": 8, "vocab_size": 300}, "field 'task.seq_len' is missing (needed with 'vocab_size')"),
-        ({**SPACE["task"], "ln_eps": math.nan}, "field 'task.ln_eps' must be a finite number, got nan"),
-        ({**SPACE["task"], "image_size": [28]}, "field 'task.image_size' must have at least 2 items, got [28]"),
-        ({**SPACE["task"], "channels": "1"}, "field 'task.channels' must be an integer, got '1'"),
+        ({**SPACE["task"], "ln_eps": math.nan}, "field 'task.ln_eps': expected a finite number, got nan"),
+        ({**SPACE["task"], "image_size": [28]}, "field 'task.image_size': expected at least 2 items, got [28]"),
+        ({**SPACE["task"], "channels": "1"}, "field 'task.channels': expected an integer, got '1'"),
         ({"head_dim": 8, "vocab_size": 30, "seq_len": 8}, "field 'task.kind' is missing"),
     ],
 )  # fmt: skip
@@ -89,8 +89,10 @@ def test_a_task_block_states_its_geometry(task, needle):
          "field 'constraints[1]': 'flops > 4e+06' and 'flops <= 4e+06' (constraints[0]) leave no value"),
         ({"constraints": ["flops <= 4e6", "latency_ms[cpu-host] <= 3"]},
          "field 'constraints[1]': metric 'latency_ms[cpu-host]' is not given by any evaluator"),
-        ({"budget": math.nan}, "field 'budget' must be an integer >= 1 (evaluations), got nan"),
-        ({"hv_reference": [1.0, math.inf]}, "field 'hv_reference[1]' must be a finite number, got inf"),
+        ({"evaluators": [{"kind": "supernet", "workdir": "w"}], "space": "lm-shakespeare", "constraints": []},
+         "field 'objectives[0]': metric 'accuracy' is not given by any evaluator; they give ['loss', 'perplexity']"),
+        ({"budget": math.nan}, "field 'budget': expected an integer >= 1 (evaluations), got nan"),
+        ({"hv_reference": [1.0, math.inf]}, "field 'hv_reference[1]': expected a finite number, got inf"),
         ({"evaluators": [{"kind": "table", "path": "t.jsonl", "colour": 1}]},
          "unknown field 'evaluators[0].colour'; allowed fields are ['fields', 'free', 'kind', 'metrics', 'path']"),
     ],
@@ -122,12 +124,12 @@ def shipped_copy(tmp_path) -> Path:
 @pytest.mark.parametrize(
     "edit, needle",
     [
-        (lambda m: m.update(features=list(m["features"].values())), "field 'features' must be the feature definition"),
-        (lambda m: m.update(references="fast"), "field 'references' must be a mapping of reference architecture"),
+        (lambda m: m.update(features=list(m["features"].values())), "field 'features': expected the feature definition"),
+        (lambda m: m.update(references="fast"), "field 'references': expected a mapping of reference architecture"),
         (lambda m: m["fingerprint"].pop("batch_size"), "field 'fingerprint.batch_size' is missing"),
         (lambda m: m["features"].update(colour=1), "unknown field 'features.colour'"),
-        (lambda m: m.update(npz_sha256="abc"), "field 'npz_sha256' must be 64 hex digits, got 'abc'"),
-        (lambda m: m["peak_mb"].update(model=[1]), "field 'peak_mb.model' must be a string, got [1]"),
+        (lambda m: m.update(npz_sha256="abc"), "field 'npz_sha256': expected 64 hex digits, got 'abc'"),
+        (lambda m: m["peak_mb"].update(model=[1]), "field 'peak_mb.model': expected a string, got [1]"),
     ],
 )  # fmt: skip
 def test_a_predictor_file_is_checked_field_by_field(shipped_copy, edit, needle):
@@ -153,7 +155,7 @@ def test_a_bundle_config_is_checked_field_by_field(tmp_path, tiny_bundle):
     rel = next(iter(cfg["checksums"]))
     for change, needle in [
         ({"colour": 1}, "unknown field 'colour'"),
-        ({"arch": [1]}, "field 'arch' must be an architecture"),
+        ({"arch": [1]}, "field 'arch': expected an architecture"),
         ({"checksums": {rel: {"sha256": "x", "size": 3}}}, f"field 'checksums.{rel}.sha256'"),
         ({"checksums": {"../x": cfg["checksums"][rel]}}, "field 'checksums' has a key that is not allowed"),
         ({"format_version": True}, "field 'format_version' is True"),

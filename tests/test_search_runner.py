@@ -146,7 +146,7 @@ def test_an_evaluator_that_cannot_be_built_fails_before_any_evaluation(tmp_path,
     if space == "NOTASK":
         space = {"name": "notask", "max_depth": 2, "global": {"depth": [1, 2], "embed_dim": [8, 16]},
                  "layer": {"num_heads": [1, 2]}}  # fmt: skip
-    objective = "max score" if spec["kind"] != "complexity" else "min params"
+    objective = {"complexity": "min params", "supernet": "max accuracy"}.get(spec["kind"], "max score")
     cfg = search_config.check({"space": space, "evaluators": [spec], "objectives": [objective], "budget": 4})
     started = time.monotonic()
     with pytest.raises(NasError) as err:
