@@ -213,7 +213,6 @@ def attn_fn(tg: TaskGeometry, E: int, H: int, K: int):
     """x + Attn(RMSNorm(x)) with H query and K KV heads, weights sliced to exactly (E, H, K)."""
     hd, freq = tg.head_dim, inv_freq(tg)
 
-    @jax.checkpoint
     def run(x, layer, keep):
         p = slice_layer(layer, E=E, H=H, K=K, M=0)
         B, T, _ = x.shape
@@ -229,7 +228,6 @@ def attn_fn(tg: TaskGeometry, E: int, H: int, K: int):
 def mlp_fn(tg: TaskGeometry, E: int, M: int):
     """x + SwiGLU(RMSNorm(x)) of width M (gate, up and down sliced alike)."""
 
-    @jax.checkpoint
     def run(x, layer):
         p = slice_layer(layer, E=E, H=0, K=0, M=M)
         h = rms_norm(x, p["ln2"]["scale"], tg.ln_eps)
