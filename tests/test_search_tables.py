@@ -198,7 +198,7 @@ def test_initial_design_starts_at_the_free_minimum(hwgpt_l):
     assert params[0] == F_all[:, 1].min() and len({a.to_json() for a in first}) == 6
 
 
-@pytest.mark.parametrize("name", ["bayesian", "local", "evolution", "aging", "nsga2"])
+@pytest.mark.parametrize("name", ["bayesian", "local", "evolution"])  # aging, nsga2: same picker
 def test_beats_random_on_the_real_hwgpt_l_table(hwgpt_l, name):
     from nas import strategies as S
     from nas.objectives import pareto_mask
