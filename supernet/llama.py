@@ -44,6 +44,7 @@ import numpy as np
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, geometry_of_task
+from supernet.widths import mlp_widths
 
 # ---- the operations -----------------------------------------------------------------------------
 
@@ -162,8 +163,6 @@ class Transformer(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        from supernet.standalone import mlp_widths
-
         geo, E = geometry_of_task(self.task), self.arch.embed_dim
         check_grouping(self.arch)
         embed = nn.Embed(geo.in_dim, E, name="embed")

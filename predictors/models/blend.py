@@ -11,28 +11,34 @@ uncertainty is the members' spread plus their own mean relative spread.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from predictors.models import linear, trees
+
 MEMBERS = ("poly2", "trees")
+# The members' (fit, predict), read here rather than through ``predictors.models.get``
+# so that the registry and this model do not import each other.
+_MEMBER_MODELS = {
+    "poly2": (functools.partial(linear.fit, degree=2), linear.predict),
+    "trees": (trees.fit, trees.predict),
+}
 
 
 def fit(
     X: np.ndarray, y: np.ndarray, *, seed: int = 0, members: tuple[str, ...] = MEMBERS
 ) -> dict[str, np.ndarray]:
-    from predictors import models
-
     out: dict[str, np.ndarray] = {"members": np.asarray(list(members))}
     for name in members:
-        out.update({f"{name}.{k}": v for k, v in models.get(name).fit(X, y, seed=seed).items()})
+        out.update({f"{name}.{k}": v for k, v in _MEMBER_MODELS[name][0](X, y, seed=seed).items()})
     return out
 
 
 def predict(params: dict[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from predictors import models
-
     logs, rel = [], []
     for name in [str(m) for m in params["members"]]:
-        mean, std = models.get(name).predict({k.split(".", 1)[1]: v for k, v in params.items()
+        mean, std = _MEMBER_MODELS[name][1]({k.split(".", 1)[1]: v for k, v in params.items()
                                               if k.startswith(f"{name}.")}, X)  # fmt: skip
         logs.append(np.log(np.maximum(mean, 1e-12)))
         rel.append(std / np.maximum(mean, 1e-12))

@@ -25,8 +25,9 @@ import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace, space_from_dict
 from search_spaces.errors import NasError
-from supernet import llama, model, standalone
+from supernet import llama, model
 from supernet.pretrained.hf_llama import LlamaCheckpoint, config_for, llama_shape
+from supernet.widths import mlp_widths
 
 # ---- import -------------------------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ def why_not_llama(space: SearchSpace, arch: ArchConfig) -> str | None:
     for name, values in (
         ("num_heads", [int(h) for h in arch.num_heads]),
         ("num_kv_heads", list(llama.kv_heads(arch))),
-        ("mlp_dim", list(standalone.mlp_widths(arch))),
+        ("mlp_dim", list(mlp_widths(arch))),
     ):
         if len(set(values)) > 1:
             return (
@@ -206,7 +207,7 @@ def from_subnet(space: SearchSpace, arch: ArchConfig, variables: dict) -> tuple[
         "num_heads": int(arch.num_heads[0]) if arch.depth else 1,
         "num_kv_heads": llama.kv_heads(arch)[0] if arch.depth else 1,
         "head_dim": tg.head_dim,
-        "mlp_dim": standalone.mlp_widths(arch)[0] if arch.depth else 1,
+        "mlp_dim": mlp_widths(arch)[0] if arch.depth else 1,
         "vocab_size": tg.in_dim,
         "positions": tg.tokens,
         "ln_eps": tg.ln_eps,
