@@ -72,8 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument(
         "--model",
         default="auto",
-        help="auto (best by 5-fold cross-validation of linear,poly2,trees; linear,trees on architectures) "
-        "or a comma list of linear,poly2,trees,mlp,ensemble",
+        help="auto (best by 5-fold cross-validation, repeated when within noise, of linear,poly2,trees,blend; "
+        "linear,trees on architectures) or a comma list of linear,poly2,trees,blend,mlp,ensemble,hat_mlp",
     )
     f.add_argument("--test-fraction", type=float, default=0.1)
     f.add_argument("--seed", type=int, default=0)
@@ -197,6 +197,13 @@ def _print_scores(r: dict) -> None:
         print(
             f"{k:10s} {cv[k]['within10_pct']:12.1f} {s['within10_pct']:9.1f} {s['within5_pct']:8.1f} "
             f"{s['mape_pct']:7.2f} {s['rmse_ms']:9.4f} {s['kendall_tau']:6.3f}{mark}"
+        )
+    again = {k: v for k, v in cv.items() if "within10_repeats" in v}
+    if again:
+        n = max(len(v["within10_repeats"]) for v in again.values())
+        print(
+            f"within noise of each other, chosen by {n} repeated 5-fold splits (CV within10% mean ± sd): "
+            + ", ".join(f"{k} {v['within10_mean']:.1f} ± {v['within10_sd']:.1f}" for k, v in again.items())
         )
     print(
         f"90 % interval covers {r['coverage90_pct']:.1f} % of {len(r['test_idx'])} held-out rows, "

@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     hf.add_argument(
         "--seq-len", type=int, default=None, help="context (default: min(2048, max_position_embeddings))"
     )
+    hf.add_argument(
+        "--per-model",
+        action="store_true",
+        help="one head count, KV-head count and MLP width per model (every subnet exports as a Llama)",
+    )
     hf.set_defaults(func=cmd_from_hf)
 
 
@@ -148,7 +153,7 @@ def cmd_from_hf(args: argparse.Namespace) -> int:
     ckpt = hf_llama.read(folder)  # a missing file, a non-Llama config or a misfit tensor: one line
     name = args.name or folder.resolve().name
     space = llama_layout.space_for(
-        ckpt.config, name=name, seq_len=args.seq_len, source=f"{folder}/config.json"
+        ckpt.config, name=name, seq_len=args.seq_len, per_model=args.per_model, source=f"{folder}/config.json"
     )
     llama_layout.check_fit(ckpt.shape, space, source=str(folder))
     out = Path(args.out)

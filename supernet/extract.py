@@ -13,7 +13,7 @@ import jax
 from search_spaces import ArchConfig, SearchSpace
 from supernet import llama
 from supernet.model import geometry, slice_globals, slice_layer
-from supernet.standalone import mlp_widths
+from supernet.widths import mlp_widths
 
 
 def extract(params: dict, arch: ArchConfig, *, space: SearchSpace | None = None) -> dict:

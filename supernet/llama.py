@@ -44,6 +44,7 @@ import numpy as np
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, geometry_of_task
+from supernet.widths import mlp_widths
 
 # ---- the operations -----------------------------------------------------------------------------
 
@@ -162,8 +163,6 @@ class Transformer(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        from supernet.standalone import mlp_widths
-
         geo, E = geometry_of_task(self.task), self.arch.embed_dim
         check_grouping(self.arch)
         embed = nn.Embed(geo.in_dim, E, name="embed")
@@ -213,7 +212,6 @@ def attn_fn(tg: TaskGeometry, E: int, H: int, K: int):
     """x + Attn(RMSNorm(x)) with H query and K KV heads, weights sliced to exactly (E, H, K)."""
     hd, freq = tg.head_dim, inv_freq(tg)
 
-    @jax.checkpoint
     def run(x, layer, keep):
         p = slice_layer(layer, E=E, H=H, K=K, M=0)
         B, T, _ = x.shape
@@ -229,7 +227,6 @@ def attn_fn(tg: TaskGeometry, E: int, H: int, K: int):
 def mlp_fn(tg: TaskGeometry, E: int, M: int):
     """x + SwiGLU(RMSNorm(x)) of width M (gate, up and down sliced alike)."""
 
-    @jax.checkpoint
     def run(x, layer):
         p = slice_layer(layer, E=E, H=0, K=0, M=M)
         h = rms_norm(x, p["ln2"]["scale"], tg.ln_eps)

@@ -63,6 +63,7 @@ from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, task_geometry
 from supernet import llama, standalone
 from supernet.layer_stack import layer_stack
+from supernet.widths import mlp_widths
 
 IMPLEMENTED = ("embed_dim", "depth", "num_heads", "num_kv_heads", "mlp_dim", "mlp_ratio", "attn_type")
 
@@ -177,7 +178,7 @@ def encode_arch(geo: Geometry, arch: ArchConfig) -> tuple[int, np.ndarray]:
         llama.check_grouping(arch)
         attn = llama.kv_heads(arch)
     widths = geo.mlp_widths(int(arch.embed_dim))
-    for i, m in enumerate(standalone.mlp_widths(arch)):
+    for i, m in enumerate(mlp_widths(arch)):
         codes[i, 0] = attn_table[(int(arch.num_heads[i]), attn[i])]
         codes[i, 1] = widths.index(m) + 1
     return int(arch.embed_dim), codes

@@ -24,6 +24,7 @@ import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.geometry import TaskGeometry, geometry_of_task, task_geometry
+from supernet.widths import mlp_widths
 
 
 def feature_map(x: jax.Array) -> jax.Array:
@@ -153,13 +154,6 @@ def pool(x: jax.Array, keep: jax.Array | None) -> jax.Array:
         return x.mean(axis=1)
     w = keep.astype(x.dtype)[..., None]  # (B,T,1)
     return (x * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)
-
-
-def mlp_widths(arch: ArchConfig) -> tuple[int, ...]:
-    """Per-layer MLP widths: ``mlp_dim``, or ``mlp_ratio * embed_dim``."""
-    if "mlp_dim" in arch:
-        return tuple(int(m) for m in arch.mlp_dim)
-    return tuple(int(float(r) * arch.embed_dim + 1e-9) for r in arch.per_layer("mlp_ratio"))
 
 
 def patchify(images: jax.Array, *, patch: int, channels: int) -> jax.Array:

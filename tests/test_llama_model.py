@@ -125,3 +125,20 @@ def test_kv_cache_counts_kv_heads_at_the_context():
         complexity(space, [ArchConfig.from_dict(fewer)])["kv_cache_mb"][0]
         < complexity(space, [a])["kv_cache_mb"][0]
     )
+
+
+def test_latency_features_see_kv_heads_and_swiglu():
+    from predictors.features import feature_names, features
+
+    space = tiny_llama_space()
+    a = ArchConfig.from_dict(ARCHS[0])
+    fewer = ArchConfig.from_dict(dict(ARCHS[0], num_kv_heads=[1, 1, 1]))
+    names = feature_names(space)
+    f = dict(zip(names, features(space, [a])[0], strict=True))
+    g = dict(zip(names, features(space, [fewer])[0], strict=True))
+    T, hd = 16, 8
+    assert f["bytes_qkv"] == 4 * T * (sum(a.num_heads) + 2 * sum(ARCHS[0]["num_kv_heads"])) * hd
+    assert g["bytes_qkv"] < f["bytes_qkv"] and g["macs_attn_proj"] < f["macs_attn_proj"]
+    assert f["bytes_mlp_hidden"] == 4 * T * 3 * sum(ARCHS[0]["mlp_dim"])  # gate, up and their product
+    kv_cols = [n for n in names if n.startswith("attn_layers[") and "num_kv_heads=" in n]
+    assert len(kv_cols) == 2 * 2 * 2  # (embed width, heads, KV heads) layer kinds

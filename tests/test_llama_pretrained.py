@@ -126,6 +126,15 @@ def test_from_hf_writes_the_space_and_bad_folders_are_one_line(tmp_path, ckpt, c
     )
     assert load_space(out).to_dict() == space.to_dict()
     assert load_space(out).largest() == space.largest()
+    flat = tmp_path / "flat.yaml"
+    assert main(["spaces", "from-hf", str(folder), "--out", str(flat), "--seq-len", "16", "--per-model"]) == 0
+    flat_space = load_space(flat)
+    assert not flat_space.layer_dims and tuple(flat_space.global_dims["num_kv_heads"]) == (1, 2)
+    from search_spaces import params
+    from supernet.pretrained import llama_layout
+
+    assert params(flat_space, flat_space.largest()) == params(space, space.largest())
+    assert all(llama_layout.why_not_llama(flat_space, a) is None for a in flat_space.sample_many(0, 20))
 
     def bad(name, edit=None, drop=None, config=None, **kw):
         d = write_tiny_llama(tmp_path / name, **kw)

@@ -40,7 +40,7 @@ def test_default_fit_on_hat_files(name):
     noise = 100 * np.sqrt(0.9 * 0.1 / len(r["test_idx"]))  # binomial sd of a 200-row share
     assert kept >= best - noise and kept > hat.BASELINES[name][1]
     assert 88.0 <= r["coverage90_cv_pct"] <= 92.0
-    assert set(r["cv"]) == {"linear", "poly2", "trees"}  # the deep ensemble is not a default candidate
+    assert set(r["cv"]) == {"linear", "poly2", "trees", "blend"}  # the deep ensemble is not a default candidate
     assert len(r["residuals"]) == len(y)  # calibrated on all rows' out-of-fold predictions (refit)
 
 

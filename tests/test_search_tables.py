@@ -198,7 +198,7 @@ def test_initial_design_starts_at_the_free_minimum(hwgpt_l):
     assert params[0] == F_all[:, 1].min() and len({a.to_json() for a in first}) == 6
 
 
-@pytest.mark.parametrize("name", ["bayesian", "local"])
+@pytest.mark.parametrize("name", ["bayesian", "local", "evolution"])  # aging, nsga2: same picker
 def test_beats_random_on_the_real_hwgpt_l_table(hwgpt_l, name):
     from nas import strategies as S
     from nas.objectives import pareto_mask
@@ -256,13 +256,44 @@ def test_search_study_and_proposals_benchmark_run(tmp_path, monkeypatch):
     from benchmarks.bench_search import proposals
     from experiments.search_study import main
 
-    main(["--seeds", "1", "--problems", "hwgpt-l", "--strategies", "random,local", "--out", str(tmp_path)])
+    main(["--seeds", "1", "--problems", "hwgpt-l", "--strategies", "random,local", "--out", str(tmp_path),
+          "--grid", "none", "--cache", ""])  # fmt: skip
     res = json.loads((tmp_path / "search_study.json").read_text())
     rows = res["problems"]["hwgpt-l"]["strategies"]
     assert rows["local"]["mean"][0] > rows["random"]["mean"][0]
     assert "| local |" in (tmp_path / "search_study.md").read_text()
     assert (tmp_path / "search_study.png").stat().st_size > 10_000
     assert proposals(700, 30, 2) > 0
+
+
+def test_leave_one_table_out_reports_on_each_table_the_setting_chosen_on_the_other(monkeypatch):
+    import sys
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    sys.modules.pop("experiments.search_study", None)
+    from experiments.search_study import leave_one_table_out, markdown
+
+    def row(*m):
+        return {"mean": list(m), "std": [0.0] * 3, "ci95": [0.01] * 3, "seconds": 1.0}
+
+    grid = {  # screen=4 wins on M, screen=1 on L: each is reported on the other table
+        "hwgpt-m": {"local screen=1": row(0.90, 0.91, 0.92), "local screen=4": row(0.95, 0.96, 0.97)},
+        "hwgpt-l": {"local screen=1": row(0.99, 0.99, 0.99), "local screen=4": row(0.93, 0.94, 0.95)},
+    }
+    res = {"budgets": [50, 100, 200], "seeds": 2, "grid": grid, "problems": {}}
+    loto = leave_one_table_out(res)
+    assert loto["hwgpt-l"]["local"]["setting"] == "local screen=4"
+    assert loto["hwgpt-l"]["local"]["mean"] == [0.93, 0.94, 0.95]
+    assert (
+        loto["hwgpt-m"]["local"]["setting"] == "local screen=1"
+        and loto["hwgpt-m"]["local"]["chosen_on"] == "hwgpt-l"
+    )
+    for name in grid:
+        res["problems"][name] = {"rows": 1, "front_size": 1, "config": "c", "strategies": {
+            "random": row(0.92, 0.93, 0.94), "local": row(0.96, 0.97, 0.98)}}  # fmt: skip
+    res["loto"] = loto
+    text = markdown(res)
+    assert "| local screen=4 | **0.930 ± 0.010** | **0.940 ± 0.010** | **0.950 ± 0.010** |\n" in text
 
 
 def test_surrogate_memo_does_not_leak_between_histories(hwgpt_l):

@@ -24,13 +24,20 @@ SCALE = np.where(
     np.abs(SPACE.encode([SPACE.largest()])[0]) > 0, np.abs(SPACE.encode([SPACE.largest()])[0]), 1
 )
 
-# name -> (options, budget, seeds): Bayesian optimization costs more per proposal.
+# name -> (options, budget, seeds): Bayesian optimization costs more per proposal.  The
+# evolutionary and local strategies join with their own operators (``screen: 1``, no
+# surrogate), which is what these synthetic problems test; their surrogate-screened
+# defaults are checked below and on the real HW-GPT-Bench L table (test_search_tables.py).
 TABLE = {
     "random": ({}, 60, 4),
-    "evolution": ({"population": 20, "parents": 5}, 60, 4),
-    "aging": ({"population": 20, "sample_size": 5}, 60, 4),
-    "nsga2": ({}, 60, 4),  # defaults (population 20): with 10 and local moves it converged early
-    "local": ({"initial": 10}, 60, 4),
+    "evolution": ({"population": 20, "parents": 5, "screen": 1}, 60, 4),
+    "aging": ({"population": 20, "sample_size": 5, "initial": 20, "screen": 1}, 60, 4),
+    "nsga2": (
+        {"initial": 20, "screen": 1},
+        60,
+        4,
+    ),  # population 20: with 10 and local moves it converged early
+    "local": ({"initial": 10, "screen": 1}, 60, 4),
     "bayesian": ({"initial": 8, "candidates": 48}, 24, 2),
 }
 
@@ -125,6 +132,21 @@ def test_empty_constraint_region_is_a_clear_error(name):
     strat = S.make(name, SPACE, prefilter=pre, **TABLE[name][0])
     with pytest.raises(NasError, match="constraint region looks empty.*params <= 1"):
         strat.ask(strat.init(0), 1)
+
+
+@pytest.mark.parametrize("name", ["evolution", "aging", "nsga2", "local"])
+def test_screened_defaults_are_deterministic_and_pick_what_the_surrogate_rates_best(name):
+    """With the default ``screen`` the proposals after the initial design are the
+    surrogate's picks among the strategy's own offspring: same seed, same proposals,
+    and not what the same strategy without the surrogate proposes."""
+    opts = {"population" if name == "evolution" else "initial": 4}
+    strat = S.make(name, SPACE, **opts)
+    a = S.run_sequential(strat, double, budget=12, seed=5, lag=2)
+    assert a == S.run_sequential(S.make(name, SPACE, **opts), double, budget=12, seed=5, lag=2)
+    plain = S.run_sequential(S.make(name, SPACE, **opts, screen=1), double, budget=12, seed=5, lag=2)
+    assert a.asked[:4] == plain.asked[:4] and a.asked[6:] != plain.asked[6:]
+    with pytest.raises(NasError, match="strategy.screen"):
+        S.make(name, SPACE, screen=0)
 
 
 def test_unknown_strategy_and_option_are_clear_errors():

@@ -9,6 +9,13 @@ best).  Defaults 50 / 10 (Real et al. use 100 / 25 at larger budgets; 20 / 5
 tied random search on the HW-GPT-Bench L table at 200 evaluations).  Ageing favours architectures that stay good
 when re-discovered and copes with noisy scores.  The order of results is the
 order they were told, which the runner keeps equal to the proposal order.
+
+The first ``initial`` proposals are the initial design (:meth:`Domain.initial`);
+the population grows to ``population`` from children.  Each proposal is the
+best of ``screen`` children under the surrogate Bayesian search uses
+(:func:`nas.strategies.pick.surrogate_picker`; BANANAS, White et al., AAAI 2021):
+with blind children (``screen: 1``) and 50 initial samples aging evolution
+was random search up to 50 evaluations.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from nas.objectives import order_best_first
 from nas.strategies.base import Free, Prefilter, Strategy, make_strategy
 from nas.strategies.domain import Domain
 from nas.strategies.evolution import check_count, check_prob
+from nas.strategies.pick import screened, surrogate_picker
 from search_spaces import ArchConfig, SearchSpace
 
 
@@ -30,6 +38,8 @@ def aging_evolution(
     population: int = 50,
     sample_size: int = 10,
     mutation_prob: float | None = None,
+    initial: int = 10,
+    screen: int = 16,
     pool: Sequence[ArchConfig] | None = None,
     prefilter: Prefilter | None = None,
     free: Free | None = None,
@@ -37,10 +47,13 @@ def aging_evolution(
     check_count("population", population)
     check_count("sample_size", sample_size)
     check_prob("mutation_prob", mutation_prob, allow_none=True)
+    check_count("initial", initial)
+    check_count("screen", screen)
     domain = Domain(space, pool=pool, prefilter=prefilter, free=free)
+    pick = surrogate_picker(domain, initial=initial) if screen > 1 else None
 
     def propose(hist, rng, n, seen):
-        if len(seen) < population or len(hist.archs) < 1:
+        if len(seen) < min(initial, population) or len(hist.archs) < 1:
             return domain.initial(rng, n, seen)
         alive = list(range(max(0, len(hist.archs) - population), len(hist.archs)))
         position = np.empty(len(hist.archs), dtype=np.int64)  # place in the order of all results
@@ -51,6 +64,6 @@ def aging_evolution(
             best = pick[int(np.argmin(position[pick]))]
             return domain.mutate(hist.archs[int(best)], rng, seen, prob=mutation_prob)
 
-        return domain.fill(rng, n, seen, child)
+        return screened(domain, pick, screen, hist, rng, n, seen, child)
 
     return make_strategy("aging", propose)

@@ -26,7 +26,7 @@ def get(name: str) -> Model:
     """The model called ``name`` (one of :data:`NAMES`)."""
     import functools
 
-    from predictors.models import ensemble, linear, mlp, trees
+    from predictors.models import blend, ensemble, hat_mlp, linear, mlp, trees
 
     table = {
         "linear": Model(linear.fit, linear.predict),
@@ -34,11 +34,13 @@ def get(name: str) -> Model:
         "mlp": Model(mlp.fit, mlp.predict),
         "ensemble": Model(ensemble.fit, ensemble.predict),
         "trees": Model(trees.fit, trees.predict),
+        "blend": Model(blend.fit, blend.predict),
+        "hat_mlp": Model(hat_mlp.fit, hat_mlp.predict),
     }
     if name not in table:
         raise NasError(f"field 'model': {name!r} is not one of {sorted(table)}")
     return table[name]
 
 
-NAMES = ("linear", "poly2", "mlp", "ensemble", "trees")
+NAMES = ("linear", "poly2", "mlp", "ensemble", "trees", "blend", "hat_mlp")
 __all__ = ["Model", "NAMES", "check_xy", "get", "log_inputs"]

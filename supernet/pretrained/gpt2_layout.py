@@ -24,8 +24,9 @@ import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
-from supernet import model, standalone
+from supernet import model
 from supernet.pretrained import hf_gpt2
+from supernet.widths import mlp_widths
 
 # ---- what the space's task computes ---------------------------------------------------------
 
@@ -140,7 +141,7 @@ def why_not_gpt2(space: SearchSpace, arch: ArchConfig) -> str | None:
     geo = model.geometry(space)
     if not geo.is_causal_lm:
         return f"space '{space.name}' is not a causal LM ({space.task.get('kind')!r}); GPT-2 is one"
-    widths = standalone.mlp_widths(arch)  # per layer, from mlp_dim or mlp_ratio x embed_dim
+    widths = mlp_widths(arch)  # per layer, from mlp_dim or mlp_ratio x embed_dim
     mlp_dim = "mlp_dim" if "mlp_dim" in arch else "mlp_ratio"
     attn = set(arch.get("attn_type", ("softmax",) * arch.depth))
     if len(set(arch.num_heads)) > 1:
@@ -206,7 +207,7 @@ def from_subnet(space: SearchSpace, arch: ArchConfig, variables: dict) -> tuple[
         "depth": arch.depth,
         "num_heads": int(arch.num_heads[0]),
         "head_dim": model.geometry(space).head_dim,
-        "mlp_dim": standalone.mlp_widths(arch)[0],
+        "mlp_dim": mlp_widths(arch)[0],
         "vocab_size": V,
         "positions": int(tensors["wpe.weight"].shape[0]),
         "ln_eps": facts["ln_eps"],

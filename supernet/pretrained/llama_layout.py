@@ -25,8 +25,9 @@ import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace, space_from_dict
 from search_spaces.errors import NasError
-from supernet import llama, model, standalone
+from supernet import llama, model
 from supernet.pretrained.hf_llama import LlamaCheckpoint, config_for, llama_shape
+from supernet.widths import mlp_widths
 
 # ---- import -------------------------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ def why_not_llama(space: SearchSpace, arch: ArchConfig) -> str | None:
     for name, values in (
         ("num_heads", [int(h) for h in arch.num_heads]),
         ("num_kv_heads", list(llama.kv_heads(arch))),
-        ("mlp_dim", list(standalone.mlp_widths(arch))),
+        ("mlp_dim", list(mlp_widths(arch))),
     ):
         if len(set(values)) > 1:
             return (
@@ -206,7 +207,7 @@ def from_subnet(space: SearchSpace, arch: ArchConfig, variables: dict) -> tuple[
         "num_heads": int(arch.num_heads[0]) if arch.depth else 1,
         "num_kv_heads": llama.kv_heads(arch)[0] if arch.depth else 1,
         "head_dim": tg.head_dim,
-        "mlp_dim": standalone.mlp_widths(arch)[0] if arch.depth else 1,
+        "mlp_dim": mlp_widths(arch)[0] if arch.depth else 1,
         "vocab_size": tg.in_dim,
         "positions": tg.tokens,
         "ln_eps": tg.ln_eps,
@@ -228,9 +229,18 @@ def _fractions(n: int, fracs: tuple[float, ...], *, multiple: int = 1) -> list[i
 
 
 def space_for(
-    config: dict[str, Any], *, name: str, seq_len: int | None = None, source: str = "config.json"
+    config: dict[str, Any],
+    *,
+    name: str,
+    seq_len: int | None = None,
+    per_model: bool = False,
+    source: str = "config.json",
 ) -> SearchSpace:
-    """An elastic space whose largest subnet is the checkpoint of ``config`` (a Llama config.json)."""
+    """An elastic space whose largest subnet is the checkpoint of ``config`` (a Llama config.json).
+
+    Heads, KV heads and MLP width are chosen per layer, or once per model with ``per_model``
+    (as a Llama config has them: every subnet of such a space exports as a Llama folder).
+    """
     s = llama_shape(config, source=source)
     E, L, H, K, M = s["embed_dim"], s["depth"], s["num_heads"], s["num_kv_heads"], s["mlp_dim"]
     T = seq_len if seq_len is not None else min(s["positions"], 2048)
@@ -250,6 +260,11 @@ def space_for(
     }
     if s["rope_scaling"]:
         task["rope_scaling"] = s["rope_scaling"]
+    widths = {
+        "num_heads": [K * j for j in _fractions(g, quarters)],
+        "num_kv_heads": [d for d in range(1, K + 1) if K % d == 0],
+        "mlp_dim": _fractions(M, quarters, multiple=8 if M >= 64 else 1),
+    }
     return space_from_dict(
         {
             "name": name,
@@ -258,12 +273,9 @@ def space_for(
             "global": {
                 "embed_dim": _fractions(E, (0.5, 0.75, 1.0), multiple=8 if E >= 32 else 1),
                 "depth": _fractions(L, (0.5, 0.75, 1.0)),
+                **(widths if per_model else {}),
             },
-            "layer": {
-                "num_heads": [K * j for j in _fractions(g, quarters)],
-                "num_kv_heads": [d for d in range(1, K + 1) if K % d == 0],
-                "mlp_dim": _fractions(M, quarters, multiple=8 if M >= 64 else 1),
-            },
+            "layer": {} if per_model else widths,
             "task": task,
         },
         source=source,
