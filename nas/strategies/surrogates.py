@@ -166,6 +166,8 @@ def fit(
                 models.append(_ensemble(X, Y[:, j], seed + 100 * j))
 
     def predict(Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not models:  # every objective is free: nothing learned, nothing predicted
+            return np.zeros((len(Xc), 0)), np.zeros((len(Xc), 0))
         with threadpool_limits(1):
             out = [m(Xc) for m in models]
         return np.stack([o[0] for o in out], 1), np.stack([o[1] for o in out], 1)
