@@ -24,7 +24,9 @@ def test_causal_linear_attention_equals_masked_quadratic_form():
     fq, fk = standalone.feature_map(q), standalone.feature_map(k)
     weights = jnp.einsum("bthd,bshd->bhts", fq, fk) * jnp.tril(jnp.ones((8, 8)))
     ref = jnp.einsum("bhts,bshd->bthd", weights, v) / (weights.sum(-1).transpose(0, 2, 1)[..., None] + 1e-6)
-    np.testing.assert_allclose(standalone.linear_attention(q, k, v, causal=True), ref, atol=1e-5)
+    for chunk in (64, 8, 3, 1):  # one chunk, exactly one, a ragged last chunk, every position its own
+        got = standalone.linear_attention(q, k, v, causal=True, chunk=chunk)
+        np.testing.assert_allclose(got, ref, atol=1e-5, err_msg=f"chunk={chunk}")
 
 
 def test_lm_is_causal(lm_space):
