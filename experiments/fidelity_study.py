@@ -55,8 +55,8 @@ RESULTS = ROOT / "experiments" / "results"
 UNITS = RESULTS / "fidelity_study_units"
 # the study's budget per space; --quick: a tiny space and a few steps (tests/test_fidelity_study.py)
 PRESETS: dict[str, dict[str, Any]] = {
-    "lm-shakespeare": dict(subnets=24, seed_b=6, batch=8, seq_len=64, standalone_steps=150, passes=600,
-                           lr=0.002, warmup=15, val_examples=128, search_budget=20),
+    "lm-shakespeare": dict(subnets=24, seed_b=6, batch=8, seq_len=64, standalone_steps=600, passes=1200,
+                           lr=0.002, warmup=30, val_examples=128, search_budget=20),
     "vit-mnist": dict(subnets=24, seed_b=6, batch=32, seq_len=None, standalone_steps=200, passes=800,
                       lr=0.002, warmup=20, val_examples=500, search_budget=20),
     "quick": dict(subnets=8, seed_b=4, batch=8, seq_len=None, standalone_steps=3, passes=6,
