@@ -22,7 +22,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from predictors import intervals
-from predictors.registry import TablePart, bounds, predict_matrix
+from predictors.parts import TablePart, bounds, predict_matrix
 from search_spaces import ArchBatch, ArchConfig, NasError, SearchSpace, to_batch
 
 AGGREGATES = ("mean", "sum", "min", "max")
