@@ -25,17 +25,20 @@ naming the tensor and both shapes.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from search_spaces.errors import NasError
+from supernet.pretrained.hf_folder import (
+    check_tensors,
+    drop_tied_head,
+    load_safetensors,
+    weight_files,
+    write_folder,
+)
 
-WEIGHTS = "model.safetensors"
-INDEX = "model.safetensors.index.json"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt")
 TANH_GELU = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
 _BUFFERS = (".attn.bias", ".attn.masked_bias")
 
@@ -112,34 +115,6 @@ def expected_shapes(shape: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def _weight_files(folder: Path) -> list[Path]:
-    if (folder / WEIGHTS).is_file():
-        files = [folder / WEIGHTS]
-    elif (folder / INDEX).is_file():
-        index = json.loads((folder / INDEX).read_text())
-        files = [folder / f for f in sorted(set(index.get("weight_map", {}).values()))]
-    elif (folder / "pytorch_model.bin").is_file():
-        raise NasError(
-            f"field 'init_from': '{folder}' holds only pytorch_model.bin (a pickle, never loaded here); "
-            "save it with safe_serialization=True"
-        )
-    else:
-        raise NasError(f"field 'init_from': '{folder}' has no {WEIGHTS}")
-    return files
-
-
-def _load_safetensors(files: list[Path]) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
-    tensors: dict[str, np.ndarray] = {}
-    for f in files:
-        try:
-            tensors.update(load_file(str(f)))
-        except Exception as e:  # noqa: BLE001 - a corrupt or bfloat16 file: one line
-            raise NasError(f"field 'init_from': cannot read '{f}' ({type(e).__name__}: {e})") from None
-    return tensors
-
-
 def canonical_name(name: str) -> str:
     return name[len("transformer.") :] if name.startswith("transformer.") else name
 
@@ -151,42 +126,20 @@ def read(folder: str | Path) -> Gpt2Checkpoint:
         raise NasError(f"field 'init_from': folder '{folder}' does not exist")
     if not (folder / "config.json").is_file():
         raise NasError(f"field 'init_from': '{folder}' has no config.json")
-    files = _weight_files(folder)
+    files = weight_files(folder)
     try:
         config = json.loads((folder / "config.json").read_text())
     except json.JSONDecodeError as e:
         raise NasError(f"{folder}/config.json: not valid JSON ({e.msg}, line {e.lineno})") from None
     shape = gpt2_shape(config, source=f"{folder}/config.json")
-    raw = _load_safetensors(files)
+    raw = load_safetensors(files)
     tensors = {canonical_name(k): v for k, v in raw.items() if not k.endswith(_BUFFERS)}
     want = expected_shapes(shape)
     if shape["tied"] and "lm_head.weight" in tensors:
-        lm = tensors.pop("lm_head.weight")
-        if lm.shape != want["wte.weight"] or not np.array_equal(lm, tensors.get("wte.weight", lm)):
-            raise NasError(
-                f"{folder}: tensor 'lm_head.weight' {lm.shape} differs from 'wte.weight' but "
-                "config.json says tie_word_embeddings is true"
-            )
+        drop_tied_head(tensors, want, "wte.weight", folder=folder)
     check_tensors(tensors, want, source=str(folder))
     tensors = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
     return Gpt2Checkpoint(config, tensors, folder)
-
-
-def check_tensors(tensors: dict[str, np.ndarray], want: dict[str, tuple], *, source: str) -> None:
-    """Missing, unexpected or misfit tensors: one line naming the tensor and both shapes."""
-    for name, shp in want.items():
-        if name not in tensors:
-            raise NasError(f"{source}: tensor '{name}' is missing (expected shape {shp})")
-        if tuple(tensors[name].shape) != shp:
-            raise NasError(
-                f"{source}: tensor '{name}' has shape {tuple(tensors[name].shape)}; config.json implies {shp}"
-            )
-    extra = sorted(set(tensors) - set(want))
-    if extra:
-        raise NasError(
-            f"{source}: unexpected tensor '{extra[0]}' {tuple(tensors[extra[0]].shape)}"
-            + (f" and {len(extra) - 1} more" if len(extra) > 1 else "")
-        )
 
 
 def config_for(shape: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -224,33 +177,7 @@ def write(
 
     Written into a temporary sibling and renamed, so an existing folder is never half-overwritten.
     """
-    from safetensors.numpy import save_file
-
     folder = Path(folder)
     want = expected_shapes(gpt2_shape(config))
     check_tensors(tensors, want, source="export")
-    tmp = folder.with_name(folder.name + ".tmp-hf")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    named = {
-        (k if k == "lm_head.weight" else "transformer." + k): np.ascontiguousarray(v, np.float32)
-        for k, v in tensors.items()
-    }
-    save_file(named, str(tmp / WEIGHTS), metadata={"format": "pt"})
-    (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    if tokenizer_from is not None:
-        src = Path(tokenizer_from)
-        if src.is_file():
-            shutil.copy2(src, tmp / "tokenizer.json")
-        for name in TOKENIZER_FILES if src.is_dir() else ():
-            if (src / name).is_file():
-                shutil.copy2(src / name, tmp / name)
-    if folder.exists():
-        old = folder.with_name(folder.name + ".old-hf")
-        shutil.rmtree(old, ignore_errors=True)
-        folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(folder)
-    return folder
+    return write_folder(folder, config, tensors, prefix="transformer.", tokenizer_from=tokenizer_from)

@@ -24,7 +24,6 @@ difference is a one-line :class:`NasError` naming the tensor and both shapes.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,7 +31,13 @@ import numpy as np
 
 from search_spaces.errors import NasError
 from search_spaces.geometry import rope_scaling_pairs
-from supernet.pretrained import hf_gpt2
+from supernet.pretrained.hf_folder import (
+    check_tensors,
+    drop_tied_head,
+    load_safetensors,
+    weight_files,
+    write_folder,
+)
 
 LLAMA_TYPES = ("llama",)
 _BUFFERS = ("rotary_emb.inv_freq",)
@@ -150,8 +155,8 @@ def read(folder: str | Path) -> LlamaCheckpoint:
     folder = Path(folder)
     config = read_config(folder)
     shape = llama_shape(config, source=f"{folder}/config.json")
-    files = hf_gpt2._weight_files(folder)
-    raw = hf_gpt2._load_safetensors(files)
+    files = weight_files(folder)
+    raw = load_safetensors(files)
     tensors = {
         (k[len("model.") :] if k.startswith("model.") else k): v
         for k, v in raw.items()
@@ -159,15 +164,8 @@ def read(folder: str | Path) -> LlamaCheckpoint:
     }
     want = expected_shapes(shape)
     if shape["tied"] and "lm_head.weight" in tensors:
-        lm = tensors.pop("lm_head.weight")
-        if lm.shape != want["embed_tokens.weight"] or not np.array_equal(
-            lm, tensors.get("embed_tokens.weight", lm)
-        ):
-            raise NasError(
-                f"{folder}: tensor 'lm_head.weight' {lm.shape} differs from 'embed_tokens.weight' but "
-                "config.json says tie_word_embeddings is true"
-            )
-    hf_gpt2.check_tensors(tensors, want, source=str(folder))
+        drop_tied_head(tensors, want, "embed_tokens.weight", folder=folder)
+    check_tensors(tensors, want, source=str(folder))
     tensors = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
     return LlamaCheckpoint(config, tensors, folder)
 
@@ -207,32 +205,6 @@ def write(
     tokenizer_from: str | Path | None = None,
 ) -> Path:
     """Writes a Llama folder (``model.`` prefix, as LlamaForCausalLM saves it) via a temporary sibling."""
-    from safetensors.numpy import save_file
-
     folder = Path(folder)
-    hf_gpt2.check_tensors(tensors, expected_shapes(llama_shape(config)), source="export")
-    tmp = folder.with_name(folder.name + ".tmp-hf")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    named = {
-        (k if k == "lm_head.weight" else "model." + k): np.ascontiguousarray(v, np.float32)
-        for k, v in tensors.items()
-    }
-    save_file(named, str(tmp / hf_gpt2.WEIGHTS), metadata={"format": "pt"})
-    (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    if tokenizer_from is not None:
-        src = Path(tokenizer_from)
-        if src.is_file():
-            shutil.copy2(src, tmp / "tokenizer.json")
-        for name in hf_gpt2.TOKENIZER_FILES if src.is_dir() else ():
-            if (src / name).is_file():
-                shutil.copy2(src / name, tmp / name)
-    if folder.exists():
-        old = folder.with_name(folder.name + ".old-hf")
-        shutil.rmtree(old, ignore_errors=True)
-        folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(folder)
-    return folder
+    check_tensors(tensors, expected_shapes(llama_shape(config)), source="export")
+    return write_folder(folder, config, tensors, prefix="model.", tokenizer_from=tokenizer_from)
