@@ -50,17 +50,33 @@ def load_safetensors(files: list[Path]) -> dict[str, np.ndarray]:
     return tensors
 
 
-def drop_tied_head(
-    tensors: dict[str, np.ndarray], want: dict[str, tuple], embed: str, *, folder: Path
-) -> None:
-    """Removes ``lm_head.weight`` from ``tensors`` of a tied checkpoint, which may save it:
-    it must equal the embedding ``embed``."""
-    lm = tensors.pop("lm_head.weight")
-    if lm.shape != want[embed] or not np.array_equal(lm, tensors.get(embed, lm)):
-        raise NasError(
-            f"{folder}: tensor 'lm_head.weight' {lm.shape} differs from '{embed}' but "
-            "config.json says tie_word_embeddings is true"
-        )
+def checked_tensors(
+    raw: dict[str, np.ndarray],
+    want: dict[str, tuple],
+    *,
+    prefix: str,
+    buffers: tuple[str, ...],
+    embed: str,
+    tied: bool,
+    folder: Path,
+) -> dict[str, np.ndarray]:
+    """The tensors of a folder as float32 under their canonical names (``prefix`` dropped,
+    the ``buffers`` old versions saved skipped), checked against ``want``.  A tied checkpoint
+    may save ``lm_head.weight``: it must equal the embedding ``embed``, and is dropped."""
+    tensors = {
+        (k[len(prefix) :] if k.startswith(prefix) else k): v
+        for k, v in raw.items()
+        if not k.endswith(buffers)
+    }
+    if tied and "lm_head.weight" in tensors:
+        lm = tensors.pop("lm_head.weight")
+        if lm.shape != want[embed] or not np.array_equal(lm, tensors.get(embed, lm)):
+            raise NasError(
+                f"{folder}: tensor 'lm_head.weight' {lm.shape} differs from '{embed}' but "
+                "config.json says tie_word_embeddings is true"
+            )
+    check_tensors(tensors, want, source=str(folder))
+    return {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
 
 
 def check_tensors(tensors: dict[str, np.ndarray], want: dict[str, tuple], *, source: str) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 from search_spaces.errors import NasError
 from supernet.pretrained.hf_folder import (
     check_tensors,
-    drop_tied_head,
+    checked_tensors,
     load_safetensors,
     weight_files,
     write_folder,
@@ -115,10 +115,6 @@ def expected_shapes(shape: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def canonical_name(name: str) -> str:
-    return name[len("transformer.") :] if name.startswith("transformer.") else name
-
-
 def read(folder: str | Path) -> Gpt2Checkpoint:
     """Reads and checks a GPT-2 folder: every expected tensor present with its shape, nothing else."""
     folder = Path(folder)
@@ -132,13 +128,15 @@ def read(folder: str | Path) -> Gpt2Checkpoint:
     except json.JSONDecodeError as e:
         raise NasError(f"{folder}/config.json: not valid JSON ({e.msg}, line {e.lineno})") from None
     shape = gpt2_shape(config, source=f"{folder}/config.json")
-    raw = load_safetensors(files)
-    tensors = {canonical_name(k): v for k, v in raw.items() if not k.endswith(_BUFFERS)}
-    want = expected_shapes(shape)
-    if shape["tied"] and "lm_head.weight" in tensors:
-        drop_tied_head(tensors, want, "wte.weight", folder=folder)
-    check_tensors(tensors, want, source=str(folder))
-    tensors = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
+    tensors = checked_tensors(
+        load_safetensors(files),
+        expected_shapes(shape),
+        prefix="transformer.",
+        buffers=_BUFFERS,
+        embed="wte.weight",
+        tied=shape["tied"],
+        folder=folder,
+    )
     return Gpt2Checkpoint(config, tensors, folder)
 
 

@@ -33,7 +33,7 @@ from search_spaces.errors import NasError
 from search_spaces.geometry import rope_scaling_pairs
 from supernet.pretrained.hf_folder import (
     check_tensors,
-    drop_tied_head,
+    checked_tensors,
     load_safetensors,
     weight_files,
     write_folder,
@@ -156,17 +156,15 @@ def read(folder: str | Path) -> LlamaCheckpoint:
     config = read_config(folder)
     shape = llama_shape(config, source=f"{folder}/config.json")
     files = weight_files(folder)
-    raw = load_safetensors(files)
-    tensors = {
-        (k[len("model.") :] if k.startswith("model.") else k): v
-        for k, v in raw.items()
-        if not k.endswith(_BUFFERS)
-    }
-    want = expected_shapes(shape)
-    if shape["tied"] and "lm_head.weight" in tensors:
-        drop_tied_head(tensors, want, "embed_tokens.weight", folder=folder)
-    check_tensors(tensors, want, source=str(folder))
-    tensors = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
+    tensors = checked_tensors(
+        load_safetensors(files),
+        expected_shapes(shape),
+        prefix="model.",
+        buffers=_BUFFERS,
+        embed="embed_tokens.weight",
+        tied=shape["tied"],
+        folder=folder,
+    )
     return LlamaCheckpoint(config, tensors, folder)
 
 
