@@ -44,6 +44,7 @@ def _files(folder):
     return {p: p.stat().st_mtime_ns for p in sorted(folder.rglob("*.json"))}
 
 
+@pytest.mark.slow
 def test_quick_study_writes_results_resumes_and_refuses_another_config(tmp_path, capsys):
     from experiments import fidelity_study
 

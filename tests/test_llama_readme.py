@@ -8,6 +8,7 @@ import re
 import shlex
 
 import numpy as np
+import pytest
 
 from tests.conftest import ROOT
 
@@ -31,6 +32,7 @@ def test_smollm_space_shows_params_and_training_memory(capsys):
     assert "training memory ~" in largest and "KV cache 90.0 MiB" in largest
 
 
+@pytest.mark.slow
 def test_readme_llama_commands_run(ray_local, tmp_path, monkeypatch, capsys):
     from nas.cli import main
 

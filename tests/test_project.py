@@ -17,3 +17,15 @@ def test_ci_runs_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_cmd in [line.strip() for line in ci]
     assert "|| true" not in "\n".join(ci)
+
+
+def test_ci_also_runs_the_slow_end_to_end_tests_readme_names():
+    """The default command leaves out the tests marked slow; README names the command that runs
+    them and CI runs it after the default one."""
+    text = (ROOT / "README.md").read_text()
+    slow = "`.venv/bin/python -m pytest -q -m slow`"
+    assert slow in text
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert ci.index(slow.strip("`")) > ci.index(_commands()[1].strip())
+    config = (ROOT / "pyproject.toml").read_text()
+    assert "-m 'not slow'" in config
