@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from experiments import fidelity_search
 from experiments import fidelity_stats as FS
 from experiments import fidelity_units as U
 
@@ -26,24 +27,51 @@ def _standalone(study, arch, which: str) -> dict | None:
     return U.read(study.folder / "standalone" / f"{U.digest(arch.to_dict())}-{which}.json")
 
 
+def _pick_regrets(study, found: dict, best: float | None) -> None:
+    """Adds each pick's stand-alone metric and regret (against ``best``) to ``found['picks']``."""
+    for pick in found["picks"].values():
+        unit = _standalone(study, study.space.parse(pick["arch"]), "A")
+        pick["standalone"] = _metric_of(unit, study.metric)
+        if pick["standalone"] is not None and best is not None:
+            pick["regret"] = FS.regret(pick["standalone"], best, lower_better=study.lower_better)
+
+
+def over_seeds(runs: Sequence[dict]) -> dict | None:
+    """Default vs random search over the finished search seeds: mean regrets and the count of seeds
+    where the default's pick is better, equal (the same stand-alone figure) or worse."""
+    pairs = [(r["picks"]["default"].get("regret"), r["picks"]["random"].get("regret")) for r in runs]
+    pairs = [(d, r) for d, r in pairs if d is not None and r is not None]
+    if not pairs:
+        return None
+    d, r = np.array(pairs).T
+    return {
+        "n": len(pairs), "default_mean": float(d.mean()), "random_mean": float(r.mean()),
+        "default_worst": float(d.max()), "random_worst": float(r.max()),
+        "default_better": int((d < r).sum()), "equal": int((d == r).sum()), "random_better": int((d > r).sum()),
+    }
+
+
 def _searches(study, label: str, alone: list[float | None]) -> dict:
     out = {}
     flops = np.asarray(study.flops)
     sign = 1.0 if study.lower_better else -1.0
     for b in study.s["bounds"]:
-        found = U.read(study.folder / "search" / f"{label}-{b:g}.json")
+        found = U.read(study.folder / "search" / fidelity_search.unit_name(label, b, 0))
         if found is None:
             continue
         bound = found["bound_mflops"] * 1e6
         ok = [i for i in range(len(alone)) if flops[i] <= bound and alone[i] is not None]
         best = min(ok, key=lambda i: sign * alone[i]) if ok else None
+        best_v = None if best is None else alone[best]
         entry = {**found, "best_of_spread": None if best is None else {
-            "subnet": best, "standalone": alone[best], "mflops": float(flops[best]) / 1e6}}
-        for pick in found["picks"].values():
-            unit = _standalone(study, study.space.parse(pick["arch"]), "A")
-            pick["standalone"] = _metric_of(unit, study.metric)
-            if pick["standalone"] is not None and best is not None:
-                pick["regret"] = FS.regret(pick["standalone"], alone[best], lower_better=study.lower_better)
+            "subnet": best, "standalone": best_v, "mflops": float(flops[best]) / 1e6}}
+        _pick_regrets(study, entry, best_v)
+        runs = [entry]
+        for path in sorted((study.folder / "search").glob(f"{label}-{b:g}-seed*.json")):
+            run = U.read(path)
+            _pick_regrets(study, run, best_v)
+            runs.append(run)
+        entry["over_seeds"] = over_seeds(runs)
         out[f"{b:g}"] = entry
     return out
 
@@ -245,7 +273,30 @@ def _search_md(sec: dict) -> list[str]:
             "stand-alone against the best stand-alone subnet of the spread under the bound "
             f"({'relative' if sec['lower_better'] else 'points'}).", "",
             "| recipe | bound | evaluations | best of spread | default search pick | random search pick |",
-            "|---|---|---|---|---|---|", *rows, ""]
+            "|---|---|---|---|---|---|", *rows, "", *_seeds_md(sec)]
+
+
+def _seeds_md(sec: dict) -> list[str]:
+    """Default vs random over every finished search seed (recipes searched with more than one)."""
+    rel = sec["lower_better"]
+
+    def f(x: float) -> str:
+        return f"{100 * x:+.1f} %" if rel else f"{x:+.3f}"
+
+    rows = []
+    for label, r in sec["recipes"].items():
+        for b, e in r["searches"].items():
+            o = e.get("over_seeds")
+            if o and o["n"] > 1:
+                rows.append(f"| {label} | {b} | {o['n']} | {f(o['default_mean'])} (worst {f(o['default_worst'])}) "
+                            f"| {f(o['random_mean'])} (worst {f(o['random_worst'])}) "
+                            f"| {o['default_better']} / {o['equal']} / {o['random_better']} |")
+    if not rows:
+        return []
+    return ["Over search seeds (the same supernet, each search seed a new default and random search; "
+            "regret as above):", "",
+            "| recipe | bound | seeds | default search: mean regret | random search: mean regret "
+            "| default better / equal / worse |", "|---|---|---|---|---|---|", *rows, ""]
 
 
 def plot(report: dict, path: Path) -> None:

@@ -19,7 +19,12 @@ import numpy as np
 from search_spaces import complexity
 
 
-def searches(study, params: Callable[[], Any], *, bound: float, workdir: Path) -> dict:
+def unit_name(label: str, bound: float, seed_index: int) -> str:
+    """The unit file of recipe ``label``'s searches under ``bound`` with the study's seed plus ``seed_index``."""
+    return f"{label}-{bound:g}.json" if seed_index == 0 else f"{label}-{bound:g}-seed{seed_index}.json"
+
+
+def searches(study, params: Callable[[], Any], *, bound: float, workdir: Path, seed: int) -> dict:
     """``{"bound", "strategy", "evaluations", "picks": {"default": ..., "random": ...}}``; a pick is the
     best feasible subnet by inherited metric: ``{"arch", "inherited", "mflops"}``."""
     from threadpoolctl import threadpool_limits
@@ -36,7 +41,7 @@ def searches(study, params: Callable[[], Any], *, bound: float, workdir: Path) -
         "objectives": [{"metric": study.metric, "goal": "min" if study.lower_better else "max"}],
         "constraints": [f"flops <= {bound!r}"],
         "budget": study.s["search_budget"],
-        "seed": study.s["seed"],
+        "seed": seed,
     }
     cfg = search_config.check(raw)
     pool, prefilter = runner.build_pool(cfg), runner.build_prefilter(cfg)
@@ -69,4 +74,5 @@ def searches(study, params: Callable[[], Any], *, bound: float, workdir: Path) -
             "mflops": seen[arch]["flops"] / 1e6,
             "feasible_evaluations": int(len(ok)),
         }
-    return {"bound_mflops": bound / 1e6, "strategy": cfg.strategy, "evaluations": cfg.budget, "picks": picks}
+    return {"bound_mflops": bound / 1e6, "strategy": cfg.strategy, "evaluations": cfg.budget, "seed": seed,
+            "picks": picks}

@@ -55,15 +55,17 @@ RESULTS = ROOT / "experiments" / "results"
 UNITS = RESULTS / "fidelity_study_units"
 # the study's budget per space; --quick: a tiny space and a few steps (tests/test_fidelity_study.py)
 PRESETS: dict[str, dict[str, Any]] = {
-    "lm-shakespeare": dict(subnets=24, seed_b=6, batch=8, seq_len=64, standalone_steps=600, passes=1200,
+    "lm-shakespeare": dict(subnets=24, seed_b=12, search_seeds=5, batch=8, seq_len=64, standalone_steps=600, passes=1200,
                            lr=0.002, warmup=30, val_examples=128, search_budget=20),
-    "vit-mnist": dict(subnets=24, seed_b=6, batch=32, seq_len=None, standalone_steps=200, passes=800,
+    "vit-mnist": dict(subnets=24, seed_b=12, search_seeds=5, batch=32, seq_len=None, standalone_steps=200, passes=800,
                       lr=0.002, warmup=20, val_examples=500, search_budget=20),
-    "quick": dict(subnets=8, seed_b=4, batch=8, seq_len=None, standalone_steps=3, passes=6,
+    "quick": dict(subnets=8, seed_b=4, search_seeds=2, batch=8, seq_len=None, standalone_steps=3, passes=6,
                   lr=0.002, warmup=1, val_examples=64, search_budget=4),
 }
 QUICK_SPACE = str(ROOT / "experiments" / "spaces" / "vit-tiny.yaml")
 FIELDS = tuple(PRESETS["quick"])
+# settings that only add units (more seed-B runs, more search seeds): a folder takes any value of them
+GROWS = ("seed_b", "search_seeds")
 DEFAULT_RECIPES = "uniform,complexity_aware,sandwich_distill,ca_full,ca_adaptive,sandwich,performance_aware,ca_k1"
 
 
@@ -136,7 +138,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_budget(s: dict[str, Any]) -> None:
     """One-line errors for a budget that cannot hold the study's smallest piece of work."""
-    for f in ("subnets", "batch", "standalone_steps", "passes", "val_examples", "search_budget"):
+    for f in ("subnets", "batch", "standalone_steps", "passes", "val_examples", "search_budget", "search_seeds"):
         if s[f] < 1:
             raise NasError(f"field '--{f.replace('_', '-')}' is {s[f]}: must be >= 1")
     if s["standalone_steps"] <= s["warmup"]:
@@ -178,6 +180,21 @@ def spread(space: SearchSpace, n: int, seed: int, pool_size: int = 4000) -> list
     return [pool[i] for i in order[np.linspace(0, len(pool) - 1, n).round().astype(int)]]
 
 
+def seed_b_index(n: int, k: int, first: int = 6) -> list[int]:
+    """The ``k`` subnets (of ``n``, in FLOPs order) trained again with seed B: up to ``first`` evenly
+    spaced, then the midpoint of the widest gap, one at a time.  Nested from ``first`` on: raising
+    ``k`` keeps every subnet a smaller ``k`` chose, so a folder's finished seed-B runs stay in the
+    ceiling."""
+    out = np.linspace(0, n - 1, min(k, first)).round().astype(int).tolist()
+    while len(out) < k:
+        s = sorted(out)
+        lo, hi = max(zip(s[:-1], s[1:], strict=True), key=lambda g: (g[1] - g[0], -g[0]))
+        if hi - lo < 2:
+            break
+        out.append((lo + hi) // 2)
+    return sorted(out)
+
+
 class Study:
     """One space's study: its settings, data, subnets and unit folder."""
 
@@ -195,13 +212,13 @@ class Study:
                 f"({low / high:.3f} of the largest's)"
             )
         self.folder = Path(args.units) / self.space.name
-        U.claim(self.folder, {**s, "space_def": self.space.to_dict()})  # after every check: refusals write nothing
+        U.claim(self.folder, {**s, "space_def": self.space.to_dict()}, grows=GROWS)  # after every check: refusals write nothing
         self.workdir = Path(args.workdir) / self.space.name
         self.data_cfg = {"seq_len": s["seq_len"]} if s["seq_len"] else {}
         self.ds = data.load(self.space, self.data_cfg)
         self.val = data.val_batches(self.ds, batch_size=min(64, s["val_examples"]), max_examples=s["val_examples"])
         self.flops = complexity(self.space, self.subnets)["flops"]
-        self.b_index = np.linspace(0, s["subnets"] - 1, s["seed_b"]).round().astype(int).tolist()
+        self.b_index = seed_b_index(s["subnets"], s["seed_b"])
 
     # ---- stand-alone ------------------------------------------------------------------
     def standalone(self, arch: ArchConfig, which: str = "A") -> dict:
@@ -298,12 +315,13 @@ class Study:
         if "search" not in stages:
             return
         largest = float(complexity(self.space, [self.space.largest()])["flops"][0])
-        for b in self.s["bounds"]:
-            path = self.folder / "search" / f"{label}-{b:g}.json"
-            found = U.unit(path, lambda b=b: fidelity_search.searches(
-                self, params, bound=b * largest, workdir=workdir), log=self.log)
-            for pick in found["picks"].values():
-                self.standalone(self.space.parse(pick["arch"]), "A")
+        for k in range(self.s["search_seeds"]):  # seed 0 first, for every bound: more seeds add to it
+            for b in self.s["bounds"]:
+                path = self.folder / "search" / fidelity_search.unit_name(label, b, k)
+                found = U.unit(path, lambda b=b, k=k: fidelity_search.searches(
+                    self, params, bound=b * largest, workdir=workdir, seed=self.s["seed"] + k), log=self.log)
+                for pick in found["picks"].values():
+                    self.standalone(self.space.parse(pick["arch"]), "A")
 
     # ---- the report ---------------------------------------------------------------------
     def report(self, labels: Sequence[str]) -> dict:

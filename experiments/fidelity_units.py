@@ -22,7 +22,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
@@ -66,21 +66,26 @@ def unit(path: Path, make: Callable[[], dict], *, log: Callable[[str], None] = p
     return out
 
 
-def claim(folder: Path, config: dict) -> None:
-    """Makes ``folder`` the unit folder of ``config``, or refuses one made with another configuration."""
+def claim(folder: Path, config: dict, grows: Sequence[str] = ()) -> None:
+    """Makes ``folder`` the unit folder of ``config``, or refuses one made with another configuration.
+
+    Keys in ``grows`` only add units (another seed, another run) and may differ: the folder's
+    record takes the new value."""
     path = folder / "study.json"
     old = read(path)
     if old is None:
         write_atomic(path, config)
         return
     for key in sorted(set(old) | set(config)):
-        if old.get(key) != config.get(key):
+        if key not in grows and old.get(key) != config.get(key):
             flag = "--" + key.removesuffix("_def").replace("_", "-")
             shown = (old.get(key), config.get(key)) if key != "space_def" else ("another definition", "this one")
             raise NasError(
                 f"field '{flag}': the results folder '{folder}' was made with {shown[0]!r}, not {shown[1]!r} "
                 "(give another --units folder or the same setting)"
             )
+    if old != config:
+        write_atomic(path, config)
 
 
 def optimizer_config(*, steps: int, batch: int, lr: float, warmup: int) -> dict:

@@ -62,9 +62,11 @@ def test_quick_study_writes_results_resumes_and_refuses_another_config(tmp_path,
     assert search["strategy"] == "bayesian" and search["evaluations"] == 3
     for pick in search["picks"].values():
         assert pick["mflops"] <= search["bound_mflops"] + 1e-9 and pick["standalone"] is not None
+    seeds = search["over_seeds"]  # the quick preset searches with 2 seeds: default vs random over both
+    assert seeds["n"] == 2 and seeds["default_better"] + seeds["equal"] + seeds["random_better"] == 2
     md = (out / "fidelity_study.md").read_text()
     assert re.search(r"python experiments/fidelity_study.py --quick --samplers uniform", md)
-    assert "| uniform |" in md and "Noise ceiling" in md
+    assert "| uniform |" in md and "Noise ceiling" in md and "Over search seeds" in md
     assert (out / "fidelity_study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     units = _files(tmp_path / "units")
     assert len([p for p in units if "standalone" in p.parts]) >= 7  # 4 seed A + 3 seed B (+ picks)
@@ -83,6 +85,14 @@ def test_quick_study_writes_results_resumes_and_refuses_another_config(tmp_path,
     assert e.value.code == 2 and "\n" not in err
     assert err.startswith("error: field '--standalone-steps': the results folder") and "3" in err
     assert _files(tmp_path / "units") == units
+
+    # more seed-B runs only add units: the folder takes them, keeps every finished one, and the
+    # ceiling is over the larger, nested set (the 3 subnets of --seed-b 3 among the 4)
+    grown = fidelity_study.main(_args(tmp_path, "--seed-b", "4"))["spaces"]["vit-tiny"]
+    after = _files(tmp_path / "units")
+    assert {p: m for p, m in after.items() if p in units and p.name != "study.json"} == {
+        p: m for p, m in units.items() if p.name != "study.json"}
+    assert len([p for p in after if p.name.endswith("-B.json")]) == 4 and len(grown["seed_b"]) == 4
 
 
 def _bad_space(tmp_path):
@@ -129,3 +139,14 @@ def test_readme_and_design_quote_the_committed_study():
         assert table in (ROOT / doc).read_text(), f"{doc} does not quote the study's current table"
     md = (ROOT / "experiments/results/fidelity_study.md").read_text()
     assert "python experiments/fidelity_study.py --space lm-shakespeare" in md.split("\n## ", 1)[0]
+
+
+def test_seed_b_subnets_are_evenly_spread_and_nested():
+    from experiments.fidelity_study import seed_b_index
+
+    assert seed_b_index(24, 6) == [0, 5, 9, 14, 18, 23]  # what the committed units were run with
+    for k in range(2, 25):
+        idx = seed_b_index(24, k)
+        assert len(idx) == len(set(idx)) == k and idx[0] == 0 and idx[-1] == 23
+        assert set(seed_b_index(24, k - 1)) <= set(idx) or k <= 6  # nested from 6 on
+        assert max(b - a for a, b in zip(idx[:-1], idx[1:], strict=True)) <= -(-23 // (k - 1)) + 2
