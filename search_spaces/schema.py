@@ -8,6 +8,7 @@ links them):
 ``search_spaces/schemas/task.schema.json``       a space's ``task`` block
 ``nas/schemas/search.schema.json``               a search config, and a run's ``config.yaml``
 ``nas/schemas/bundle.schema.json``               a bundle's ``config.json``
+``supernet/schemas/train.schema.json``           a training config, and a run's ``config.json``
 ``predictors/schemas/predictor.schema.json``     a fitted predictor's ``<space>.json`` (+ npz)
 ===============================================  ======================================
 

@@ -2,7 +2,9 @@
 
 Example configs live in ``experiments/`` (each with the command that runs it in
 its header comment).  Every key is listed in :data:`DEFAULTS`; an unknown key
-or a value of the wrong type is a one-line :class:`NasError`.
+or a value of the wrong type is a one-line :class:`NasError`.  The format is
+documented by ``supernet/schemas/train.schema.json`` (every field, its type, range
+and meaning), which the merged config is checked against at load.
 """
 
 from __future__ import annotations
@@ -96,10 +98,10 @@ def _relative_to(raw: dict, base: Path) -> dict:
 
     out = dict(raw)
     space = out.get("space")
-    if isinstance(space, str) and space not in builtin_names() and not Path(space).is_absolute():
+    if isinstance(space, str) and space and space not in builtin_names() and not Path(space).is_absolute():
         out["space"] = str((base / space).resolve())
     init = out.get("init_from")
-    if isinstance(init, str) and not Path(init).is_absolute():
+    if isinstance(init, str) and init and not Path(init).is_absolute():
         out["init_from"] = str((base / init).resolve())
     data = out.get("data")
     if isinstance(data, dict) and data:
@@ -128,6 +130,10 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         if smp.get(key) is not None:
             smp["options"] = {**smp["options"], key: smp[key]}
     check_values(cfg)
+    from search_spaces.schema import validate
+
+    where = "config" if path is None else f"config file '{path}'"
+    validate(cfg, "supernet", "train", where=where)  # supernet/schemas/train.schema.json
     return cfg
 
 

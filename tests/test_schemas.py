@@ -31,10 +31,25 @@ def test_every_schema_is_a_valid_draft_2020_12_schema():
     files = sorted(ROOT.glob("*/schemas/*.schema.json"))
     assert [f.name for f in files] == [
         "bundle.schema.json", "search.schema.json", "predictor.schema.json", "space.schema.json",
-        "task.schema.json",
+        "task.schema.json", "train.schema.json",
     ]  # fmt: skip
     for f in files:
         jsonschema.Draft202012Validator.check_schema(json.loads(f.read_text()))
+
+
+def test_the_training_schema_lists_every_config_field_and_checks_what_the_merge_does_not():
+    from search_spaces.schema import load_schema
+    from supernet.config import DEFAULTS, load_config
+
+    schema = load_schema("supernet", "train")
+    assert set(schema["properties"]) == set(DEFAULTS)
+    assert set(schema["properties"]["sampler"]["properties"]) == set(DEFAULTS["sampler"])
+    for over, needle in (
+        (["sampler.cost=params"], "config: field 'sampler.cost' is 'params'; choose one of ['flops', 'latency', None]"),
+        (["space=''"], "config: field 'space': expected at least 1 characters, got ''"),
+        (["crash_after_step=-1"], "config: field 'crash_after_step': expected an integer >= 0, got -1"),
+    ):
+        assert _err(load_config, None, over) == needle
 
 
 def test_builtin_spaces_and_shipped_configs_load():
