@@ -66,7 +66,7 @@ QUICK_SPACE = str(ROOT / "experiments" / "spaces" / "vit-tiny.yaml")
 FIELDS = tuple(PRESETS["quick"])
 # settings that only add units (more seed-B runs, more search seeds): a folder takes any value of them
 GROWS = ("seed_b", "search_seeds")
-DEFAULT_RECIPES = "uniform,complexity_aware,sandwich_distill,ca_full,ca_adaptive,sandwich,performance_aware,ca_k1"
+DEFAULT_RECIPES = "uniform,complexity_aware,sandwich_distill,ca_full,ca_adaptive,sandwich,performance_aware,ca_k1,ca_distill"
 
 
 def recipes() -> dict[str, dict[str, Any]]:
@@ -90,6 +90,9 @@ def recipes() -> dict[str, dict[str, Any]]:
             "sampler": {"name": "complexity_aware", "options": {"include_extremes": True, "adaptive": True}},
             "distill": True,
         },
+        # the default walk with in-place distillation from the largest subnet (the teacher's pass
+        # counted): distillation lifted sandwich's tau most on the LM, so the default gets it too
+        "ca_distill": {"sampler": {"name": "complexity_aware", "options": {}}, "distill": True},
     }
 
 
@@ -268,15 +271,19 @@ class Study:
         cfg["distill"] = bool(r.get("distill", False))
         return cfg
 
-    def passes_per_step(self, recipe: dict) -> int:
-        """Subnets the recipe trains in its first step (the distillation teacher included)."""
+    def passes_per_step(self, recipe: dict, steps: int = 50) -> int:
+        """Subnet passes a step of the recipe makes (its subnets, and the distillation teacher when
+        the largest is not among them), the mean over a seeded sampler's first ``steps``, rounded:
+        a walk that sometimes draws the largest subnet needs no extra teacher pass then."""
         import jax
 
         opts = dict(recipe["sampler"].get("options") or {})
         sampler = make_sampler(recipe["sampler"]["name"], self.space, run_steps=1000, **opts)
-        archs, _ = sampler.sample(jax.random.key(0), sampler.init(jax.random.key(0)), 0)
-        teacher = recipe.get("distill") and archs[0] != self.space.largest()
-        return len(archs) + (1 if teacher else 0)
+        state, total = sampler.init(jax.random.key(0)), 0
+        for step in range(steps):
+            archs, state = sampler.sample(jax.random.fold_in(jax.random.key(0), step), state, step)
+            total += len(archs) + (1 if recipe.get("distill") and archs[0] != self.space.largest() else 0)
+        return max(1, round(total / steps))
 
     def supernet(self, label: str) -> tuple[dict, Path]:
         cfg = self.train_config(label)
