@@ -55,10 +55,10 @@ RESULTS = ROOT / "experiments" / "results"
 UNITS = RESULTS / "fidelity_study_units"
 # the study's budget per space; --quick: a tiny space and a few steps (tests/test_fidelity_study.py)
 PRESETS: dict[str, dict[str, Any]] = {
-    "lm-shakespeare": dict(subnets=24, seed_b=12, search_seeds=5, batch=8, seq_len=64, standalone_steps=600, passes=1200,
-                           lr=0.002, warmup=30, val_examples=128, search_budget=20),
-    "vit-mnist": dict(subnets=24, seed_b=12, search_seeds=5, batch=32, seq_len=None, standalone_steps=200, passes=800,
-                      lr=0.002, warmup=20, val_examples=500, search_budget=20),
+    "lm-shakespeare": dict(subnets=24, seed_b=12, search_seeds=5, batch=8, seq_len=64, standalone_steps=600,
+                           passes=1200, lr=0.002, warmup=30, val_examples=128, search_budget=20),
+    "vit-mnist": dict(subnets=24, seed_b=12, search_seeds=5, batch=32, seq_len=None, standalone_steps=200,
+                      passes=800, lr=0.002, warmup=20, val_examples=500, search_budget=20),
     "quick": dict(subnets=8, seed_b=4, search_seeds=2, batch=8, seq_len=None, standalone_steps=3, passes=6,
                   lr=0.002, warmup=1, val_examples=64, search_budget=4),
 }
@@ -66,7 +66,9 @@ QUICK_SPACE = str(ROOT / "experiments" / "spaces" / "vit-tiny.yaml")
 FIELDS = tuple(PRESETS["quick"])
 # settings that only add units (more seed-B runs, more search seeds): a folder takes any value of them
 GROWS = ("seed_b", "search_seeds")
-DEFAULT_RECIPES = "uniform,complexity_aware,sandwich_distill,ca_full,ca_adaptive,sandwich,performance_aware,ca_k1,ca_distill"
+DEFAULT_RECIPES = (
+    "uniform,complexity_aware,sandwich_distill,ca_full,ca_adaptive,sandwich,performance_aware,ca_k1,ca_distill"
+)
 
 
 def recipes() -> dict[str, dict[str, Any]]:
@@ -215,7 +217,8 @@ class Study:
                 f"({low / high:.3f} of the largest's)"
             )
         self.folder = Path(args.units) / self.space.name
-        U.claim(self.folder, {**s, "space_def": self.space.to_dict()}, grows=GROWS)  # after every check: refusals write nothing
+        # after every check: refusals write nothing
+        U.claim(self.folder, {**s, "space_def": self.space.to_dict()}, grows=GROWS)
         self.workdir = Path(args.workdir) / self.space.name
         self.data_cfg = {"seq_len": s["seq_len"]} if s["seq_len"] else {}
         self.ds = data.load(self.space, self.data_cfg)
