@@ -62,9 +62,17 @@ def main() -> None:
     supgrad_d = jax.jit(jax.grad(lambda p: sup_loss(p, arch.depth)))
     g_full, g_sub = supgrad(params), sgrad(sub)
     upd = jax.jit(lambda p, s, g: tx.update(g, s, p))
+
+    def step_with_workspace():  # the training step: its workspace donated and kept, as StepFns.step does
+        new_params, _, _, ws = fns.grad_update(
+            params, opt, x, y, codes, fns.take_workspace(x, E), geo=geo, embed_dim=E
+        )
+        fns.put_workspace(x, E, ws)
+        return new_params
+
     pieces = {
         "step": (
-            lambda: fns.grad_update(params, opt, x, y, codes, geo=geo, embed_dim=E)[0],
+            lambda: step_with_workspace(),
             lambda: sstep(sub, sopt, x, y)[0],
         ),
         "grad": (lambda: supgrad(params), lambda: sgrad(sub)),

@@ -62,7 +62,7 @@ from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, task_geometry
 from supernet import llama, standalone
-from supernet.layer_stack import layer_stack
+from supernet.layer_stack import layer_stack, workspace
 from supernet.widths import mlp_widths
 
 IMPLEMENTED = ("embed_dim", "depth", "num_heads", "num_kv_heads", "mlp_dim", "mlp_ratio", "attn_type")
@@ -271,10 +271,14 @@ SUB_KEYS = (("ln1", "qkv", "out"), ("ln2", "fc1", "fc2"))
 LLAMA_SUB_KEYS = (("ln1", "q", "k", "v", "o"), ("ln2", "gate", "up", "down"))
 
 
-def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, embed_dim: int) -> jax.Array:
+def apply_codes(
+    params: dict, x: jax.Array, codes: jax.Array, ws: tuple | None = None, *, geo: Geometry, embed_dim: int
+) -> jax.Array:
     """Forward pass of the subnet (embed_dim static, per-layer ``codes`` traced).
 
     x: images (B, H, W[, C]) or token ids (B, T) -> logits (B, C) (pooled) or (B, T, V).
+    ``ws``: the layer stack's workspace (:func:`stack_workspace`; its cotangent is the filled
+    workspace, for a training step that donates it) or None (zero-filled inside the step).
     """
     E, tg = embed_dim, geo.task
     g = llama.slice_globals(params, E=E) if tg.llama else slice_globals(params, E=E)
@@ -294,7 +298,7 @@ def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, 
     # layer slots run, forward and backward (supernet/layer_stack.py)
     sub_keys = LLAMA_SUB_KEYS if tg.llama else SUB_KEYS
     stack = layer_stack([attn_branches, mlp_branches], sub_keys, n_extra=[1, 0])
-    x = stack(x, codes, params["layers"], (keep,))
+    x = stack(x, codes, params["layers"], (keep,), ws)
     if tg.llama:
         return llama.logits(g, x, tg)
     x = nn.LayerNorm(epsilon=tg.ln_eps).apply({"params": g["ln_f"]}, x)
@@ -303,6 +307,18 @@ def apply_codes(params: dict, x: jax.Array, codes: jax.Array, *, geo: Geometry, 
     if tg.tied_head:
         return nn.Embed(tg.in_dim, E).apply({"params": g["embed"]}, x, method="attend")  # (B,T,V)
     return nn.Dense(tg.out_dim).apply({"params": g["head"]}, x)
+
+
+def stack_workspace(geo: Geometry, embed_dim: int, x_shape: tuple[int, ...]) -> tuple:
+    """Zero buffers of the layer stack's workspace (:func:`supernet.layer_stack.workspace`) for
+    inputs of ``x_shape`` at width ``embed_dim``, for :func:`apply_codes`'s ``ws``."""
+    tg = geo.task
+    if tg.lookup:
+        tokens = x_shape[1]
+    else:
+        patches = lambda x: standalone.patchify(x, patch=tg.patch_size, channels=tg.channels)  # noqa: E731
+        tokens = jax.eval_shape(patches, jax.ShapeDtypeStruct(x_shape, jnp.float32)).shape[1]
+    return workspace(len(SUB_KEYS), geo.max_depth, (x_shape[0], tokens, embed_dim))
 
 
 def apply(params: dict, x: jax.Array, arch: ArchConfig, *, geo: Geometry) -> jax.Array:

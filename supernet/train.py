@@ -42,9 +42,11 @@ from supernet.optim import make_optimizer
 from supernet.samplers import make_sampler
 
 
-def loss_fn(params, x, y, codes, soft, *, geo: model.Geometry, embed_dim: int):
-    """Mean cross-entropy against labels ``y``, or against ``soft`` probabilities when given."""
-    logits = model.apply_codes(params, x, codes, geo=geo, embed_dim=embed_dim)
+def loss_fn(params, x, y, codes, soft, ws=None, *, geo: model.Geometry, embed_dim: int):
+    """Mean cross-entropy against labels ``y``, or against ``soft`` probabilities when given.
+
+    ``ws``: the layer stack's workspace (:func:`supernet.model.stack_workspace`) or None."""
+    logits = model.apply_codes(params, x, codes, ws, geo=geo, embed_dim=embed_dim)
     if soft is None:
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
     else:
@@ -53,10 +55,20 @@ def loss_fn(params, x, y, codes, soft, *, geo: model.Geometry, embed_dim: int):
 
 
 class StepFns:
-    """The compiled pieces of one training step (one compile per embed width and loss kind)."""
+    """The compiled pieces of one training step (one compile per embed width and loss kind).
+
+    It holds the layer stack's workspace per width and input shape (the buffers of the saved
+    layer inputs, :mod:`supernet.layer_stack`): a step takes it donated and returns it filled,
+    so the buffers are reused in place instead of zero-filled every step."""
 
     def __init__(self, geo: model.Geometry, tx: optax.GradientTransformation):
-        self.grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True), static_argnames=("geo", "embed_dim"))
+        def grad(params, x, y, codes, soft, ws=None, *, geo, embed_dim):
+            (loss, logits), (grads, ws) = jax.value_and_grad(loss_fn, argnums=(0, 5), has_aux=True)(
+                params, x, y, codes, soft, ws, geo=geo, embed_dim=embed_dim
+            )
+            return (loss, logits), grads, ws
+
+        self.grad = jax.jit(grad, static_argnames=("geo", "embed_dim"), donate_argnames=("ws",))
         self.add = jax.jit(lambda a, b: jax.tree.map(jnp.add, a, b))
 
         def update(params, opt_state, grads, n):
@@ -66,16 +78,14 @@ class StepFns:
 
         self.update = jax.jit(update)
 
-        def grad_update(params, opt_state, x, y, codes, *, geo, embed_dim):
-            (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                params, x, y, codes, None, geo=geo, embed_dim=embed_dim
-            )
+        def grad_update(params, opt_state, x, y, codes, ws, *, geo, embed_dim):
+            (loss, _), grads, ws = grad(params, x, y, codes, None, ws, geo=geo, embed_dim=embed_dim)
             updates, opt_state = tx.update(grads, opt_state, params)
-            return optax.apply_updates(params, updates), opt_state, loss
+            return optax.apply_updates(params, updates), opt_state, loss, ws
 
         # one subnet per step: gradient and AdamW in one program, so XLA fuses the supernet-sized
         # gradient into the update instead of writing it out and reading it back (5-8 % of a step)
-        self.grad_update = jax.jit(grad_update, static_argnames=("geo", "embed_dim"))
+        self.grad_update = jax.jit(grad_update, static_argnames=("geo", "embed_dim"), donate_argnames=("ws",))
         self.soft = jax.jit(
             lambda params, x, codes, *, geo, embed_dim: jax.nn.softmax(
                 model.apply_codes(params, x, codes, geo=geo, embed_dim=embed_dim)
@@ -83,6 +93,30 @@ class StepFns:
             static_argnames=("geo", "embed_dim"),
         )
         self.geo = geo
+        self._ws: dict = {}
+
+    def take_workspace(self, x: jax.Array, embed_dim: int) -> tuple:
+        """The workspace for inputs like ``x`` at width ``embed_dim``, to donate to a step and hand
+        back with :meth:`put_workspace` (made once, laid out like ``x``'s batch: a data-parallel
+        step keeps each device's share of the batch on that device)."""
+        key = (embed_dim, x.shape, getattr(x, "sharding", None))
+        if key not in self._ws:
+            shapes = jax.eval_shape(lambda: model.stack_workspace(self.geo, embed_dim, x.shape))
+            ws = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+            if getattr(x, "committed", False):  # placed like x (a step's outputs are then committed too,
+                # so an uncommitted workspace would make the second step compile again)
+                sharding = x.sharding
+                if isinstance(
+                    sharding, NamedSharding
+                ):  # (L, B, ...): the batch axis moves to the second place
+                    sharding = NamedSharding(sharding.mesh, P(None, *sharding.spec[:1]))
+                ws = jax.device_put(ws, sharding)
+            self._ws[key] = ws
+        return self._ws.pop(key)
+
+    def put_workspace(self, x: jax.Array, embed_dim: int, ws: tuple) -> None:
+        """Keeps the workspace a step returned for the next step with inputs like ``x``."""
+        self._ws[(embed_dim, x.shape, getattr(x, "sharding", None))] = ws
 
     def compiles(self) -> int:
         """XLA compiles so far (the cache sizes of the jitted functions)."""
@@ -101,14 +135,18 @@ class StepFns:
         """
         if len(archs) == 1:  # the first arch learns from the labels, so no teacher is involved
             E, codes = model.encode_arch(self.geo, archs[0])
-            params, opt_state, loss = self.grad_update(
-                params, opt_state, x, y, put(codes), geo=self.geo, embed_dim=E
+            params, opt_state, loss, ws = self.grad_update(
+                params, opt_state, x, y, put(codes), self.take_workspace(x, E), geo=self.geo, embed_dim=E
             )
+            self.put_workspace(x, E, ws)
             return params, opt_state, [float(loss)]
         grads, losses, soft = None, [], None
         for i, arch in enumerate(archs):
             E, codes = model.encode_arch(self.geo, arch)
-            (loss, logits), g = self.grad(params, x, y, put(codes), soft, geo=self.geo, embed_dim=E)
+            (loss, logits), g, ws = self.grad(
+                params, x, y, put(codes), soft, self.take_workspace(x, E), geo=self.geo, embed_dim=E
+            )
+            self.put_workspace(x, E, ws)
             if distill and i == 0:
                 soft = teacher if teacher is not None else jax.nn.softmax(jax.lax.stop_gradient(logits))
             grads = g if grads is None else self.add(grads, g)
