@@ -32,6 +32,27 @@ def test_rank_statistics_on_known_cases():
     assert FS.regret(0.90, 0.95, lower_better=False) == pytest.approx(0.05)
 
 
+def test_paired_tau_difference_on_known_cases():
+    from experiments import fidelity_stats as FS
+
+    x = np.arange(12.0)
+    rng = np.random.default_rng(1)
+    noisy_minus_exact = FS.kendall_difference(x + rng.normal(0, 3, 12), x, x)
+    flip = FS.kendall_difference(x, -x, x)  # tau 1 minus tau -1, on every resample
+    assert flip["value"] == pytest.approx(2.0) and flip["lo"] == flip["hi"] == pytest.approx(2.0)
+    a = x + rng.normal(0, 3, 12)
+    zero = FS.kendall_difference(a, a, x)  # a recipe against itself: exactly 0, whatever the resample
+    assert zero["value"] == zero["lo"] == zero["hi"] == 0.0
+    # pairing: the difference's interval is narrower than the two separate intervals' spread
+    b = a + rng.normal(0, 0.5, 12)
+    d, ka, kb = FS.kendall_difference(a, b, x), FS.kendall(a, x), FS.kendall(b, x)
+    assert d["value"] == pytest.approx(ka["value"] - kb["value"])
+    assert d["hi"] - d["lo"] < (ka["hi"] - ka["lo"]) + (kb["hi"] - kb["lo"])
+    assert noisy_minus_exact["value"] < 0 < noisy_minus_exact["hi"] - noisy_minus_exact["lo"]
+    with pytest.raises(ValueError, match="paired"):
+        FS.kendall_difference([1, 2], [1, 2, 3], [1, 2, 3])
+
+
 def _args(tmp_path, *extra):
     return [
         "--quick", "--subnets", "4", "--seed-b", "3", "--samplers", "uniform", "--search-budget", "3",
