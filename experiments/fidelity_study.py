@@ -339,6 +339,20 @@ class Study:
         return fidelity_report.space_section(self, labels)
 
 
+def flags(s: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """The command-line flags besides --space/--quick and --samplers that made these results: the
+    settings that differ from the space's preset, and the unit and result folders if not the default."""
+    preset = PRESETS["quick" if args.quick else args.space if args.space in PRESETS else "vit-mnist"]
+    out = [f"--{f.replace('_', '-')} {s[f]}" for f in FIELDS if s[f] != preset[f]]
+    out += [f"--seed {s['seed']}"] if s["seed"] != 0 else []
+    out += [] if args.bounds == "0.25,0.5" else [f"--bounds {args.bounds}"]
+    for flag, value, default in (("--units", args.units, UNITS), ("--results", args.results, RESULTS)):
+        path = Path(value).resolve()
+        if path != default.resolve():
+            out.append(f"{flag} {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return out
+
+
 def run(args: argparse.Namespace) -> dict:
     t0 = time.time()
     s = settings(args)
@@ -353,6 +367,7 @@ def run(args: argparse.Namespace) -> dict:
         for label in labels:
             study.run_recipe(label, stages)
     section = study.report(labels)
+    section["flags"] = flags(s, args)
     section["wall_s_this_invocation"] = round(time.time() - t0, 1)
     return fidelity_report.write(section, Path(args.results), args=args)
 

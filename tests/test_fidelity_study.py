@@ -86,7 +86,12 @@ def test_quick_study_writes_results_resumes_and_refuses_another_config(tmp_path,
     seeds = search["over_seeds"]  # the quick preset searches with 2 seeds: default vs random over both
     assert seeds["n"] == 2 and seeds["default_better"] + seeds["equal"] + seeds["random_better"] == 2
     md = (out / "fidelity_study.md").read_text()
-    assert re.search(r"python experiments/fidelity_study.py --quick --samplers uniform", md)
+    # the command at the top names every setting that differs from the preset, and the folders
+    cmd = re.search(r"python experiments/fidelity_study.py --quick --samplers uniform (.*)", md).group(1)
+    for flag in ("--subnets 4", "--seed-b 3", "--search-budget 3", "--bounds 0.8", "--units ", "--results "):
+        assert flag in cmd
+    assert "--passes" not in cmd  # the preset's
+    assert f"fidelity_report.py {(tmp_path / 'results' / 'fidelity_study.json').resolve()}" in md
     assert "| uniform |" in md and "Noise ceiling" in md and "Over search seeds" in md
     assert (out / "fidelity_study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     units = _files(tmp_path / "units")
