@@ -367,7 +367,8 @@ def run(args: argparse.Namespace) -> dict:
         for label in labels:
             study.run_recipe(label, stages)
     section = study.report(labels)
-    section["flags"] = flags(s, args)
+    partial = "supernet" in stages and "search" not in stages  # a study without its searches says so
+    section["flags"] = flags(s, args) + ([f"--stages {args.stages}"] if partial else [])
     section["wall_s_this_invocation"] = round(time.time() - t0, 1)
     return fidelity_report.write(section, Path(args.results), args=args)
 
