@@ -35,6 +35,15 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (ra * rb).sum(1) / np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
 
 
+def _interval(value: float, draws: np.ndarray, n: int) -> dict[str, float | None]:
+    """``{"value", "lo", "hi", "n"}``: the statistic and the 2.5/97.5 percentiles of its finite draws."""
+    draws = draws[~np.isnan(draws)]
+    if math.isnan(value) or not len(draws):
+        return {"value": None, "lo": None, "hi": None, "n": n}
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return {"value": value, "lo": float(lo), "hi": float(hi), "n": n}
+
+
 def bootstrap(
     fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
     a: Sequence[float],
@@ -50,11 +59,7 @@ def bootstrap(
     value = float(fn(a[None], b[None])[0])
     idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
     draws = fn(a[idx], b[idx])
-    draws = draws[~np.isnan(draws)]
-    if math.isnan(value) or not len(draws):
-        return {"value": None, "lo": None, "hi": None, "n": len(a)}
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return {"value": value, "lo": float(lo), "hi": float(hi), "n": len(a)}
+    return _interval(value, draws, len(a))
 
 
 def paired_difference(
@@ -75,11 +80,7 @@ def paired_difference(
     value = float(fn(a[None], t[None])[0] - fn(b[None], t[None])[0])
     idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
     draws = fn(a[idx], t[idx]) - fn(b[idx], t[idx])
-    draws = draws[~np.isnan(draws)]
-    if math.isnan(value) or not len(draws):
-        return {"value": None, "lo": None, "hi": None, "n": len(a)}
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return {"value": value, "lo": float(lo), "hi": float(hi), "n": len(a)}
+    return _interval(value, draws, len(a))
 
 
 def kendall_difference(a: Sequence[float], b: Sequence[float], truth: Sequence[float], **kw) -> dict[str, float | None]:
