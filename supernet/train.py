@@ -103,12 +103,11 @@ class StepFns:
         if key not in self._ws:
             shapes = jax.eval_shape(lambda: model.stack_workspace(self.geo, embed_dim, x.shape))
             ws = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
-            if getattr(x, "committed", False):  # placed like x (a step's outputs are then committed too,
-                # so an uncommitted workspace would make the second step compile again)
+            # placed like x: a committed x makes a step's outputs committed, and an uncommitted
+            # workspace would then make the second step compile again
+            if getattr(x, "committed", False):
                 sharding = x.sharding
-                if isinstance(
-                    sharding, NamedSharding
-                ):  # (L, B, ...): the batch axis moves to the second place
+                if isinstance(sharding, NamedSharding):  # (L, B, ...): the batch axis is the second
                     sharding = NamedSharding(sharding.mesh, P(None, *sharding.spec[:1]))
                 ws = jax.device_put(ws, sharding)
             self._ws[key] = ws
