@@ -126,10 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _preset(args: argparse.Namespace) -> dict[str, Any]:
+    """The budget preset of ``--space`` (a space without one takes vit-mnist's), or ``--quick``'s."""
+    return PRESETS["quick" if args.quick else args.space if args.space in PRESETS else "vit-mnist"]
+
+
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     """The study's configuration: the preset of ``--space`` (or ``--quick``) with the flags given."""
     space = QUICK_SPACE if args.quick else args.space
-    preset = PRESETS["quick" if args.quick else args.space if args.space in PRESETS else "vit-mnist"]
+    preset = _preset(args)
     cfg = {f: getattr(args, f) if getattr(args, f) is not None else preset[f] for f in FIELDS}
     text = "0.6,0.8" if args.quick and args.bounds == "0.25,0.5" else args.bounds
     try:
@@ -342,7 +347,7 @@ class Study:
 def flags(s: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """The command-line flags besides --space/--quick and --samplers that made these results: the
     settings that differ from the space's preset, and the unit and result folders if not the default."""
-    preset = PRESETS["quick" if args.quick else args.space if args.space in PRESETS else "vit-mnist"]
+    preset = _preset(args)
     out = [f"--{f.replace('_', '-')} {s[f]}" for f in FIELDS if s[f] != preset[f]]
     out += [f"--seed {s['seed']}"] if s["seed"] != 0 else []
     out += [] if args.bounds == "0.25,0.5" else [f"--bounds {args.bounds}"]

@@ -101,8 +101,7 @@ class StepFns:
         step keeps each device's share of the batch on that device)."""
         key = (embed_dim, x.shape, getattr(x, "sharding", None))
         if key not in self._ws:
-            shapes = jax.eval_shape(lambda: model.stack_workspace(self.geo, embed_dim, x.shape))
-            ws = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+            ws = model.stack_workspace(self.geo, embed_dim, x.shape)
             # placed like x: a committed x makes a step's outputs committed, and an uncommitted
             # workspace would then make the second step compile again
             if getattr(x, "committed", False):
