@@ -1,8 +1,8 @@
 """What a finished search leaves in its run directory, and the final table.
 
 * ``pareto.json``: the feasible Pareto front (arch, metrics, index), best first
-  by the first objective.
-* ``best.json``: the best config by the first objective under all constraints
+  (:func:`best_first`).
+* ``best.json``: the best config (:func:`best_record`) under all constraints
   together and under each constraint alone.
 * ``pareto.png``: every evaluation and the front in the plane of the first two
   objectives (or the first objective against the evaluation index).
@@ -29,17 +29,37 @@ def feasible(records: Sequence[dict], constraints: Sequence[Constraint]) -> np.n
     return np.array([total_violation(r["metrics"], constraints) <= 0 for r in records], dtype=bool)
 
 
+def best_first(F: np.ndarray) -> np.ndarray:
+    """Row order, best first: by the first objective (minimization units), ties broken by
+    the next objectives in order, then by position (older first). The first row of a
+    feasible set in this order is always on its Pareto front: nothing can beat it on the
+    first objective, and among its ties nothing beats it on the rest."""
+    F = np.asarray(F, dtype=np.float64).reshape(len(F), -1)
+    return np.lexsort((np.arange(len(F)), *F.T[::-1]))
+
+
+def best_record(
+    records: Sequence[dict], objectives: Sequence[Objective], constraints: Sequence[Constraint]
+) -> dict | None:
+    """The one record the search calls *best*: the feasible record first in
+    :func:`best_first` order, or None when none is feasible. The search summary,
+    ``best.json``, the quickstart and ``nas export --select best`` all use it."""
+    ok = np.flatnonzero(feasible(records, constraints)) if len(records) else np.zeros(0, int)
+    if len(ok) == 0:
+        return None
+    return records[int(ok[best_first(_F([records[i] for i in ok], objectives))[0]])]
+
+
 def pareto_front(
     records: Sequence[dict], objectives: Sequence[Objective], constraints: Sequence[Constraint]
 ) -> list[dict]:
-    """Feasible non-dominated records, sorted by the first objective (best first)."""
+    """Feasible non-dominated records in :func:`best_first` order (the first is :func:`best_record`)."""
     ok = np.flatnonzero(feasible(records, constraints))
     if len(ok) == 0:
         return []
     F = _F([records[i] for i in ok], objectives)
     front = ok[pareto_mask(F)]
-    order = np.lexsort((front, _F([records[i] for i in front], objectives)[:, 0]))
-    return [records[int(front[j])] for j in order]
+    return [records[int(front[j])] for j in best_first(_F([records[i] for i in front], objectives))]
 
 
 def reference_point(
@@ -74,20 +94,12 @@ def curves(records, objectives, constraints, ref) -> tuple[np.ndarray, np.ndarra
 
 
 def best_under_each(records, objectives, constraints) -> dict:
+    """:func:`best_record` under all constraints together and under each alone."""
     out = {}
-    F0 = _F(records, objectives)[:, 0] if records else np.zeros(0)
     groups = [("all constraints", list(constraints))] + [(str(c), [c]) for c in constraints]
     for label, cons in groups:
-        ok = np.flatnonzero(feasible(records, cons)) if records else np.zeros(0, int)
-        if len(ok):
-            i = int(ok[np.argmin(F0[ok])])
-            out[label] = {
-                "index": records[i]["index"],
-                "arch": records[i]["arch"],
-                "metrics": records[i]["metrics"],
-            }
-        else:
-            out[label] = None
+        r = best_record(records, objectives, cons)
+        out[label] = None if r is None else {"index": r["index"], "arch": r["arch"], "metrics": r["metrics"]}
     return out
 
 

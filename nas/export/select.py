@@ -1,9 +1,10 @@
 """Choosing which subnets of a finished search to export.
 
-``--select best`` takes the best feasible evaluation by the first objective,
-``pareto`` every member of the feasible Pareto front, and a constraint such as
-``"latency_ms[cpu-host]<=5"`` the best by the first objective among evaluations
-that also meet it (metrics missing from the history, like a latency the search
+``--select best`` takes the run's best feasible evaluation
+(:func:`nas.run_outputs.best_record`: by the first objective, ties broken by the
+next objectives in order, so always on the front), ``pareto`` every member of the
+feasible Pareto front, and a constraint such as ``"latency_ms[cpu-host]<=5"`` the
+best by the same rule among evaluations that also meet it (metrics missing from the history, like a latency the search
 did not score, are computed with the matching evaluator).
 """
 
@@ -18,7 +19,7 @@ def select_records(run_dir: str | Path, select: str) -> tuple[object, list[dict]
     """Returns the run's SearchConfig and the chosen history records (arch dict + metrics)."""
     from nas import run_dir as RD
     from nas.objectives import parse_constraint
-    from nas.run_outputs import feasible, pareto_front
+    from nas.run_outputs import best_record, pareto_front
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -35,13 +36,12 @@ def select_records(run_dir: str | Path, select: str) -> tuple[object, list[dict]
             extra = parse_constraint(select.replace("<=", " <= ").replace(">=", " >= "), where="--select")
             _fill_metric(cfg, records, extra.metric)
             constraints.append(extra)
-        ok = [r for r, good in zip(records, feasible(records, constraints), strict=True) if good]
-        if not ok:
+        best = best_record(records, cfg.objectives, constraints)
+        if best is None:
             raise NasError(
                 f"field '--select': no evaluation of '{run_dir}' meets {select!r} and the run's constraints"
             )
-        first = cfg.objectives[0]
-        chosen = [min(ok, key=lambda r: first.sign * float(r["metrics"].get(first.metric, float("inf"))))]
+        chosen = [best]
     if not chosen:
         raise NasError(f"field '--select': nothing in '{run_dir}' matches {select!r}")
     return cfg, chosen
