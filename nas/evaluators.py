@@ -18,7 +18,10 @@ returns one metrics dict per architecture:
   ``target``, extra ``options`` passed as keywords) taking a list of
   ArchConfig and returning a list of metric dicts.  ``cheap: true`` declares
   it fast enough to run in the driver.  It is code: a search config that names
-  one runs it, as does every module of the working directory it imports.
+  one runs it, as does every module of the working directory it imports.  The
+  working directory is importable in the driver (:func:`_user_path`) as on the
+  workers, however ``nas`` was started (the console script puts its own folder
+  first on ``sys.path``, not the working directory).
 * ``latency``: the per-device latency predictor, ``predictors.load(device)``;
   metric ``latency_ms[DEVICE]``; ``columns`` maps a CSV-fitted device's columns to
   the architecture (:mod:`predictors.arch_columns`).  Cheap.
@@ -48,6 +51,8 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+import sys
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from nas import table as T
@@ -113,8 +118,18 @@ def _build_table(spec: Mapping[str, Any], space: SearchSpace, table: dict) -> Fn
     return fn
 
 
+def _user_path() -> None:
+    """Puts the working directory first on ``sys.path`` unless it is there (as ``''`` or
+    itself): a user's ``my_eval:score`` then imports as it would with ``python -m nas``,
+    and the Ray workers, which get the driver's ``sys.path``, import it the same way."""
+    cwd = os.getcwd()
+    if not any(p in ("", ".") or os.path.abspath(p) == cwd for p in sys.path):
+        sys.path.insert(0, cwd)
+
+
 def _load_callable(target: str) -> Callable:
     module, _, name = target.partition(":")
+    _user_path()
     try:
         mod = importlib.import_module(module)
     except Exception as e:  # noqa: BLE001 - the user's module: any import failure is its cause
