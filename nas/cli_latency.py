@@ -171,7 +171,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         out=args.out,
         seed=args.seed,
         references=args.references,
-        log_format=args.log_format,
+        reporter=term,
         **steady,
         **timing,
     )

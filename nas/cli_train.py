@@ -43,15 +43,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from supernet.config import load_config
-    from supernet.train import train_and_evaluate
 
     overrides = list(args.set)
     if args.init_from is not None:
         overrides.append(f"init_from={json.dumps(str(Path(args.init_from).resolve()))}")
     cfg = load_config(args.config, overrides)
     workdir = args.workdir or str(Path("runs") / Path(args.config).stem)
-    train_and_evaluate(cfg, workdir, quiet=args.quiet, log_format=args.log_format)
+    train(cfg, workdir, terminal.Terminal("quiet" if args.quiet else args.log_format))
     return 0
+
+
+def train(cfg: dict, workdir: str | Path, term: terminal.Terminal) -> dict:
+    """:func:`supernet.train.train_and_evaluate` reporting through ``term`` (its bar and
+    records), then the summary: steps and their rate, compiles, the final metrics."""
+    from supernet.train import train_and_evaluate
+
+    final = train_and_evaluate(cfg, workdir, reporter=term)
+    if term.last_bar is not None:
+        term.lines(
+            terminal.training_summary(final, term.last_bar, metrics_file=str(Path(workdir) / "metrics.jsonl"))
+        )
+    return final
 
 
 def _read_archs(path: str, space) -> list:

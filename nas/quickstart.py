@@ -41,12 +41,13 @@ def _say(msg: str, log_format: str = "human", **fields: Any) -> None:
 
 
 def train_step(workdir: Path, steps: int, *, log_format: str = "human") -> dict:
+    from nas.cli_train import train
+    from nas.terminal import Terminal
     from supernet.config import load_config
-    from supernet.train import train_and_evaluate
 
     cfg = load_config(CONFIG, [f"steps={steps}", f"checkpoint_every={max(10, steps // 6)}"])
     _say(f"1/5 training the vit-mnist supernet for {steps} steps (complexity-aware sampling)", log_format)
-    return train_and_evaluate(cfg, workdir / "supernet", log_format=log_format)
+    return train(cfg, workdir / "supernet", Terminal(log_format))
 
 
 def latency_step(
@@ -67,6 +68,7 @@ def latency_step(
     if not new_device and shipped is not None and fp and all(fp.get(k) == here.get(k) for k in keys):
         _say("2/5 this CPU matches the shipped 'cpu-host' latency predictor; using it", log_format)
         return "cpu-host"
+    from nas.terminal import Terminal
     from predictors.active import active_campaign
     from predictors.dataset import fit_device
 
@@ -86,7 +88,7 @@ def latency_step(
 
     active_campaign(
         load_space("vit-mnist"), device="local-cpu", out=str(jsonl), n_max=n_measure, start=start,
-        step=max(2, start // 2), repeats=20, report=report, log_format=log_format,
+        step=max(2, start // 2), repeats=20, report=report, reporter=Terminal(log_format),
     )  # fmt: skip
     fit_device(jsonl, device="local-cpu", root=root, plot=workdir / "latency" / "heldout.png")
     return "local-cpu"

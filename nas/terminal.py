@@ -15,10 +15,11 @@ quickstart``) prints through a :class:`Terminal` of one of three formats
   pipes both streams reads clean ones.
 * ``quiet``: nothing at all.
 
-The module only prints: callers write their files whatever the format.  It imports
-nothing of the project at load time and nothing heavy (no JAX), so the trainer
-(:mod:`supernet.train`) and the campaign (:mod:`predictors.campaign`) use it from below
-without pulling the search in.
+The module only prints: callers write their files whatever the format.  A
+:class:`Terminal` has the :class:`search_spaces.progress.Progress` shape, so the CLI hands
+one to the trainer (:mod:`supernet.train`) and the campaign (:mod:`predictors.campaign`),
+which report through it and never import this module: presentation lives on the top floor.
+It imports nothing of the project at load time and nothing heavy (no JAX).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class Terminal:
 
     def __init__(self, fmt: str = "human") -> None:
         self.fmt = check_format(fmt)
+        self.last_bar: Bar | None = None  # the summary of a job reads its count and seconds
 
     @property
     def human(self) -> bool:
@@ -131,7 +133,8 @@ class Terminal:
         from tqdm import tqdm
 
         disable: bool | None = not show or self.fmt == "quiet" or (None if self.fmt == "json" else False)
-        return Bar(tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, disable=disable))
+        self.last_bar = Bar(tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, disable=disable))
+        return self.last_bar
 
     def record(self, obj: Mapping[str, Any]) -> None:
         """A machine-readable record: one JSON line on stdout in ``json`` format only."""

@@ -30,6 +30,7 @@ from search_spaces import (
     load_space,
     sample_batch,
 )
+from search_spaces.progress import SILENT, Progress
 
 
 def stratified_archs(
@@ -173,7 +174,7 @@ def run_campaign(
     measure_fn: Callable[..., list[dict[str, Any]]] | None = None,
     progress: bool = True,
     archs: Sequence[ArchConfig] | None = None,
-    log_format: str = "human",
+    reporter: Progress | None = None,
     **measure_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Measures the stratified choice of ``n`` architectures (or exactly ``archs``, as
@@ -187,13 +188,14 @@ def run_campaign(
     once it is done, so a kill loses at most one group.  Each line: ``space``,
     ``device``, ``arch`` (dict), complexity figures and the measurement fields.
     Architectures already in ``out`` for this space are skipped.  Returns all
-    records of this space.  ``progress``: a bar (the last group's median in its postfix);
-    ``log_format`` ``json`` (:mod:`nas.terminal`): every new line on stdout too.
+    records of this space.  ``reporter`` (:mod:`search_spaces.progress`; the CLI passes a
+    :class:`nas.terminal.Terminal`) gets a bar over the architectures (unless ``progress``
+    is false; the last group's median in its postfix) and every new line; without one
+    nothing is shown.
     """
-    from nas.terminal import Terminal
     from predictors.interleaved import measure_group
 
-    term = Terminal(log_format)
+    term = reporter if reporter is not None else SILENT
 
     space = load_space(space)
     if group < 1 or retries < 0 or max_spread <= 0 or references < 0:

@@ -35,6 +35,7 @@ from jax.sharding import PartitionSpec as P
 
 from search_spaces import SearchSpace, load_space
 from search_spaces.errors import NasError
+from search_spaces.progress import SILENT, Progress
 from supernet import checkpoint, data, model, pretrained
 from supernet.config import distill_on
 from supernet.evaluation import evaluate
@@ -167,15 +168,15 @@ def _metrics_file(workdir: Path, keep_until: int) -> Any:
 
 
 def train_and_evaluate(
-    cfg: dict[str, Any], workdir: str | Path, *, quiet: bool = False, log_format: str = "human"
+    cfg: dict[str, Any], workdir: str | Path, *, reporter: Progress | None = None, quiet: bool = False
 ) -> dict[str, Any]:
     """Trains (or resumes) the supernet of ``cfg`` in ``workdir``; returns the final metrics.
 
-    Every ``log_every`` steps a record goes to ``metrics.jsonl``; the terminal shows them as
-    ``log_format`` says (:mod:`nas.terminal`; ``quiet``: nothing)."""
-    from nas.terminal import Terminal, training_summary
-
-    term = Terminal("quiet" if quiet else log_format)
+    Every ``log_every`` steps a record goes to ``metrics.jsonl`` and to ``reporter``
+    (:mod:`search_spaces.progress`: the CLI passes a :class:`nas.terminal.Terminal`), which
+    also gets a bar over the steps with the loss and the sampler's bin; without one, or with
+    ``quiet``, nothing is shown. The trainer prints nothing itself."""
+    term = SILENT if quiet or reporter is None else reporter
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     space = _space(cfg)
@@ -288,5 +289,4 @@ def train_and_evaluate(
     }
     emit(final)
     log.close()
-    term.lines(training_summary(final, bar, metrics_file=str(workdir / "metrics.jsonl")))
     return final

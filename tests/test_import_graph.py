@@ -105,3 +105,50 @@ def test_no_package_has_an_import_loop():
     ``predictors.models.inputs``) sit below the modules that implement them."""
     for package in ("nas", "search_spaces", "supernet", "predictors", "experiments"):
         assert loops(import_graph(package)) == [], package
+
+
+# The floors, lowest first: a module imports only its own floor and those below it.
+FLOORS = ("search_spaces", "supernet", "predictors", "nas", "experiments")
+# The one documented arrow up (docs/design.md, "Import structure"): ``cost: latency`` in a
+# training config bins subnets by a device's latency predictor.
+UPWARD_EXCEPTIONS = {("supernet.complexity_sampling", "predictors")}
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    """(module, package above it) for every import, lazy ones inside functions included,
+    that runs up the floors of :data:`FLOORS`."""
+    found = set()
+    for floor, package in enumerate(FLOORS):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT).with_suffix("")
+            name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    targets = [node.module]
+                elif isinstance(node, ast.Import):
+                    targets = [a.name for a in node.names]
+                else:
+                    continue
+                for t in targets:
+                    top = t.split(".")[0]
+                    if top in FLOORS and FLOORS.index(top) > floor:
+                        found.add((name, top))
+    return found
+
+
+def test_upward_imports_are_found(tmp_path, monkeypatch):
+    """The check sees a lazy import inside a function."""
+    import test_import_graph as me
+
+    (tmp_path / "search_spaces").mkdir()
+    (tmp_path / "search_spaces" / "low.py").write_text("def f():\n    from nas.terminal import Terminal\n")
+    for package in FLOORS[1:]:
+        (tmp_path / package).mkdir()
+    monkeypatch.setattr(me, "ROOT", tmp_path)
+    assert me.upward_imports() == {("search_spaces.low", "nas")}
+
+
+def test_no_layer_imports_a_layer_above_it():
+    """Presentation lives on the top floor: the trainer and the latency campaign report
+    through a ``reporter`` (search_spaces.progress) and never import nas.terminal."""
+    assert upward_imports() == UPWARD_EXCEPTIONS
