@@ -14,11 +14,13 @@ files alike.  See docs/design.md for why this and not a ``grain`` iterator.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 from search_spaces import SearchSpace
 from supernet import tasks
+from supernet.tasks.data_report import REPORT_FILE, report_lines  # noqa: F401  (re-exported)
 from supernet.tasks.image_classification import mnist  # noqa: F401  (the built-in default data)
 
 # files a run keeps beside its checkpoints that an exported bundle needs too
@@ -38,6 +40,25 @@ def load(
     """The data of ``space``'s task (the built-in dataset when ``data_cfg`` is empty)."""
     task = tasks.get(space)
     return Dataset(task, task.load(space, dict(data_cfg or {}), home=Path(home) if home else None))
+
+
+def report(ds: Dataset) -> dict[str, Any] | None:
+    """What the task read (:mod:`supernet.tasks.data_report`), None for kinds without a report."""
+    return getattr(ds.data, "report", None)
+
+
+def save_report(ds: Dataset, home: str | Path) -> dict[str, Any] | None:
+    """Writes :func:`report` as ``data.json`` in the run ``home`` (when there is one); returns it."""
+    rep = report(ds)
+    if rep is not None:
+        (Path(home) / REPORT_FILE).write_text(json.dumps(rep, indent=1))
+    return rep
+
+
+def read_report(home: str | Path) -> dict[str, Any] | None:
+    """The ``data.json`` a run's training wrote, or None (runs before it, other kinds)."""
+    path = Path(home) / REPORT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def train_batch(ds: Dataset, *, step: int, batch_size: int, seed: int, seq_len: int | None = None):

