@@ -58,12 +58,30 @@ def train(cfg: dict, workdir: str | Path, term: terminal.Terminal) -> dict:
     records), then the summary: steps and their rate, compiles, the final metrics."""
     from supernet.train import train_and_evaluate
 
-    final = train_and_evaluate(cfg, workdir, reporter=term)
+    final = train_and_evaluate(cfg, workdir, reporter=_ShowsData(term))
     if term.last_bar is not None:
         term.lines(
             terminal.training_summary(final, term.last_bar, metrics_file=str(Path(workdir) / "metrics.jsonl"))
         )
     return final
+
+
+class _ShowsData:
+    """``term``, with the trainer's first record, what was read (``{"data": report}``,
+    :mod:`supernet.tasks.data_report`), also shown as readable lines."""
+
+    def __init__(self, term: terminal.Terminal) -> None:
+        self.term = term
+
+    def bar(self, **kw):
+        return self.term.bar(**kw)
+
+    def record(self, obj) -> None:
+        if "data" in obj:
+            from supernet.tasks.data_report import report_lines
+
+            self.term.lines(report_lines(obj["data"]))
+        self.term.record(obj)
 
 
 def _read_archs(path: str, space) -> list:

@@ -227,9 +227,8 @@ def train_and_evaluate(
         run_key = checkpoint.key_from_json(meta["key"])
     data_cfg = pretrained.with_tokenizer(cfg["data"], cfg["init_from"])  # the checkpoint's tokenizer.json
     ds = data.load(space, data_cfg, home=workdir)  # after the checks above: the run's tokenizer is kept
-    report = data.save_report(ds, workdir)  # what was read: data.json, printed before the first step
+    report = data.save_report(ds, workdir)  # what was read: data.json, and the reporter's first record
     if report:
-        term.lines(data.report_lines(report))
         term.record({"data": report})
     (workdir / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
     log = _metrics_file(workdir, step)

@@ -34,8 +34,11 @@ def uninterrupted(cli, env, tmp_path_factory):
     r = cli("train", ROOT / "experiments/train_tiny.yaml", "--workdir", wd, "--log-format", "json", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stderr == ""  # no JAX, absl or Orbax log lines around the checkpoints (no bar: not a tty)
-    # for scripts: stdout holds exactly the lines of metrics.jsonl (every step, then the final record)
-    assert r.stdout.splitlines() == (wd / "metrics.jsonl").read_text().splitlines()
+    # for scripts: stdout holds what was read (data.json) and then exactly the lines of
+    # metrics.jsonl (every step, then the final record)
+    first, *rest = r.stdout.splitlines()
+    assert json.loads(first) == {"data": json.loads((wd / "data.json").read_text())}
+    assert rest == (wd / "metrics.jsonl").read_text().splitlines()
     assert all(isinstance(json.loads(x), dict) for x in r.stdout.splitlines())
     return wd
 
