@@ -30,9 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument(
         "input",
         nargs="?",
-        help="images: INPUT.npy / .json (N,H,W[,C]), an image or a folder of images; LMs: token ids (N,T)",
+        help="images: INPUT.npy / .json (N,H,W[,C]), an image or a folder of images; LMs: token ids (N,T); "
+        "text kinds: a .txt (one text per line) or a JSON list of strings",
     )
-    q.add_argument("--prompt", "--text", dest="prompt", help="language models: a prompt to continue")
+    q.add_argument(
+        "--prompt",
+        "--text",
+        dest="prompt",
+        help="language models: a prompt to continue; masked LMs: a text whose [MASK]s to fill",
+    )
     q.add_argument(
         "--max-tokens", "--chars", dest="max_tokens", type=int, default=64, help="tokens to generate (64)"
     )

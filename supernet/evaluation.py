@@ -15,19 +15,17 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from search_spaces import ArchConfig, SearchSpace, space_from_dict
 from supernet import checkpoint, data, model, tasks
+from supernet.losses import batch_stats
 
 
 @functools.partial(jax.jit, static_argnames=("geo", "embed_dim"))
 def _batch_stats(params, x, y, codes, *, geo: model.Geometry, embed_dim: int):
-    """(sum of token/example losses, number correct, count) on one batch."""
+    """(sum of token/example losses, number correct, count of labelled positions) on one batch."""
     logits = model.apply_codes(params, x, codes, geo=geo, embed_dim=embed_dim)
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-    correct = (logits.argmax(-1) == y).sum()
-    return losses.sum(), correct, losses.size
+    return batch_stats(logits, y)  # over the labelled positions (y >= 0)
 
 
 def evaluate(

@@ -39,20 +39,18 @@ from search_spaces.progress import SILENT, Progress
 from supernet import checkpoint, data, model, pretrained
 from supernet.config import distill_on
 from supernet.evaluation import evaluate
+from supernet.losses import cross_entropy
 from supernet.optim import make_optimizer
 from supernet.samplers import make_sampler
 
 
 def loss_fn(params, x, y, codes, soft, ws=None, *, geo: model.Geometry, embed_dim: int):
-    """Mean cross-entropy against labels ``y``, or against ``soft`` probabilities when given.
+    """Mean cross-entropy against labels ``y``, or against ``soft`` probabilities when given,
+    over the positions with a label (``y >= 0``; :mod:`supernet.losses`).
 
     ``ws``: the layer stack's workspace (:func:`supernet.model.stack_workspace`) or None."""
     logits = model.apply_codes(params, x, codes, ws, geo=geo, embed_dim=embed_dim)
-    if soft is None:
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    else:
-        loss = optax.softmax_cross_entropy(logits, soft).mean()
-    return loss, logits
+    return cross_entropy(logits, y, soft), logits  # over labelled positions (y >= 0)
 
 
 class StepFns:

@@ -72,6 +72,8 @@ ELSEWHERE = {
     "nas train experiments/train_lm_shakespeare.yaml": (
         "test_lm_task.py::test_builtin_shakespeare_lm_and_play_classification"
     ),
+    "nas train experiments/train_mlm_shakespeare.yaml": "test_masked_lm.py::test_readme_mlm_commands_train_eval_predict",
+    "nas predict runs/mlm-best": "test_masked_lm.py::test_readme_mlm_commands_train_eval_predict",
     "nas predict runs/lm-best --prompt": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
     "nas train my-lm.yaml": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",
     "nas search search-lm.yaml": "test_readme_own_data.py::test_own_text_corpus_train_search_export_generate",

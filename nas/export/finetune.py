@@ -20,10 +20,16 @@ from nas.export.bundle import write_bundle
 from nas.export.load import load_subnet
 from search_spaces import NasError
 from supernet import data
+from supernet.losses import cross_entropy
 
 
 def _loss(logits: jax.Array, y: jax.Array) -> jax.Array:
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    return cross_entropy(logits, y)  # over the labelled positions (y >= 0)
+
+
+def _accuracy(logits: jax.Array, y: jax.Array) -> jax.Array:
+    valid = y >= 0
+    return ((logits.argmax(-1) == y) & valid).sum() / jnp.maximum(valid.sum(), 1)
 
 
 def evaluate_standalone(
@@ -38,7 +44,7 @@ def evaluate_standalone(
     """Validation metrics of the space's task kind (e.g. accuracy and loss, or loss and perplexity)."""
     ds = ds if ds is not None else data.load(space)
     batches = data.val_batches(ds, batch_size=batch_size, max_examples=max_examples)
-    f = jax.jit(lambda v, x, y: (_loss(apply_fn(v, x), y), (apply_fn(v, x).argmax(-1) == y).mean()))
+    f = jax.jit(lambda v, x, y: (_loss(apply_fn(v, x), y), _accuracy(apply_fn(v, x), y)))
     losses, accs = zip(
         *[(float(a), float(b)) for a, b in (f(variables, x, y) for x, y in batches)], strict=True
     )

@@ -12,7 +12,8 @@ Built-in kinds: ``vit`` (alias ``image_classification``; MNIST, ``.npz``/``.npy`
 arrays, image folders), ``lm`` (token-level causal LM, byte-level BPE, text files
 or nanoGPT ``.bin`` token files) and ``charlm`` (the same LM on ASCII characters),
 ``text_classification`` (a bidirectional encoder; CSV / JSON lines, or lines of
-Shakespeare labelled by play).
+Shakespeare labelled by play), ``masked_lm`` (BERT's masked-LM pretraining of a
+bidirectional encoder on the LM's corpora).
 
 Adding a kind: write ``my_task.py`` with a module-level ``TASK = Task(...)`` and
 call ``register(TASK, "my_kind")`` (see README, "Adding a task kind").
@@ -26,11 +27,12 @@ __all__ = ["Task", "get", "names", "register"]
 
 
 def _register_builtins() -> None:
-    from supernet.tasks import causal_lm, image_classification, text_classification
+    from supernet.tasks import causal_lm, image_classification, masked_lm, text_classification
 
     register(image_classification.TASK, "vit", "image_classification")
     register(causal_lm.TASK, "lm", "causal_lm", "charlm")
     register(text_classification.TASK, "text_classification")
+    register(masked_lm.TASK, "masked_lm")
 
 
 _register_builtins()

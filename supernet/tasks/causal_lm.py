@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
@@ -86,12 +87,23 @@ def _plays() -> list[Path]:
     return files
 
 
+def _bpe_key(vocab_size: int, specials: tuple[str, ...]) -> str:
+    """The cache name of the plays' BPE (``shakespeare-bpe-2048``; ``shakespeare-bpe-mask-2048``
+    with the special token ``[MASK]``)."""
+    tags = "".join(re.sub(r"\W", "", t).lower() + "-" for t in specials)
+    return f"shakespeare-bpe-{tags}{vocab_size}"
+
+
 @functools.lru_cache(maxsize=4)
-def _shakespeare_tokens(spec: str, vocab_size: int) -> tuple[np.ndarray, toklib.Tok]:
+def _shakespeare_tokens(
+    spec: str, vocab_size: int, specials: tuple[str, ...] = ()
+) -> tuple[np.ndarray, toklib.Tok]:
     """The plays as one token stream (tokens cached beside the cached tokenizer)."""
     files = _plays()
-    key = f"shakespeare-bpe-{vocab_size}"
-    tok = toklib.resolve(spec, vocab_size=vocab_size, home=None, corpus=files, cache_key=key)
+    key = _bpe_key(vocab_size, specials)
+    tok = toklib.resolve(
+        spec, vocab_size=vocab_size, home=None, corpus=files, cache_key=key, specials=specials
+    )
     text = corpus.read_text(files, field="task.dataset")
     if tok.json is None:
         return tok.encode(text), tok
@@ -117,7 +129,15 @@ def _stream(path: Path, *, field: str, data_cfg, vocab_size: int, tok) -> np.nda
     return corpus.tokenize(tok, corpus.read_text(corpus.text_files(path, field=field), field=field))
 
 
-def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None = None) -> Tokens:
+def load(
+    space: SearchSpace,
+    data_cfg: Mapping[str, Any],
+    *,
+    home: Path | None = None,
+    specials: tuple[str, ...] = (),
+) -> Tokens:
+    """The token streams of the task (``specials``: special tokens a trained BPE adds after
+    ``<|endoftext|>``, e.g. the masked LM's ``[MASK]``)."""
     task = space.task
     V, context = int(task["vocab_size"]), int(task["seq_len"])
     extra = sorted(set(data_cfg) - OPTIONS)
@@ -133,9 +153,10 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
     if not data_cfg.get("train"):
         if set(data_cfg) - {"tokenizer", "seq_len", "val_fraction"}:
             raise NasError("field 'data.train': give a text file, a folder or a train.bin")
-        ids, tok = _shakespeare_tokens(spec, V)
+        ids, tok = _shakespeare_tokens(spec, V, specials)
         if home is not None and tok.json is not None:
-            toklib.resolve(spec, vocab_size=V, home=home, corpus=None, cache_key=f"shakespeare-bpe-{V}")
+            key = _bpe_key(V, specials)
+            toklib.resolve(spec, vocab_size=V, home=home, corpus=None, cache_key=key, specials=specials)
         cut = int(len(ids) * (1.0 - frac))
         train, val = ids[:cut], ids[cut:]
     else:
@@ -145,7 +166,9 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
         if binary and spec == "bpe" and not (home and (home / toklib.FILENAME).is_file()):
             tok = None  # a pre-tokenized corpus needs no tokenizer to train; generation then needs one
         else:
-            tok = toklib.resolve(spec, vocab_size=V, home=home, corpus=files, cache_key=None)
+            tok = toklib.resolve(
+                spec, vocab_size=V, home=home, corpus=files, cache_key=None, specials=specials
+            )
         train = _stream(path, field="data.train", data_cfg=data_cfg, vocab_size=V, tok=tok)
         if data_cfg.get("val"):
             val = _stream(Path(data_cfg["val"]), field="data.val", data_cfg=data_cfg, vocab_size=V, tok=tok)

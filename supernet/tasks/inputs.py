@@ -64,6 +64,32 @@ def check_labels(y: Any, *, num_classes: int, field: str, source: str) -> np.nda
     return y.astype(np.int32)
 
 
+def read_texts(inputs: str | None, prompt: str | None, *, what: str = "texts") -> list[str]:
+    """The texts ``nas predict`` runs on: ``--prompt`` TEXT, or each line of a .txt file, or
+    each string of a JSON list."""
+    if prompt is not None:
+        return [prompt]
+    if inputs is None:
+        raise NasError(
+            f"field 'input': give --prompt TEXT, a .txt file (one text per line) or a JSON list of {what}"
+        )
+    p = Path(inputs)
+    if not p.is_file():
+        raise NasError(f"field 'input': file '{p}' does not exist")
+    if p.suffix == ".json":
+        try:
+            texts = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise NasError(f"field 'input': '{p}' is not JSON ({e.msg})") from None
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise NasError(f"field 'input': '{p}' must hold a JSON list of strings")
+    else:
+        texts = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not texts:
+        raise NasError(f"field 'input': '{p}' holds no texts")
+    return texts
+
+
 def softmax_rows(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(-1, keepdims=True)
     p = np.exp(z)

@@ -40,7 +40,7 @@ from supernet.tasks import labelled
 from supernet.tasks import tokenizer as toklib
 from supernet.tasks.api import Task
 from supernet.tasks.image_classification import CLASSES_FILE, _save_classes
-from supernet.tasks.inputs import class_lines, split
+from supernet.tasks.inputs import class_lines, read_texts, split
 
 OPTIONS = {"train", "val", "val_fraction", "tokenizer", "text_field", "label_field"}
 
@@ -208,27 +208,7 @@ def predict(sub, *, inputs: str | None, prompt: str | None = None, **_: Any) -> 
     """The class of ``--prompt`` TEXT, or of each line of a .txt file / each string of a JSON list."""
     from supernet.tasks.causal_lm import bundle_tokenizer
 
-    if prompt is not None:
-        texts = [prompt]
-    elif inputs is None:
-        raise NasError(
-            "field 'input': give --prompt TEXT, a .txt file (one text per line) or a JSON list of strings"
-        )
-    else:
-        p = Path(inputs)
-        if not p.is_file():
-            raise NasError(f"field 'input': file '{p}' does not exist")
-        if p.suffix == ".json":
-            try:
-                texts = json.loads(p.read_text())
-            except json.JSONDecodeError as e:
-                raise NasError(f"field 'input': '{p}' is not JSON ({e.msg})") from None
-            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-                raise NasError(f"field 'input': '{p}' must hold a JSON list of strings")
-        else:
-            texts = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        if not texts:
-            raise NasError(f"field 'input': '{p}' holds no texts")
+    texts = read_texts(inputs, prompt, what="strings")
     classes_file = sub.path / CLASSES_FILE
     labels = json.loads(classes_file.read_text()) if classes_file.is_file() else None
     task = sub.space.task

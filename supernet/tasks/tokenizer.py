@@ -52,6 +52,10 @@ class Tok(NamedTuple):
             return "".join(chr(i) for i in ids)
         return _rust(self.json).decode(ids)
 
+    def token_id(self, token: str) -> int | None:
+        """The id of a whole token such as ``[MASK]`` (None when the vocabulary lacks it)."""
+        return None if self.json is None else _rust(self.json).token_to_id(token)
+
 
 _CACHE: dict[str, object] = {}
 
@@ -84,20 +88,22 @@ def load_file(path: str | Path, *, where: str = "field 'data.tokenizer'") -> Tok
     return from_json(p.read_text(encoding="utf-8"), where=f"{where} '{p}'")
 
 
-def train_bpe(files: list[Path], *, vocab_size: int) -> Tok:
-    """A byte-level BPE of ``vocab_size`` ids trained on ``files`` (UTF-8 text)."""
+def train_bpe(files: list[Path], *, vocab_size: int, specials: tuple[str, ...] = ()) -> Tok:
+    """A byte-level BPE of ``vocab_size`` ids trained on ``files`` (UTF-8 text); ``<|endoftext|>``
+    is id 0 and ``specials`` (e.g. ``[MASK]``) the ids after it."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    if vocab_size < len(alphabet) + 1:
+    if vocab_size < len(alphabet) + 1 + len(specials):
         raise NasError(
-            f"field 'task.vocab_size': a byte-level BPE needs at least {len(alphabet) + 1} ids, got {vocab_size}"
+            f"field 'task.vocab_size': a byte-level BPE needs at least {len(alphabet) + 1 + len(specials)} ids, "
+            f"got {vocab_size}"
         )
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, initial_alphabet=alphabet, special_tokens=[EOT], show_progress=False
+        vocab_size=vocab_size, initial_alphabet=alphabet, special_tokens=[EOT, *specials], show_progress=False
     )
     tok.train([str(f) for f in files], trainer)
     return from_json(tok.to_str(), where="trained BPE")
@@ -110,12 +116,18 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def resolve(
-    spec: str | None, *, vocab_size: int, home: Path | None, corpus: list[Path] | None, cache_key: str | None
+    spec: str | None,
+    *,
+    vocab_size: int,
+    home: Path | None,
+    corpus: list[Path] | None,
+    cache_key: str | None,
+    specials: tuple[str, ...] = (),
 ) -> Tok:
     """The tokenizer of a run: the one saved in ``home`` if any, else ``spec``'s (and saves it there).
 
-    ``spec`` is ``'ascii'``, ``'bpe'`` (trained on ``corpus``; cached under ``cache_key``
-    when given) or a path to a ``tokenizer.json``.  A saved tokenizer that differs
+    ``spec`` is ``'ascii'``, ``'bpe'`` (trained on ``corpus`` with the special tokens
+    ``specials`` after ``<|endoftext|>``; cached under ``cache_key`` when given) or a path to a ``tokenizer.json``.  A saved tokenizer that differs
     from an explicitly given file is an error, and the saved one is never overwritten.
     """
     spec = spec or "bpe"
@@ -138,7 +150,7 @@ def resolve(
                 raise NasError(
                     "field 'data.tokenizer': 'bpe' needs a text corpus to train on (give data.train)"
                 )
-            tok = train_bpe(corpus, vocab_size=vocab_size)
+            tok = train_bpe(corpus, vocab_size=vocab_size, specials=specials)
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(cached, tok.json)
