@@ -11,94 +11,25 @@ values are all tied has no correlation and is skipped.
 
 from __future__ import annotations
 
-import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
+
+from nas.rank_stats import (  # noqa: F401  (re-exported: the study's statistics live in nas.rank_stats)
+    _interval,
+    _kendall,
+    _spearman,
+    bootstrap,
+    kendall,
+    kendall_difference,
+    paired_difference,
+    spearman,
+)
 
 
-def _kendall(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of each row pair of ``a``, ``b`` (R, n) (nan where a row is all ties)."""
-    i, j = np.triu_indices(a.shape[1], k=1)
-    da, db = np.sign(a[:, i] - a[:, j]), np.sign(b[:, i] - b[:, j])
-    n0 = len(i)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (da * db).sum(1) / np.sqrt((n0 - (da == 0).sum(1)) * (n0 - (db == 0).sum(1)))
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman's rho (Pearson's r of the average ranks) of each row pair (nan where a row is all ties)."""
-    ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
-    ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (ra * rb).sum(1) / np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
-
-
-def _interval(value: float, draws: np.ndarray, n: int) -> dict[str, float | None]:
-    """``{"value", "lo", "hi", "n"}``: the statistic and the 2.5/97.5 percentiles of its finite draws."""
-    draws = draws[~np.isnan(draws)]
-    if math.isnan(value) or not len(draws):
-        return {"value": None, "lo": None, "hi": None, "n": n}
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return {"value": value, "lo": float(lo), "hi": float(hi), "n": n}
-
-
-def bootstrap(
-    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    a: Sequence[float],
-    b: Sequence[float],
-    *,
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> dict[str, float | None]:
-    """``{"value", "lo", "hi", "n"}``: ``fn(a, b)`` and its 95 % percentile-bootstrap interval."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"paired 1-d samples expected, got shapes {a.shape} and {b.shape}")
-    value = float(fn(a[None], b[None])[0])
-    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
-    draws = fn(a[idx], b[idx])
-    return _interval(value, draws, len(a))
-
-
-def paired_difference(
-    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    a: Sequence[float],
-    b: Sequence[float],
-    truth: Sequence[float],
-    *,
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> dict[str, float | None]:
-    """``fn(a, truth) - fn(b, truth)`` and its 95 % percentile-bootstrap interval, both
-    correlations computed on the *same* resampled subnets each time (a paired comparison: the
-    subnets' shared difficulty cancels, so the interval is narrower than two separate ones)."""
-    a, b, t = (np.asarray(v, dtype=float) for v in (a, b, truth))
-    if not a.shape == b.shape == t.shape or a.ndim != 1:
-        raise ValueError(f"paired 1-d samples expected, got shapes {a.shape}, {b.shape} and {t.shape}")
-    value = float(fn(a[None], t[None])[0] - fn(b[None], t[None])[0])
-    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
-    draws = fn(a[idx], t[idx]) - fn(b[idx], t[idx])
-    return _interval(value, draws, len(a))
-
-
-def kendall_difference(a: Sequence[float], b: Sequence[float], truth: Sequence[float], **kw) -> dict[str, float | None]:
-    """Kendall's tau of ``a`` vs ``truth`` minus that of ``b`` vs ``truth``, paired bootstrap interval."""
-    return paired_difference(_kendall, a, b, truth, **kw)
-
-
-def kendall(a: Sequence[float], b: Sequence[float], **kw) -> dict[str, float | None]:
-    """Kendall's tau-b of ``a`` vs ``b`` with its bootstrap interval."""
-    return bootstrap(_kendall, a, b, **kw)
-
-
-def spearman(a: Sequence[float], b: Sequence[float], **kw) -> dict[str, float | None]:
-    """Spearman's rho of ``a`` vs ``b`` with its bootstrap interval."""
-    return bootstrap(_spearman, a, b, **kw)
-
-
-def top_precision(predicted: Sequence[float], truth: Sequence[float], *, frac: float = 0.25, lower_better: bool) -> float:
+def top_precision(
+    predicted: Sequence[float], truth: Sequence[float], *, frac: float = 0.25, lower_better: bool
+) -> float:
     """Share of the true best ``frac`` of the subnets that the predicted best ``frac`` contains."""
     k = max(1, int(round(frac * len(truth))))
     sign = 1.0 if lower_better else -1.0

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "nas.cli_export",
     "nas.cli_hf",
     "nas.cli_quickstart",
+    "nas.cli_proxies",
 ]
 
 

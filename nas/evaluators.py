@@ -29,6 +29,12 @@ returns one metrics dict per architecture:
   ``perplexity``) of the latest checkpoint in ``workdir``
   (:func:`supernet.evaluation.load_payload`), built once per Ray worker (it
   compiles).
+* ``proxy``: zero-cost proxies at initialization (:mod:`supernet.proxies`; option
+  ``proxies``, a list of names, each its own metric; ``batches``, ``batch_size``,
+  ``seq_len``, ``seed``), no training and no checkpoint: a zero-shot search pairs it with
+  ``complexity`` or ``latency``.  Built once per Ray worker (it compiles one program per
+  embedding width); ``cheap: true`` runs it in the driver instead.  A value that is NaN or
+  infinite is an error naming the proxy and the architecture, never a number for the search.
 
 Every file an evaluator reads (a table, a fitted predictor, the supernet's
 checkpoint and validation data) is read by its kind's ``load`` into an
@@ -240,6 +246,41 @@ def _build_supernet(spec: Mapping[str, Any], space: SearchSpace, payload: dict) 
     return fn
 
 
+def _build_proxy(spec: Mapping[str, Any], space: SearchSpace, payload: None) -> Fn:
+    from supernet import proxies
+
+    score = proxies.scorer(
+        space,
+        spec["proxies"],
+        seed=int(spec.get("seed", 0)),
+        batches=int(spec.get("batches", 1)),
+        batch_size=int(spec.get("batch_size", 16)),
+        seq_len=spec.get("seq_len"),
+    )
+
+    def fn(archs):
+        rows = score(list(archs))
+        proxies.check_finite(rows, list(archs))
+        return rows
+
+    return fn
+
+
+def _check_proxy(spec: Mapping[str, Any], space: SearchSpace) -> None:
+    """The names exist and the space builds (the weights and data are made on the workers)."""
+    from supernet import model, proxies
+
+    proxies.check_names(spec["proxies"], where="proxies")
+    model.geometry(space)
+    if proxies.needs_data(spec["proxies"]):
+        from supernet import tasks
+
+        try:
+            tasks.get(space)
+        except NasError as e:
+            raise NasError(f"field 'proxies': space '{space.name}' has no data to probe with ({e})") from None
+
+
 def _table_provides(spec: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted({k for m in read_table(spec["path"], **T.mapping(spec)).values() for k in m}))
 
@@ -287,6 +328,14 @@ KINDS: dict[str, Kind] = {
         _check_supernet,
         _load_supernet,
     ),
+    "proxy": Kind(
+        frozenset({"proxies", "batches", "batch_size", "seq_len", "seed", "cheap"}),
+        (),
+        lambda s: tuple(s["proxies"]),
+        lambda s: bool(s.get("cheap", False)),
+        _build_proxy,
+        _check_proxy,
+    ),
 }
 
 
@@ -329,6 +378,17 @@ def check_spec(spec: Any, *, where: str = "evaluators") -> dict:
             raise NasError(
                 f"field '{where}.quantiles': expected probabilities in (0, 1) like [0.9], got {qs!r}"
             )
+    if kind == "proxy":
+        names = spec.get("proxies")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise NasError(f"field '{where}.proxies': expected a list of proxy names, got {names!r}")
+        for key in ("batches", "batch_size", "seq_len", "seed"):
+            v = spec.get(key)
+            low = 0 if key == "seed" else 1
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+                raise NasError(f"field '{where}.{key}': expected an integer >= {low}, got {v!r}")
+        if not isinstance(spec.get("cheap", False), bool):
+            raise NasError(f"field '{where}.cheap': expected true or false, got {spec['cheap']!r}")
     if kind == "callable":
         if ":" not in spec["target"]:
             raise NasError(f"field '{where}.target': expected 'module:function', got {spec['target']!r}")

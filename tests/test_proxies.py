@@ -1,0 +1,109 @@
+"""Zero-cost proxies (supernet/proxies): reproducible, finite, blind to the order within a batch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from search_spaces import ArchConfig, load_space
+from search_spaces.errors import NasError
+
+FAST = ["params", "nonembed_params", "flops", "snip", "naswot", "head_importance", "head_confidence", "dss"]
+
+
+@pytest.fixture(scope="module")
+def lm_tiny():
+    from supernet import proxies as P
+
+    space = load_space(str(ROOT / "experiments/spaces/lm-tiny.yaml"))
+    return space, P.make_probe(space, seed=0, batches=1, batch_size=4)
+
+
+def _archs(space):
+    return [space.smallest(), space.largest(), *space.sample_many(3, 2)]
+
+
+def test_values_are_finite_reproducible_and_rank_sizes(lm_tiny):
+    from supernet import proxies as P
+
+    space, probe = lm_tiny
+    archs = _archs(space)
+    rows = P.score(probe, archs, FAST)
+    assert all(math.isfinite(v) for r in rows for v in r.values())
+    again = P.score(P.make_probe(space, seed=0, batches=1, batch_size=4), archs, FAST)
+    assert rows == again  # same seed, same batches, same numbers
+    other = P.score(P.make_probe(space, seed=1, batches=1, batch_size=4), archs, FAST)
+    assert [r["snip"] for r in other] != [r["snip"] for r in rows]  # the seed matters
+    small, large = rows[0], rows[1]
+    assert large["params"] > small["params"] and large["nonembed_params"] > small["nonembed_params"]
+    assert 0 < large["nonembed_params"] < large["params"]
+
+
+def test_independent_of_the_order_of_examples(lm_tiny):
+    from supernet import proxies as P
+
+    space, probe = lm_tiny
+    (x, y), perm = probe.batches[0], np.array([2, 0, 3, 1])
+    shuffled = probe._replace(batches=((x[perm], y[perm]),))
+    archs = _archs(space)
+    a, b = P.score(probe, archs, FAST), P.score(shuffled, archs, FAST)
+    for ra, rb in zip(a, b, strict=True):
+        for k in FAST:
+            assert ra[k] == pytest.approx(rb[k], rel=1e-4, abs=1e-5), k
+
+
+def test_layers_without_softmax_heads_are_skipped(lm_tiny):
+    """The documented rule: attention-probability proxies count softmax layers only."""
+    from supernet import proxies as P
+
+    space, probe = lm_tiny
+    linear = ArchConfig.make(
+        depth=2, embed_dim=32, num_heads=[2, 2], mlp_dim=[64, 64], attn_type=["linear"] * 2
+    )
+    mixed = linear.replace(attn_type=("softmax", "linear"))
+    r_lin, r_mix = P.score(probe, [linear, mixed], FAST)  # the same programs as above: no compile
+    assert r_lin["head_confidence"] == 0.0 < r_mix["head_confidence"]
+    assert r_lin["head_importance"] > 0  # gates on heads exist for linear attention too
+
+
+def test_bad_names_and_options_are_one_line():
+    from supernet import proxies as P
+
+    with pytest.raises(NasError, match="unknown proxy 'zen'"):
+        P.check_names(["snip", "zen"])
+    with pytest.raises(NasError, match="batch_size"):
+        P.make_probe(load_space("vit-mnist"), batch_size=0)
+    with pytest.raises(NasError, match="not finite"):
+        P.check_finite([{"snip": float("nan")}], [load_space("vit-mnist").smallest()])
+
+
+def test_the_ensemble_depends_on_the_architecture_only(lm_tiny):
+    from supernet import proxies as P
+
+    space, probe = lm_tiny
+    archs = _archs(space)
+    together = P.score(probe, archs, [*FAST, "ensemble"])
+    alone = [P.score(probe, [a], [*FAST, "ensemble"])[0] for a in archs[:2]]
+    assert [r["ensemble"] for r in together[:2]] == [r["ensemble"] for r in alone]
+    assert all(0.0 <= r["ensemble"] <= 1.0 for r in together)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["vit-tiny", "lm-tiny", "llama-shakespeare", "textcls-shakespeare"])
+def test_every_proxy_is_finite_on_each_kind_of_space(name):
+    from supernet import proxies as P
+
+    path = ROOT / f"experiments/spaces/{name}.yaml"
+    space = load_space(str(path) if path.is_file() else name)
+    probe = P.make_probe(space, seed=0, batches=1, batch_size=3, seq_len=16)
+    archs = [space.smallest(), space.largest()]
+    rows = P.score(probe, archs, P.names())
+    P.check_finite(rows, archs)
+    x, y = probe.batches[0]
+    flipped = P.score(probe._replace(batches=((x[::-1], y[::-1]),)), archs, P.names())
+    for ra, rb in zip(rows, flipped, strict=True):
+        for k in P.names():
+            assert ra[k] == pytest.approx(rb[k], rel=1e-3, abs=1e-4), (name, k)

@@ -1,0 +1,109 @@
+"""``nas proxies score / validate`` and the ``proxy`` evaluator kind: real CLI, real files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ROOT
+
+from search_spaces import load_space
+from search_spaces.errors import NasError
+
+TINY = str(ROOT / "experiments/spaces/lm-tiny.yaml")
+
+
+@pytest.fixture(scope="module")
+def scores(cli, tmp_path_factory):
+    out = tmp_path_factory.mktemp("proxies") / "scores.jsonl"
+    r = cli(
+        "proxies",
+        "score",
+        TINY,
+        "--sample",
+        "8",
+        "--proxies",
+        "params,nonembed_params,flops",
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_score_writes_a_table_row_per_architecture(scores):
+    rows = [json.loads(line) for line in scores.read_text().splitlines()]
+    assert len(rows) == 8 and set(rows[0]["metrics"]) == {"params", "nonembed_params", "flops"}
+    space = load_space(TINY)
+    for r in rows:
+        space.parse(r["arch"])  # every row is an architecture of the space
+
+
+def test_validate_ranks_a_metric_that_follows_params(cli, scores, tmp_path):
+    """A results table whose perplexity falls as params grow: params' tau is +1 (min metric negated)."""
+    rows = [json.loads(line) for line in scores.read_text().splitlines()]
+    res = tmp_path / "results.jsonl"
+    res.write_text(
+        "".join(
+            json.dumps({"arch": r["arch"], "perplexity": 1e6 / r["metrics"]["params"]}) + "\n" for r in rows
+        )
+    )
+    out = tmp_path / "v.json"
+    r = cli("proxies", "validate", str(scores), str(res), "--out", str(out), "--n-boot", "200")
+    assert r.returncode == 0, r.stderr
+    table = json.loads(out.read_text())
+    assert table["metric"] == "perplexity" and table["proxies"]["params"]["kendall"][
+        "value"
+    ] == pytest.approx(1.0)
+    assert table["proxies"]["params"]["kendall"]["lo"] <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["score", TINY, "--sample", "2", "--proxies", "zen", "--out", "x.jsonl"], "unknown proxy 'zen'"),
+        (
+            [
+                "score",
+                str(ROOT / "experiments/spaces/hwgpt-m.yaml"),
+                "--sample",
+                "1",
+                "--proxies",
+                "snip",
+                "--out",
+                "x.jsonl",
+            ],
+            "hwgpt-m",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, words):
+    r = cli("proxies", *args, cwd=tmp_path)
+    assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_validate_rejects_architectures_outside_the_space(cli, scores, tmp_path):
+    res = tmp_path / "results.jsonl"
+    res.write_text(json.dumps({"arch": {"depth": 9, "embed_dim": 32}, "perplexity": 3.0}) + "\n")
+    r = cli("proxies", "validate", str(scores), str(res))
+    assert r.returncode == 2 and "not in space" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_evaluator_kind_checks_its_options():
+    from nas import evaluators as E
+
+    space = load_space(TINY)
+    ok = E.check_spec({"kind": "proxy", "proxies": ["snip"], "batches": 2})
+    assert E.static_provides(ok) == ("snip",) and not E.is_cheap(ok)
+    with pytest.raises(NasError, match="proxies"):
+        E.check_spec({"kind": "proxy", "proxies": "snip"})
+    with pytest.raises(NasError, match="batches"):
+        E.check_spec({"kind": "proxy", "proxies": ["snip"], "batches": 0})
+    with pytest.raises(NasError, match="unknown proxy"):
+        E.preflight([{"kind": "proxy", "proxies": ["zen"]}], space)
+    ev = E.build({"kind": "proxy", "proxies": ["params", "nonembed_params"]}, space)
+    (row,) = ev.fn([space.largest()])
+    assert row["params"] > row["nonembed_params"] > 0
