@@ -24,11 +24,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 from supernet import model
+from supernet.losses import cross_entropy
 
 
 class Probe(NamedTuple):
@@ -83,9 +83,8 @@ def codes_of(probe: Probe, arch: ArchConfig) -> tuple[int, jax.Array]:
 
 
 def loss_fn(params, x, y, codes, *, geo: model.Geometry, E: int) -> jax.Array:
-    """Mean cross-entropy of the subnet (the task's training loss)."""
-    logits = model.apply_codes(params, x, codes, geo=geo, embed_dim=E)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    """Mean cross-entropy of the subnet over the labelled positions (the task's training loss)."""
+    return cross_entropy(model.apply_codes(params, x, codes, geo=geo, embed_dim=E), y)
 
 
 def loss_and_hidden(params, x, y, codes, *, geo: model.Geometry, E: int):
@@ -94,8 +93,7 @@ def loss_and_hidden(params, x, y, codes, *, geo: model.Geometry, E: int):
     ws = model.stack_workspace(geo, E, x.shape)
 
     def f(p, ws):
-        logits = model.apply_codes(p, x, codes, ws, geo=geo, embed_dim=E)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        return cross_entropy(model.apply_codes(p, x, codes, ws, geo=geo, embed_dim=E), y)
 
     loss, pull = jax.vjp(f, params, ws)
     grads, hidden = pull(jnp.ones_like(loss))
