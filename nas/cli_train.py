@@ -33,7 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="start from a Hugging Face GPT-2 folder (config.json + model.safetensors); distils by default",
     )
     t.set_defaults(func=cmd_train)
-    e = sub.add_parser("eval", help="inherited validation metrics of architectures from a trained supernet")
+    e = sub.add_parser(
+        "eval",
+        help="inherited validation metrics of architectures from a trained supernet (one JSON line each: "
+        "the metrics, val_examples, and for classifiers accuracy_step, per_class accuracy and the confusion matrix)",
+    )
     e.add_argument("--workdir", required=True, help="folder of a 'nas train' run")
     e.add_argument(
         "--arch", required=True, nargs="+", help="ARCH.json files (an object or a list of objects)"
@@ -103,15 +107,20 @@ def _read_archs(path: str, space) -> list:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from supernet import checkpoint, data
-    from supernet.evaluation import evaluate
+    from supernet.evaluation import class_breakdown, evaluate
 
     space, params, config = checkpoint.load(args.workdir)
     archs = [a for path in args.arch for a in _read_archs(path, space)]
+    ds = data.load(space, config.get("data"), home=args.workdir)
     batches = data.val_batches(
-        data.load(space, config.get("data"), home=args.workdir),
-        batch_size=config["eval_batch_size"],
-        max_examples=config["eval_max_examples"],
+        ds, batch_size=config["eval_batch_size"], max_examples=config["eval_max_examples"]
     )
+    n = sum(len(y) for _, y in batches)  # whole batches of at most eval_max_examples
+    classes = (data.report(ds) or {}).get("classes")
     for arch, metrics in zip(archs, evaluate(space, params, archs, batches), strict=True):
-        print(json.dumps({"arch": arch.to_dict(), **metrics}, sort_keys=True))
+        out = {"arch": arch.to_dict(), **metrics, "val_examples": n}
+        per = class_breakdown(space, params, arch, batches, classes)
+        if per is not None:  # a classifier: how coarse its accuracy is, per class, the confusions
+            out |= {k: per[k] for k in ("accuracy_step", "per_class", "confusion")}
+        print(json.dumps(out, sort_keys=True))
     return 0

@@ -214,10 +214,7 @@ def quickstart(
 
 
 def print_summary(s: dict, *, log_format: str = "human") -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
+    from nas.tables import print_table
     from nas.terminal import Terminal
 
     _say("5/5 done", log_format)
@@ -225,28 +222,30 @@ def print_summary(s: dict, *, log_format: str = "human") -> None:
     term.record({"summary": s})
     if log_format != "human":
         return
-    t = Table(title="Best subnet under " + escape(s["constraint"]))  # '[cpu-host]' is not rich markup
-    for col in (
-        "inherited accuracy",
-        "params",
-        "FLOPs",
-        f"predicted ms ({s['device']})",
-        "90 % upper bound",
-        "measured ms (here, now)",
-        f"measured, on {s['device']}'s scale",
-    ):
-        t.add_column(col, justify="right")
     on_scale = s.get("measured_on_scale_ms")
-    t.add_row(
-        f"{s['accuracy']:.4f}",
-        f"{s['params']:,}",
-        f"{s['flops']:,}",
-        f"{s['predicted_ms']:.3f}",
-        "n/a" if s.get("predicted_q90_ms") is None else f"{s['predicted_q90_ms']:.3f}",
-        f"{s['measured_ms']:.3f}",
-        "n/a" if on_scale is None else f"{on_scale:.3f}",
+    print_table(
+        f"Best subnet under {s['constraint']}",
+        [
+            "inherited accuracy",
+            "params",
+            "FLOPs",
+            f"predicted ms ({s['device']})",
+            "90 % upper bound",
+            "measured ms (here, now)",
+            f"measured, on {s['device']}'s scale",
+        ],
+        [
+            [
+                f"{s['accuracy']:.4f}",
+                f"{s['params']:,}",
+                f"{s['flops']:,}",
+                f"{s['predicted_ms']:.3f}",
+                "n/a" if s.get("predicted_q90_ms") is None else f"{s['predicted_q90_ms']:.3f}",
+                f"{s['measured_ms']:.3f}",
+                "n/a" if on_scale is None else f"{on_scale:.3f}",
+            ]
+        ],
     )
-    Console().print(t)
     term.lines(
         [
             f"architecture: {ArchConfig.from_dict(s['architecture']).short()}",

@@ -165,21 +165,17 @@ def write_outputs(run_dir: str | Path, records, objectives, constraints, *, hv_r
 
 
 def print_table(front: Sequence[dict], objectives: Sequence[Objective], *, limit: int = 15) -> None:
-    """The Pareto front as a rich table on stdout."""
-    from rich.console import Console
-    from rich.table import Table
+    """The Pareto front as a table on stdout (:func:`nas.tables.print_table`: numbers never cut)."""
+    from nas.tables import print_table as show
+    from search_spaces import ArchConfig
 
-    table = Table(title=f"Pareto front ({len(front)} architectures)")
-    table.add_column("#", justify="right")
-    for o in objectives:
-        table.add_column(f"{o.metric} ({o.goal})", justify="right")
-    table.add_column("architecture")
-    for r in front[:limit]:
-        from search_spaces import ArchConfig
-
-        table.add_row(
+    rows = [
+        [
             str(r["index"]),
             *[f"{r['metrics'].get(o.metric, float('nan')):.4g}" for o in objectives],
             ArchConfig.from_dict(r["arch"]).short(),
-        )
-    Console(width=140).print(table)
+        ]
+        for r in front[:limit]
+    ]
+    headers = ["#", *(f"{o.metric} ({o.goal})" for o in objectives), "architecture"]
+    show(f"Pareto front ({len(front)} architectures)", headers, rows, text=[len(headers) - 1])

@@ -200,7 +200,12 @@ def training_summary(final: Mapping[str, Any], bar: Bar, *, metrics_file: str) -
         f"trained {final['step']:,} steps (this run: {rate(bar.count, bar.seconds, 'steps', first=bar.first)}); "
         f"{final.get('compiles', '?')} XLA compiles, {devices} device{'s' if devices != 1 else ''}"
     )
-    return [head, *aligned(rows), f"every logged step: {metrics_file}"]
+    n = final.get("val_examples")
+    note = []
+    if n:  # how coarse the accuracy is
+        steps = f" (accuracy in steps of {1 / n:.3g})" if "accuracy" in names else ""
+        note = [f"  on {n:,} validation examples{steps}"]
+    return [head, *aligned(rows), *note, f"every logged step: {metrics_file}"]
 
 
 def search_summary(

@@ -46,6 +46,34 @@ def evaluate(
     return out
 
 
+@functools.partial(jax.jit, static_argnames=("geo", "embed_dim"))
+def _batch_predictions(params, x, codes, *, geo: model.Geometry, embed_dim: int):
+    return model.apply_codes(params, x, codes, geo=geo, embed_dim=embed_dim).argmax(-1)
+
+
+def class_breakdown(
+    space: SearchSpace,
+    params: dict,
+    arch: ArchConfig,
+    batches: Sequence[tuple],
+    classes: Sequence[str] | None,
+) -> dict | None:
+    """Per-class accuracy and confusion matrix of ``arch`` on ``batches``
+    (:func:`supernet.tasks.labelled.breakdown`), None unless the task classifies."""
+    from supernet.tasks.labelled import breakdown
+
+    if not tasks.get(space).classifies or not batches:
+        return None
+    space.validate(arch)
+    geo = model.geometry(space)
+    E, codes = model.encode_arch(geo, arch)
+    codes = jnp.asarray(codes)
+    preds = [_batch_predictions(params, jnp.asarray(x), codes, geo=geo, embed_dim=E) for x, _ in batches]
+    y = np.concatenate([np.asarray(y) for _, y in batches])
+    names = list(classes) if classes else [str(i) for i in range(int(space.task["num_classes"]))]
+    return breakdown(y, np.concatenate(jax.device_get(preds)), names)
+
+
 def compiles() -> int:
     """Number of evaluation programs compiled in this process."""
     return _batch_stats._cache_size()

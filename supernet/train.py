@@ -287,6 +287,7 @@ def train_and_evaluate(
         "final": {"smallest": results[0], "largest": results[1]},
         "compiles": fns.compiles(),
         "devices": len(devices),
+        "val_examples": sum(len(y) for _, y in vb),  # how coarse the accuracy is: steps of 1/n
     }
     emit(final)
     log.close()

@@ -64,6 +64,10 @@ def test_export_matches_supernet_in_fresh_process(exported, tiny_supernet, cli, 
 def test_select_best_and_constraint(tiny_search_run, tmp_path):
     best = export_run(tiny_search_run, select="best", out=tmp_path / "best", onnx=False)
     assert best == [tmp_path / "best"]
+    cfg = json.loads((best[0] / "config.json").read_text())  # the per-class view of the same examples
+    assert cfg["validation"]["accuracy"] == pytest.approx(cfg["metrics"]["accuracy"])
+    assert cfg["validation"]["examples"] == 200 and cfg["data_report"]["val"]["examples"] == 1000
+    assert "## Validation (inherited weights)" in (best[0] / "README.md").read_text()
     from nas.runner import read_history
 
     flops = sorted({r["metrics"]["flops"] for r in read_history(tiny_search_run).values()})

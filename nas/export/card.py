@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from supernet.tasks.data_report import accuracy_note, report_lines
+
 
 def _fmt(x: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -31,8 +33,10 @@ def card_text(config: Mapping[str, Any]) -> str:
         f"| parameters | {_fmt(config['complexity']['params'])} |",
         f"| FLOPs (batch 1) | {_fmt(config['complexity']['flops'])} |",
     ]
+    seen = config.get("validation") or {}
     for k, v in sorted(config.get("metrics", {}).items()):
-        lines.append(f"| {k} | {v:.4g} |")
+        note = f" ({accuracy_note(seen['examples'])})" if k == "accuracy" and seen.get("examples") else ""
+        lines.append(f"| {k}{note} | {v:.4g} |")
     bounds = config.get("predicted_latency_bounds_ms") or {}
     for dev, ms in sorted(config.get("predicted_latency_ms", {}).items()):
         lines.append(f"| predicted latency on `{dev}` (mean) | {ms:.3f} ms |")
@@ -60,6 +64,7 @@ def card_text(config: Mapping[str, Any]) -> str:
             lines.append(
                 f"| {k} before -> after {f['steps']} fine-tuning steps | {f['before'][k]:.4g} -> {f['after'][k]:.4g} |"
             )
+    lines += _data_lines(config.get("data_report"), seen)
     lines += ["", "## Provenance", ""]
     for k, v in sorted(config.get("provenance", {}).items()):
         lines.append(f"- {k}: `{v}`")
@@ -77,6 +82,35 @@ def card_text(config: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _data_lines(report: Mapping[str, Any] | None, seen: Mapping[str, Any]) -> list[str]:
+    """The card's data section: what training read, then a classifier's per-class accuracy
+    and confusion matrix on the validation examples the search scored."""
+    out = []
+    if report:
+        out += ["", "## Data", "", "```", *report_lines(report), "```"]
+    if seen.get("per_class"):
+        out += [
+            "",
+            f"## Validation (inherited weights): accuracy {seen['accuracy']:.4g} {accuracy_note(seen['examples'])}",
+            "",
+            "The validation split is set by `data.val_fraction` (default 0.1) or `data.val` in the training config.",
+            "",
+            "| class | validation examples | accuracy |",
+            "| --- | ---: | ---: |",
+        ]
+        for name, c in seen["per_class"].items():
+            acc = "-" if c["accuracy"] is None else f"{c['accuracy']:.4g}"
+            out.append(f"| {name} | {c['examples']:,} | {acc} |")
+        names, matrix = seen["confusion"]["classes"], seen["confusion"]["matrix"]
+        out += ["", "Confusion matrix (rows: true class, columns: predicted):", ""]
+        out += ["| true / predicted | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+        out += [
+            f"| {n} | " + " | ".join(f"{v:,}" for v in row) + " |"
+            for n, row in zip(names, matrix, strict=True)
+        ]
+    return out
 
 
 def write_card(folder: Path, config: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from nas.hw_metrics import parse as parse_hw
 from search_spaces import NasError
@@ -48,6 +49,7 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
             f"'{cfg.space.name}' with other dimensions"
         )
     side_files = [Path(workdir) / f for f in RUN_FILES if (Path(workdir) / f).is_file()]  # tokenizer ...
+    seen = validation_view(space, params, train_cfg, workdir)
     paths = []
     for r in records:
         arch = space.parse(r["arch"])
@@ -75,11 +77,33 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
                 predicted_latency_ms=latency,
                 onnx=onnx,
                 extra={"data": train_cfg.get("data") or {}}
+                | seen(arch)
                 | ({"predicted_latency_bounds_ms": bounds} if bounds else {}),
                 files=side_files,
             )
         )
     return paths
+
+
+def validation_view(space, params, train_cfg: dict, workdir) -> Any:
+    """``arch -> {"data_report": ..., "validation": ...}`` for a bundle's config and card: what
+    the supernet's training read (its ``data.json``) and, for a classifier, the subnet's
+    per-class accuracy and confusion matrix on the validation batches the search scored
+    (:func:`supernet.evaluation.class_breakdown`); ``{}`` for runs and kinds without them."""
+    from supernet import data, tasks
+    from supernet.evaluation import class_breakdown
+
+    report = data.read_report(workdir)
+    if report is None or not tasks.get(space).classifies:
+        return lambda arch: {"data_report": report} if report else {}
+    ds = data.load(space, train_cfg.get("data"), home=workdir)
+    batches = data.val_batches(
+        ds, batch_size=train_cfg["eval_batch_size"], max_examples=train_cfg["eval_max_examples"]
+    )
+    return lambda arch: {
+        "data_report": report,
+        "validation": class_breakdown(space, params, arch, batches, report.get("classes")),
+    }
 
 
 def predicted_latency(space, arch, metrics: dict) -> tuple[dict[str, float], dict[str, dict[str, float]]]:

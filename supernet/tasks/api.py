@@ -35,6 +35,9 @@ class Task(NamedTuple):
     """(subnet, *, inputs, prompt, max_tokens, temperature, seed) -> JSON lines for ``nas predict``."""
     data_files: Callable[[Mapping[str, Any]], list[str]] = lambda data_cfg: []
     """data_cfg -> the names of its fields that are paths (resolved relative to the config file)."""
+    classifies: bool = False
+    """True for kinds that give one class per example: ``nas eval`` and the model card then
+    show per-class accuracy and a confusion matrix (:func:`supernet.tasks.labelled.breakdown`)."""
 
 
 _REGISTRY: dict[str, Task] = {}

@@ -260,4 +260,5 @@ TASK = Task(
     random_input=random_input,
     predict=predict,
     data_files=lambda cfg: [k for k in ("train", "x", "y", "val", "val_y") if k in cfg],
+    classifies=True,
 )

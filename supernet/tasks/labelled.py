@@ -30,3 +30,27 @@ def val_batches(data: Any, *, batch_size: int, max_examples: int | None = None) 
 
 def metrics(loss: float, accuracy: float) -> dict[str, float]:
     return {"accuracy": accuracy, "loss": loss}
+
+
+def breakdown(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """Per-class accuracy and the confusion matrix of predictions ``pred`` of labels ``y``.
+
+    ``{"examples": n, "accuracy": a, "accuracy_step": 1/n, "per_class": {name: {"accuracy",
+    "examples"}}, "confusion": {"classes": names, "matrix": rows = true class, columns =
+    predicted}}``; a class without validation examples has accuracy None."""
+    y, pred = np.asarray(y, np.int64).ravel(), np.asarray(pred, np.int64).ravel()
+    k = len(classes)
+    matrix = np.zeros((k, k), np.int64)
+    np.add.at(matrix, (y, pred), 1)
+    n = int(len(y))
+    per = {}
+    for i, name in enumerate(classes):
+        total = int(matrix[i].sum())
+        per[name] = {"accuracy": float(matrix[i, i] / total) if total else None, "examples": total}
+    return {
+        "examples": n,
+        "accuracy": float(np.trace(matrix) / n) if n else 0.0,
+        "accuracy_step": 1.0 / n if n else None,
+        "per_class": per,
+        "confusion": {"classes": list(classes), "matrix": matrix.tolist()},
+    }

@@ -225,4 +225,5 @@ TASK = Task(
     random_input=random_input,
     predict=predict,
     data_files=toklib.data_files,
+    classifies=True,
 )
