@@ -76,7 +76,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     term.lines(
         terminal.search_summary(evaluations=len(result.records), new=new, seconds=seconds,
                                 hypervolume=summary["hypervolume"], run_dir=str(run_dir), best=best,
-                                metrics=[x.metric for x in (*cfg.objectives, *cfg.constraints)])
+                                metrics=[x.metric for x in (*cfg.objectives, *cfg.constraints)],
+                                val_examples=run_outputs.val_examples(cfg))
     )  # fmt: skip
     term.record(
         {"evaluations": len(result.records), "hypervolume": summary["hypervolume"], "run_dir": str(run_dir),

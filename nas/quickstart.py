@@ -135,7 +135,7 @@ def search_step(
         log_format,
     )
     cfg = runner.load_run_config(run_dir) if resume else search_config.check(raw)
-    from nas.run_outputs import write_outputs
+    from nas.run_outputs import val_examples, write_outputs
     from nas.terminal import Terminal, search_summary
 
     t0, start = time.time(), time.perf_counter()
@@ -148,7 +148,8 @@ def search_step(
     Terminal(log_format).lines(
         search_summary(evaluations=len(result.records), new=new, seconds=seconds, hypervolume=out["hypervolume"],
                        run_dir=str(run_dir), best=out["best"].get("all constraints"),
-                       metrics=[x.metric for x in (*cfg.objectives, *cfg.constraints)])
+                       metrics=[x.metric for x in (*cfg.objectives, *cfg.constraints)],
+                       val_examples=val_examples(cfg))
     )  # fmt: skip
     return result, str(cfg.constraints[0])
 

@@ -103,6 +103,17 @@ def best_under_each(records, objectives, constraints) -> dict:
     return out
 
 
+def val_examples(cfg) -> int | None:
+    """The validation examples behind a search's inherited accuracy (its supernet run's
+    :func:`supernet.data.evaluated_size`), None without a supernet evaluator or a ``data.json``."""
+    from supernet.data import evaluated_size
+
+    for spec in cfg.evaluators:
+        if spec.get("kind") == "supernet":
+            return evaluated_size(spec["workdir"])
+    return None
+
+
 def write_outputs(run_dir: str | Path, records, objectives, constraints, *, hv_reference=None) -> dict:
     """Writes pareto.json, best.json and the plots; returns a summary dict."""
     import matplotlib

@@ -210,10 +210,11 @@ def training_summary(final: Mapping[str, Any], bar: Bar, *, metrics_file: str) -
 
 def search_summary(
     *, evaluations: int, new: int, seconds: float, hypervolume: float, run_dir: str,
-    best: Mapping[str, Any] | None, metrics: Sequence[str] | None = None,
+    best: Mapping[str, Any] | None, metrics: Sequence[str] | None = None, val_examples: int | None = None,
 ) -> list[str]:  # fmt: skip
     """The end of ``nas search``: evaluations and their rate, hypervolume, the best one that
-    meets every constraint (its ``metrics``, default all, and its architecture), the run directory."""
+    meets every constraint (its ``metrics``, default all, and its architecture), how many
+    validation examples its accuracy stands on, the run directory."""
     rows = []
     if best is None:
         rows.append(["best", "no evaluated architecture meets all constraints"])
@@ -222,6 +223,10 @@ def search_summary(
         names = [k for k in dict.fromkeys(metrics) if k in m] if metrics is not None else sorted(m)
         rows.append(["best", ", ".join(f"{k} {number(m[k])}" for k in names)])
         rows.append(["", _short(best["arch"])])
+        if val_examples and "accuracy" in m:
+            rows.append(
+                ["", f"accuracy on {val_examples:,} validation examples (steps of {1 / val_examples:.3g})"]
+            )
     rows.append(["run directory", run_dir])
     head = (
         f"{evaluations:,} evaluations (this run: {rate(new, seconds, 'evaluations')}); "

@@ -61,6 +61,19 @@ def read_report(home: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def evaluated_size(home: str | Path) -> int | None:
+    """How many validation examples the run's evaluations score (whole batches of at most
+    ``eval_max_examples`` of its ``data.json``), or None for a run without one."""
+    from supernet.tasks.data_report import evaluated_examples
+
+    report, cfg_file = read_report(home), Path(home) / "config.json"
+    if report is None or not cfg_file.is_file():
+        return None
+    cfg = json.loads(cfg_file.read_text())
+    n = report["val"]["examples"]
+    return evaluated_examples(n, batch_size=cfg["eval_batch_size"], max_examples=cfg.get("eval_max_examples"))
+
+
 def train_batch(ds: Dataset, *, step: int, batch_size: int, seed: int, seq_len: int | None = None):
     """Batch number ``step`` of the training stream: ``(x, y)``; a pure function of its arguments."""
     return ds.task.train_batch(ds.data, step=step, batch_size=batch_size, seed=seed)

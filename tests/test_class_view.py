@@ -22,6 +22,9 @@ SPACE = {
 }
 
 
+SPACE_ARCH = {"embed_dim": 8, "depth": 1, "num_heads": [1], "mlp_dim": [8], "attn_type": ["linear"]}
+
+
 def test_breakdown_by_hand():
     y = np.array([0, 0, 0, 1, 1, 2])
     pred = np.array([0, 0, 1, 1, 0, 1])
@@ -81,6 +84,24 @@ def test_training_prints_what_was_read_and_the_validation_size(run):
     # 8 held out, evaluated in whole batches of 3: 6 examples, accuracy moves in steps of 1/6
     assert "  on 6 validation examples (accuracy in steps of 0.167)" in lines
     assert json.loads((root / "w" / "data.json").read_text())["val"]["examples"] == 8
+
+
+def test_a_search_over_the_run_says_what_its_accuracy_stands_on(run):
+    from types import SimpleNamespace
+
+    from nas.run_outputs import val_examples
+    from nas.terminal import search_summary
+
+    root, _ = run
+    cfg = SimpleNamespace(
+        evaluators=[{"kind": "complexity"}, {"kind": "supernet", "workdir": str(root / "w")}]
+    )
+    assert val_examples(cfg) == 6
+    best = {"arch": SPACE_ARCH, "metrics": {"accuracy": 0.5, "flops": 1000.0}}
+    lines = search_summary(
+        evaluations=4, new=4, seconds=1.0, hypervolume=0.1, run_dir="r", best=best, val_examples=6
+    )
+    assert any(ln.strip() == "accuracy on 6 validation examples (steps of 0.167)" for ln in lines)
 
 
 def test_eval_gives_per_class_accuracy_and_the_confusion_matrix(run, capsys):
