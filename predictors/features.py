@@ -5,7 +5,8 @@ kernel is bounded by its arithmetic (MACs) and by the bytes it moves, plus a
 per-op launch cost, and different op kinds run at different rates on a device
 (nn-Meter, Zhang et al., MobiSys 2021, predicts per kernel for this reason).  So
 the features are MACs and bytes *per op kind* summed over the actual layers
-(softmax vs linear attention separately), op counts (layers of each kind,
+(each token mixer separately: softmax and linear attention in fixed columns, any other
+mixer a space declares in four columns of its own), op counts (layers of each kind,
 heads) and the widths themselves.
 
 Sub-millisecond forwards on a CPU are dominated by per-op costs that no sum of
@@ -32,30 +33,31 @@ from typing import Sequence
 
 import numpy as np
 
-from search_spaces import ArchBatch, ArchConfig, NasError, SearchSpace, complexity, to_batch
-from search_spaces.complexity import _col, kv_heads, layer_macs, mlp_width, task_geometry
+from search_spaces import ArchBatch, ArchConfig, NasError, SearchSpace, complexity, mixers, to_batch
+from search_spaces.complexity import _col, mixer_terms, mlp_width, num_ffn, task_geometry
 
 FEATURE_VERSION = 2
+
+# the two mixers of feature version 2 (softmax and linear attention) have fixed columns in
+# every space; any other mixer a space declares adds its own four after FEATURE_NAMES
+_ALWAYS = mixers.always()
+_COLS = [c.columns() for c in _ALWAYS]
 
 FEATURE_NAMES = (
     "macs_embed",
     "macs_attn_proj",
-    "macs_scores_softmax",
-    "macs_scores_linear",
+    *[c[0] for c in _COLS],
     "macs_mlp",
     "macs_head",
     "bytes_weights",
     "bytes_residual",
     "bytes_qkv",
-    "bytes_scores_softmax",
-    "bytes_state_linear",
+    *[c[1] for c in _COLS],
     "bytes_mlp_hidden",
     "bytes_head_out",
     "depth",
-    "layers_softmax",
-    "layers_linear",
-    "heads_softmax",
-    "heads_linear",
+    *[c[2] for c in _COLS],
+    *[c[3] for c in _COLS],
     "embed_dim",
     "mlp_dim_sum",
     "mlp_dim_max",
@@ -65,7 +67,7 @@ FEATURE_NAMES = (
 
 
 # The layer dims of the MLP sub-block; every other layer dim belongs to attention.
-MLP_DIMS = ("mlp_dim", "mlp_ratio")
+MLP_DIMS = ("mlp_dim", "mlp_ratio", "num_ffn")
 WIDTH_DIM = "embed_dim"
 
 
@@ -97,10 +99,26 @@ def table_names(space: SearchSpace) -> list[str]:
     return names
 
 
+def _extra_mixers(space: SearchSpace) -> list[mixers.Choice]:
+    """The space's mixer choices beyond the fixed columns' two, in declaration order."""
+    out: list[mixers.Choice] = []
+    for c in mixers.choices_of(space):
+        if c not in _ALWAYS and c not in out:
+            out.append(c)
+    return out
+
+
+def mixer_names(space: SearchSpace) -> list[str]:
+    """The four columns (MACs, bytes, layers, heads) of each mixer beyond the fixed ones."""
+    return [n for c in _extra_mixers(space) for n in c.columns()]
+
+
 def feature_names(space: SearchSpace | None = None) -> list[str]:
     """Column names of :func:`features` for ``space`` (the feature definition stored with a
     predictor); without a space, only the physics columns every space shares."""
-    return list(FEATURE_NAMES) + (table_names(space) if space is not None else [])
+    if space is None:
+        return list(FEATURE_NAMES)
+    return list(FEATURE_NAMES) + mixer_names(space) + table_names(space)
 
 
 def _mixed_index(b: ArchBatch, space: SearchSpace, dims: list[str], per_layer: bool) -> tuple:
@@ -146,43 +164,54 @@ def features(
     if batch_size < 1:
         raise NasError(f"field 'batch_size': must be >= 1, got {batch_size}")
     T = float(seq_len if seq_len is not None else geo.tokens)
-    B, hd = float(batch_size), float(geo.head_dim)
+    B = float(batch_size)
     c = complexity(space, b, batch_size=batch_size, seq_len=seq_len)
-    lm = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)
-    lin = lm["linear"]
-    soft = b.active & ~lin
+    mix, masks = mixer_terms(space, b, batch_size=batch_size, seq_len=seq_len)
     H = _col(space, b, "num_heads")
     M = mlp_width(space, b)
     E = b.values["embed_dim"].astype(np.float64)
-    A = H * hd
-    qkv = A + 2 * kv_heads(space, b) * hd  # = 3A unless grouped-query attention shares KV heads
     hidden = 3.0 if geo.llama else 1.0  # SwiGLU: gate, up and their product
     f4 = 4.0  # float32 bytes
     depth = b.depth.astype(np.float64)
     out_width = float(geo.out_dim) * (1.0 if geo.pooled else T)
+    none = np.zeros(b.active.shape, bool)
+
+    def per_mixer(choices: list[mixers.Choice]) -> list[list[np.ndarray]]:
+        """[MACs, bytes, layers, heads] columns of each mixer (zeros where the space lacks it)."""
+        out = []
+        for ch in choices:
+            m = masks.get(ch, none)
+            out.append(
+                [
+                    np.where(m, mix["mix_macs"], 0.0).sum(1),
+                    f4 * np.where(m, mix["core"], 0.0).sum(1),
+                    m.sum(1).astype(np.float64),
+                    np.where(m, H, 0.0).sum(1),
+                ]
+            )
+        return out
+
+    fixed = per_mixer(_ALWAYS)
     cols = [
         c["macs_embed"],
         c["macs_attn_proj"],
-        np.where(soft, lm["attn_scores"], 0.0).sum(1),
-        np.where(lin, lm["attn_scores"], 0.0).sum(1),
+        *[f[0] for f in fixed],
         c["macs_mlp"],
         c["macs_head"],
         f4 * c["params"],
         f4 * B * T * E * depth,
-        f4 * B * T * qkv.sum(1),
-        f4 * B * T * T * np.where(soft, H, 0.0).sum(1),
-        f4 * B * T * hd * np.where(lin, A, 0.0).sum(1),
-        f4 * B * T * hidden * M.sum(1),
+        f4 * B * T * mix["io"].sum(1),
+        *[f[1] for f in fixed],
+        f4 * B * T * hidden * (M * num_ffn(space, b)).sum(1),
         f4 * B * out_width * np.ones_like(depth),
         depth,
-        soft.sum(1).astype(np.float64),
-        lin.sum(1).astype(np.float64),
-        np.where(soft, H, 0.0).sum(1),
-        np.where(lin, H, 0.0).sum(1),
+        *[f[2] for f in fixed],
+        *[f[3] for f in fixed],
         E,
         M.sum(1),
         M.max(1) if M.shape[1] else np.zeros_like(depth),
         np.full_like(depth, T),
         np.full_like(depth, B),
     ]
+    cols += [col for f in per_mixer(_extra_mixers(space)) for col in f]
     return np.hstack([np.stack(cols, axis=1), table_features(space, b)])

@@ -162,7 +162,10 @@ class ArchConfig:
 
     @property
     def attn_type(self) -> tuple[str, ...]:
-        return self.per_layer("attn_type", "softmax")
+        """The token mixer of each layer (dimension ``mixer``, or its old name ``attn_type``)."""
+        from search_spaces.mixers import layer_mixers
+
+        return layer_mixers(self)
 
     def short(self) -> str:
         """A compact human-readable string, e.g. for tables."""

@@ -7,24 +7,27 @@ width, per active layer ``H`` heads of width ``hd`` (``A = H * hd``), MLP width
 ``M`` (``mlp_dim``, or ``mlp_ratio * E``), ``T`` tokens and batch ``B``:
 
 * params: embedding (``P*E + E`` for patches of ``P`` pixels, ``V*E`` for
-  token ids) + positions ``T*E`` + per layer ``2 LN (4E) + qkv (3EA + 3A) + out
-  (AE + E) + MLP (2EM + M + E)`` + final LN ``2E`` + head (``EC + C``; 0 when
-  tied to the embedding).
+  token ids) + positions ``T*E`` + per layer ``2 LN (4E) + mixer + MLP (2EM + M + E
+  + (n - 1)(M^2 + M))`` (``n`` = ``num_ffn`` stacked hidden layers, default 1) + final
+  LN ``2E`` + head (``EC + C``; 0 when tied to the embedding).  The mixer's own terms
+  come from its declaration in :mod:`search_spaces.mixers` (softmax attention: ``qkv
+  (3EA + 3A) + out (AE + E)``).
 * MACs (multiply-accumulates, FLOPs = 2 * MACs; norms, activations and softmax
   are not counted): ``embed = B T P E`` (patches) or 0 (lookup), ``attn_proj = B T
-  (3EA + AE)``, ``attn_scores = 2 B T T A`` for softmax attention (QK^T and AV)
-  and ``2 B T A hd`` for linear attention (Katharopoulos et al., ICML 2020:
-  ``phi(K)^T V`` then ``phi(Q) (.)``), ``mlp = 2 B T E M``, ``head = B E C`` (after
-  pooling) or ``B T E V``.
+  (3EA + AE)`` (the mixer's projections), ``attn_scores`` its token mixing (``2 B T T
+  A`` for softmax attention: QK^T and AV; ``2 B T A hd`` for linear attention,
+  Katharopoulos et al., ICML 2020), ``mlp = 2 B T E M (+ (n - 1) B T M M)``, ``head =
+  B E C`` (after pooling) or ``B T E V``.
 * peak activation bytes (float32, inference): the largest over stages of the
-  tensors alive together: the residual stream ``BTE`` plus, in attention,
-  ``3BTA`` for q/k/v and ``BHTT`` scores (softmax) or ``BT A hd`` running
-  key-value states (linear, causal form), and in the MLP ``BTM``.
+  tensors alive together: the residual stream ``BTE`` plus, in the mixer, its
+  projected inputs (``3BTA`` q/k/v) and its own intermediate (``BHTT`` softmax scores,
+  ``BT A hd`` running key-value states of linear attention), and in the MLP ``BTM``
+  (``2BTM`` with stacked hidden layers).
 
-* KV cache bytes (float32) at context ``T`` (``seq_len``, default the task's):
-  ``2 B T K hd`` per softmax layer (keys and values of its ``K`` KV heads) and
-  ``B H hd (hd + 1)`` per linear-attention layer (its running sums, whatever T);
-  also as ``kv_cache_mb`` (MiB), a free objective a search can constrain.
+* KV cache bytes (float32) at context ``T`` (``seq_len``, default the task's): the
+  mixer's decoding state, ``2 B T K hd`` per softmax layer (keys and values of its ``K``
+  KV heads), ``B H hd (hd + 1)`` per linear-attention layer (its running sums, whatever
+  T); also as ``kv_cache_mb`` (MiB), a free objective a search can constrain.
 
 With ``task.block: llama`` (:mod:`supernet.llama`) a layer has ``K`` KV heads
 (``num_kv_heads``, default ``H``), no biases, RMSNorm and a SwiGLU MLP: per layer
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from search_spaces import mixers
 from search_spaces.arch import ArchConfig
 from search_spaces.batch import ArchBatch, to_batch
 from search_spaces.errors import NasError
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
 
 KINDS = ("embed", "attn_proj", "attn_scores", "mlp", "head")
 MIB = float(1 << 20)
+TERMS = ("params", "proj_macs", "mix_macs", "io", "core", "state", "saved")
 
 
 def _col(space: SearchSpace, b: ArchBatch, name: str) -> np.ndarray:
@@ -66,6 +71,13 @@ def mlp_width(space: SearchSpace, b: ArchBatch) -> np.ndarray:
         return _col(space, b, "mlp_dim")
     E = b.values["embed_dim"].astype(np.float64)
     return np.floor(_col(space, b, "mlp_ratio") * E[:, None] + 1e-9)
+
+
+def num_ffn(space: SearchSpace, b: ArchBatch) -> np.ndarray:
+    """(n, L) stacked FFN hidden layers per layer (``num_ffn``, default 1; 0 when inactive)."""
+    if "num_ffn" in b.values:
+        return _col(space, b, "num_ffn")
+    return b.active.astype(np.float64)
 
 
 def kv_heads(space: SearchSpace, b: ArchBatch) -> np.ndarray:
@@ -83,6 +95,41 @@ def _seq_len(geo: TaskGeometry, seq_len: int | None) -> float:
     if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
         raise NasError(f"field 'seq_len': must be an integer >= 1, got {seq_len!r}")
     return float(seq_len)
+
+
+def mixer_masks(space: SearchSpace, b: ArchBatch) -> dict[mixers.Choice, np.ndarray]:
+    """Each mixer choice of the space (by canonical key) -> (n, L) bool: the active layers using it."""
+    dim = mixers.mixer_dim(space)
+    if dim is None:
+        return {mixers.default(): b.active.copy()}
+    codes = b.codes[dim]
+    codes = codes[:, None] if codes.ndim == 1 else codes
+    out: dict[mixers.Choice, np.ndarray] = {}
+    for i, c in enumerate(mixers.choices_of(space)):
+        out[c] = out.get(c, np.zeros_like(b.active)) | ((codes == i) & b.active)
+    return out
+
+
+def mixer_terms(
+    space: SearchSpace, b: ArchBatch, *, batch_size: int = 1, seq_len: int | None = None
+) -> tuple[dict[str, np.ndarray], dict[mixers.Choice, np.ndarray]]:
+    """Per-layer (n, L) sums of each mixer formula (:data:`TERMS`, 0 when inactive) and the masks
+    of :func:`mixer_masks`: every layer evaluated with its own mixer's declaration."""
+    geo = task_geometry(space)
+    masks = mixer_masks(space, b)
+    E = b.values["embed_dim"].astype(np.float64)
+    El = np.where(b.active, E[:, None], 0.0)
+    H, K = _col(space, b, "num_heads"), kv_heads(space, b)
+    T = _seq_len(geo, seq_len)
+    terms = {t: np.zeros(b.active.shape) for t in TERMS}
+    for c, m in masks.items():
+        d = mixers.Dims(B=float(batch_size), T=T, E=El, H=H, hd=float(geo.head_dim), K=K, opt=c.opt)
+        s = c.spec
+        for t, f in zip(
+            TERMS, (s.params, s.proj_macs, s.mix_macs, s.io, s.core, s.state, s.saved), strict=True
+        ):
+            terms[t] = np.where(m, f(d), terms[t])
+    return terms, masks
 
 
 def complexity(
@@ -110,10 +157,8 @@ def complexity(
     H = _col(space, b, "num_heads")
     A = H * hd
     M = mlp_width(space, b)
-    linear = np.zeros_like(b.active)
-    if "attn_type" in b.codes:
-        is_lin = b.is_("attn_type", "linear", space)
-        linear = (is_lin[:, None] if is_lin.ndim == 1 else is_lin) & b.active
+    N = num_ffn(space, b)
+    mix, _ = mixer_terms(space, b, batch_size=batch_size, seq_len=seq_len)
 
     K = kv_heads(space, b)
     if geo.llama:
@@ -121,7 +166,7 @@ def complexity(
         head_params = 0.0 if geo.tied_head else E * C
         params = P * E + layer_params.sum(1) + E + head_params
     else:
-        layer_params = 4 * El + 3 * El * A + 3 * A + A * El + El + 2 * El * M + M + El
+        layer_params = 4 * El + mix["params"] + 2 * El * M + M + El + (N - 1).clip(0) * (M * M + M)
         embed_params = P * E if geo.lookup else P * E + E
         head_params = 0.0 if geo.tied_head else E * C + C
         params = embed_params + T_max * E + layer_params.sum(1) + 2 * E + head_params
@@ -141,15 +186,14 @@ def complexity(
     out["flops"] = 2 * out["macs"]
 
     resid = B * T * El
-    qkv = B * T * (A + 2 * K * hd) if geo.llama else 3 * B * T * A
-    attn_live = resid + qkv + np.where(linear, B * T * A * hd, B * H * T * T)
-    mlp_live = resid + B * T * M * (2 if geo.llama else 1)
+    attn_live = resid + B * T * mix["io"] + mix["core"]
+    hidden = np.where(N > 1, 2.0, 1.0)  # stacked hidden layers: two M-wide tensors alive
+    mlp_live = resid + B * T * M * (2 if geo.llama else hidden)
     layer_peak = np.maximum(attn_live, mlp_live).max(1) if b.active.shape[1] else np.zeros_like(E)
     embed_live = B * T * (1.0 if geo.lookup else P) + B * T * E
     head_live = B * T * E + (B * T * C if per_token else B * C)
     out["act_bytes"] = 4.0 * np.maximum(np.maximum(layer_peak, embed_live), head_live)
-    cache = np.where(linear, B * H * hd * (hd + 1), 2 * B * T * K * hd)
-    out["kv_cache_bytes"] = 4.0 * np.where(b.active, cache, 0.0).sum(1)
+    out["kv_cache_bytes"] = 4.0 * np.where(b.active, mix["state"], 0.0).sum(1)
     out["kv_cache_mb"] = out["kv_cache_bytes"] / MIB
     return out
 
@@ -159,8 +203,9 @@ def layer_macs(
 ) -> dict[str, np.ndarray]:
     """Per-layer MACs ``attn_proj``, ``attn_scores``, ``mlp`` as (n, max_depth) arrays (0 when inactive).
 
-    Also ``linear`` (n, max_depth) bool: the layer uses linear attention.  The
-    same formulas as :func:`complexity` (which sums these over layers).
+    ``attn_proj`` and ``attn_scores`` are each layer's mixer's projections and token mixing
+    (:mod:`search_spaces.mixers`).  The same formulas as :func:`complexity` (which sums
+    these over layers).
     """
     geo = task_geometry(space)
     B, hd = float(batch_size), float(geo.head_dim)
@@ -171,16 +216,13 @@ def layer_macs(
     El = np.where(b.active, E[:, None], 0.0)
     A = _col(space, b, "num_heads") * hd
     M = mlp_width(space, b)
-    linear = np.zeros_like(b.active)
-    if "attn_type" in b.codes:
-        is_lin = b.is_("attn_type", "linear", space)
-        linear = (is_lin[:, None] if is_lin.ndim == 1 else is_lin) & b.active
+    N = num_ffn(space, b)
+    mix, _ = mixer_terms(space, b, batch_size=batch_size, seq_len=seq_len)
     Khd = kv_heads(space, b) * hd
     return {
-        "attn_proj": B * T * (2 * El * A + 2 * El * Khd) if geo.llama else B * T * (3 * El * A + A * El),
-        "attn_scores": np.where(linear, 2 * B * T * A * hd, 2 * B * T * T * A),
-        "mlp": (3 if geo.llama else 2) * B * T * El * M,
-        "linear": linear,
+        "attn_proj": B * T * (2 * El * A + 2 * El * Khd) if geo.llama else mix["proj_macs"],
+        "attn_scores": mix["mix_macs"],
+        "mlp": (3 if geo.llama else 2) * B * T * El * M + (N - 1).clip(0) * B * T * M * M,
     }
 
 
@@ -205,11 +247,11 @@ def training_memory(
 
     ``state_bytes = 16 * params`` (weights, gradients and AdamW's two moments) and
     ``act_bytes`` the activations kept for the backward pass: per active layer
-    ``B T (4E + 4A + 2M)`` floats (residual, two LayerNorm outputs, q/k/v and the
-    attention output, the MLP's hidden layer before and after GELU; Llama: ``B T (4E
-    + 2A + 2K hd + 3M)``, its gate, up and their product) plus ``2 B H T^2``
-    for softmax attention (scores and probabilities) or ``B T A hd`` running sums for
-    linear attention; plus the input embedding and the logits and their gradient
+    ``B T (4E + 2nM)`` floats (residual, two LayerNorm outputs, the MLP's ``n`` hidden
+    layers before and after GELU; Llama: ``B T (4E + 2K hd + 3M)``, its gate, up and their
+    product) plus what the mixer keeps (softmax attention: q/k/v and its output ``4 B T A``
+    and ``2 B H T^2`` scores and probabilities; linear attention: ``B T A hd`` running sums
+    instead of the scores); plus the input embedding and the logits and their gradient
     (``2 B T C`` per token, ``2 B C`` pooled).  ``total_bytes`` is their sum.
     """
     geo = task_geometry(space)
@@ -219,12 +261,13 @@ def training_memory(
     El = np.where(b.active, E[:, None], 0.0)
     H = _col(space, b, "num_heads")
     A, M = H * hd, mlp_width(space, b)
-    linear = layer_macs(space, b, batch_size=batch_size, seq_len=seq_len)["linear"]
-    attn = np.where(linear, B * T * A * hd, 2 * B * H * T * T)
+    mix, _ = mixer_terms(space, b, batch_size=batch_size, seq_len=seq_len)
     if geo.llama:  # q, k, v (K heads), attention output; gate, up and their SwiGLU product
         per_token = 4 * El + 2 * A + 2 * kv_heads(space, b) * hd + 3 * M
+        attn = mix["saved"] - B * T * 4 * A
     else:
-        per_token = 4 * El + 4 * A + 2 * M
+        per_token = 4 * El + 2 * M * num_ffn(space, b)
+        attn = mix["saved"]
     layers = (B * T * per_token + np.where(b.active, attn, 0.0)).sum(1)
     logits = 2 * B * geo.out_dim * (1.0 if geo.pooled else T)
     act = 4.0 * (layers + B * T * E + logits)

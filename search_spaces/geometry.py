@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
+from search_spaces import mixers
 from search_spaces.errors import NasError
 
 if TYPE_CHECKING:
@@ -212,4 +213,28 @@ def task_geometry(space: SearchSpace) -> TaskGeometry:
         check_grouping(space)
     if not {"mlp_dim", "mlp_ratio"} & {*space.layer_dims, *space.global_dims}:
         raise NasError(f"space '{space.name}': complexity needs a per-layer 'mlp_dim' or 'mlp_ratio'")
+    mixers.check_space(space, causal=geo.causal)
+    if geo.llama and {c.key for c in mixers.choices_of(space)} != {mixers.default().key}:
+        dim = mixers.mixer_dim(space)
+        raise NasError(
+            f"space '{space.name}': field '{dim}': a Llama block has only the {mixers.default().key!r} mixer"
+        )
+    _check_num_ffn(space, llama=geo.llama)
     return geo
+
+
+MAX_FFN = 3
+
+
+def _check_num_ffn(space: SearchSpace, *, llama: bool) -> None:
+    """``num_ffn`` (stacked FFN hidden layers, FlexiBERT's "FFN layers") choices are 1..MAX_FFN."""
+    where = "layer" if "num_ffn" in space.layer_dims else "global"
+    for c in space.layer_dims.get("num_ffn", space.global_dims.get("num_ffn", ())):
+        if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= MAX_FFN:
+            raise NasError(
+                f"space '{space.name}': field '{where}.num_ffn' has choice {c!r}; choose integers 1 to {MAX_FFN}"
+            )
+        if llama and c != 1:
+            raise NasError(
+                f"space '{space.name}': field '{where}.num_ffn': a Llama block has one FFN layer, got {c!r}"
+            )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 
 from search_spaces import ArchConfig, SearchSpace
+from search_spaces import mixers as specs
 from supernet import llama
 from supernet.model import geometry, slice_globals, slice_layer
 from supernet.widths import mlp_widths
@@ -21,13 +22,14 @@ def extract(params: dict, arch: ArchConfig, *, space: SearchSpace | None = None)
 
     ``space`` (optional) validates ``arch`` first; slicing itself needs only the weights.
     """
+    hd = 0  # read from the attention weights when no space is given
     if space is not None:
         space.validate(arch)
-        geometry(space)
+        hd = geometry(space).head_dim
     E = int(arch.embed_dim)
     is_llama = "q" in params["layers"]  # the Llama layout (supernet.llama)
     out = llama.slice_globals(params, E=E) if is_llama else slice_globals(params, E=E)
-    mlp = mlp_widths(arch)
+    mlp, mixer, ffn = mlp_widths(arch), specs.layer_mixers(arch), arch.per_layer("num_ffn", 1)
     if is_llama:
         llama.check_grouping(arch)
     for i in range(arch.depth):
@@ -36,5 +38,5 @@ def extract(params: dict, arch: ArchConfig, *, space: SearchSpace | None = None)
         if is_llama:
             out[f"block{i}"] = llama.slice_layer(layer, E=E, H=H, K=llama.kv_heads(arch)[i], M=mlp[i])
         else:
-            out[f"block{i}"] = slice_layer(layer, E=E, H=H, M=mlp[i])
+            out[f"block{i}"] = slice_layer(layer, E=E, H=H, M=mlp[i], mixer=mixer[i], hd=hd, num_ffn=ffn[i])
     return {"params": jax.tree.map(lambda w: jax.numpy.array(w), out)}

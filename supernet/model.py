@@ -3,9 +3,9 @@
 One set of weights holds the largest model of a search space; a subnet uses
 the *leading slices* of every weight (weight entanglement: AutoFormer, Chen et
 al., ICCV 2021; HAT, Wang et al., ACL 2020).  Per layer the subnet chooses its
-head count, MLP width and attention type (softmax or kernelized linear
-attention, as in "Neural Architecture Search on Efficient Transformers and
-Beyond", Liu et al., 2022).
+head count, MLP width and stacked FFN layers, and its token mixer (softmax or
+linear attention, ...: the plug-ins of :mod:`supernet.mixers`, whose weights,
+slicing and computation each mixer's file declares).
 
 How a subnet runs without one compile per architecture (see docs/design.md and
 ``benchmarks/bench_supernet_step.py``):
@@ -18,7 +18,7 @@ How a subnet runs without one compile per architecture (see docs/design.md and
   custom backward pass that loops over the same slots in reverse, so an empty slot
   costs nothing (a ``lax.scan`` over every slot made 1-2-layer subnets 1.5-1.65x
   their standalone step).  Each sub-block picks, with ``lax.switch`` on a traced
-  integer *code*, one branch per static (heads, attention type) or MLP width that
+  integer *code*, one branch per static (heads, mixer) or (MLP width, FFN layers) that
   slices the weights to exactly that shape and runs the standalone block's
   computation; code 0 skips it.  Only the chosen branch executes, forward and
   backward (the backward runs the chosen branch's VJP, recomputing its forward from
@@ -33,9 +33,11 @@ Parameter layout (``Emax``, ``Hmax``, ``Mmax`` the largest choices, ``L`` =
 
   embed   {kernel (P, Emax), bias (Emax,)} (patches) | {embedding (V, Emax)} (token ids)
   pos     (T, Emax)
-  layers  ln1/ln2 {scale, bias} (L, Emax); qkv {kernel (L, Emax, 3, Hmax, hd),
-          bias (L, 3, Hmax, hd)}; out {kernel (L, Hmax, hd, Emax), bias (L, Emax)};
-          fc1 {kernel (L, Emax, Mmax), bias (L, Mmax)}; fc2 {kernel (L, Mmax, Emax), bias (L, Emax)}
+  layers  ln1/ln2 {scale, bias} (L, Emax); the mixers' weights (attention: qkv {kernel
+          (L, Emax, 3, Hmax, hd), bias (L, 3, Hmax, hd)}; out {kernel (L, Hmax, hd, Emax),
+          bias (L, Emax)}; others: their files in supernet/mixers/);
+          fc1 {kernel (L, Emax, Mmax), bias (L, Mmax)}; fc2 {kernel (L, Mmax, Emax), bias (L, Emax)};
+          ffn {kernel (L, Nmax - 1, Mmax, Mmax), bias (L, Nmax - 1, Mmax)} (only with num_ffn > 1)
   ln_f    {scale, bias} (Emax,)
   head    {kernel (Emax, C), bias (C,)}; absent when tied (logits = h @ embedding[:, :E]^T)
 
@@ -59,13 +61,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace
+from search_spaces import mixers as specs
 from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, task_geometry
-from supernet import llama, standalone
+from supernet import llama, mixers, standalone
 from supernet.layer_stack import layer_stack, workspace
 from supernet.widths import mlp_widths
 
-IMPLEMENTED = ("embed_dim", "depth", "num_heads", "num_kv_heads", "mlp_dim", "mlp_ratio", "attn_type")
+IMPLEMENTED = (
+    "embed_dim",
+    "depth",
+    "num_heads",
+    "num_kv_heads",
+    "mlp_dim",
+    "mlp_ratio",
+    "num_ffn",
+    *specs.DIMS,
+)
 
 
 class Geometry(NamedTuple):
@@ -77,8 +89,9 @@ class Geometry(NamedTuple):
     head_choices: tuple[int, ...]
     mlp_choices: tuple[int, ...]  # widths (mlp_dim), or () when the space searches mlp_ratio
     mlp_ratios: tuple[float, ...]  # ratios of embed_dim (mlp_ratio), or ()
-    attn_choices: tuple[str, ...]
+    attn_choices: tuple[str, ...]  # the mixer choices' canonical keys (search_spaces.mixers.Choice.key)
     kv_choices: tuple[int, ...] = ()  # KV heads (task.block llama); () = as many as query heads
+    ffn_choices: tuple[int, ...] = (1,)  # stacked FFN hidden layers (num_ffn)
 
     @property
     def head_dim(self) -> int:
@@ -111,14 +124,47 @@ class Geometry(NamedTuple):
 
     @property
     def attn_branches(self) -> tuple[tuple[int, Any], ...]:
-        """(heads, attn type) of attention codes 1, 2, ... (Llama: (query heads, KV heads)); 0 skips."""
+        """(heads, mixer key) of mixer codes 1, 2, ... (Llama: (query heads, KV heads)); 0 skips.
+        A mixer whose weights do not depend on the heads has one branch, heads 0."""
         if self.task.llama:
             return tuple((h, k) for h in self.head_choices for k in self.kv_choices or (h,) if h % k == 0)
-        return tuple((h, a) for h in self.head_choices for a in self.attn_choices)
+        out: list[tuple[int, str]] = []
+        for h in self.head_choices:
+            for a in self.attn_choices:
+                b = (h if specs.get(a).spec.uses_heads else 0, a)
+                if b not in out:
+                    out.append(b)
+        return tuple(out)
 
     def mlp_widths(self, E: int) -> tuple[int, ...]:
-        """MLP widths of MLP codes 1, 2, ... at embedding width E."""
+        """MLP widths at embedding width E."""
         return self.mlp_choices or tuple(int(r * E + 1e-9) for r in self.mlp_ratios)
+
+    def mlp_branches(self, E: int) -> tuple[tuple[int, int], ...]:
+        """(MLP width, stacked hidden layers) of MLP codes 1, 2, ... at embedding width E."""
+        return tuple((m, n) for m in self.mlp_widths(E) for n in self.ffn_choices)
+
+    @property
+    def mixer_keys(self) -> tuple[str, ...]:
+        """The names of the layer weights the mixers of the space read (their union)."""
+        if self.task.llama:
+            return LLAMA_SUB_KEYS[0][1:]
+        keys: list[str] = []
+        for a in self.attn_choices:
+            keys += [k for k in mixers.ops(specs.get(a)).keys if k not in keys]
+        return tuple(keys)
+
+    @property
+    def sub_keys(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The layer weights each sub-block reads (mixer, then MLP)."""
+        if self.task.llama:
+            return LLAMA_SUB_KEYS
+        return ("ln1", *self.mixer_keys), (
+            "ln2",
+            "fc1",
+            "fc2",
+            *(("ffn",) if max(self.ffn_choices) > 1 else ()),
+        )
 
     @property
     def max_mlp(self) -> int:
@@ -149,12 +195,11 @@ def geometry(space: SearchSpace) -> Geometry:
         raise NasError(f"space '{space.name}': the supernet needs an 'mlp_dim' or 'mlp_ratio' dimension")
     if "embed_dim" not in space.global_dims:
         raise NasError(f"space '{space.name}': the supernet needs a global dimension 'embed_dim'")
-    attn = tuple(dims.get("attn_type", ("softmax",)))
-    bad = [a for a in attn if a not in ("softmax", "linear")]
-    if bad:
-        raise NasError(f"space '{space.name}': field 'attn_type' has unknown choice {bad[0]!r}")
-    if task.llama and attn != ("softmax",):
-        raise NasError(f"space '{space.name}': field 'attn_type': a Llama block has softmax attention only")
+    attn: list[str] = []  # task_geometry has checked the mixers (known, usable options, causal)
+    for c in specs.choices_of(space):
+        if c.key not in attn:
+            attn.append(c.key)
+    ffn = tuple(sorted(int(n) for n in dims.get("num_ffn", (1,))))
     kv = dims.get("num_kv_heads", ())
     ratios = tuple(sorted(float(r) for r in dims.get("mlp_ratio", ())))
     return Geometry(
@@ -164,8 +209,9 @@ def geometry(space: SearchSpace) -> Geometry:
         head_choices=tuple(sorted(int(h) for h in dims["num_heads"])),
         mlp_choices=tuple(sorted(int(m) for m in dims.get("mlp_dim", ()))),
         mlp_ratios=() if "mlp_dim" in dims else ratios,
-        attn_choices=attn,
+        attn_choices=tuple(attn),
         kv_choices=tuple(sorted(int(k) for k in kv)),
+        ffn_choices=ffn,
     )
 
 
@@ -173,37 +219,54 @@ def encode_arch(geo: Geometry, arch: ArchConfig) -> tuple[int, np.ndarray]:
     """(embed width, per-layer codes (max_depth, 2) int32: attention and MLP branch; 0 = skip)."""
     codes = np.zeros((geo.max_depth, 2), np.int32)
     attn_table = {b: i + 1 for i, b in enumerate(geo.attn_branches)}
-    attn = arch.attn_type
+    heads = [int(h) for h in arch.num_heads]
     if geo.task.llama:
         llama.check_grouping(arch)
-        attn = llama.kv_heads(arch)
-    widths = geo.mlp_widths(int(arch.embed_dim))
+        attn = list(llama.kv_heads(arch))
+    else:
+        choices = specs.arch_choices(arch)
+        attn = [c.key for c in choices]
+        heads = [h if c.spec.uses_heads else 0 for h, c in zip(heads, choices, strict=True)]
+    mlp_table = {b: i + 1 for i, b in enumerate(geo.mlp_branches(int(arch.embed_dim)))}
+    ffn = arch.per_layer("num_ffn", 1)
     for i, m in enumerate(mlp_widths(arch)):
-        codes[i, 0] = attn_table[(int(arch.num_heads[i]), attn[i])]
-        codes[i, 1] = widths.index(m) + 1
+        codes[i, 0] = attn_table[(heads[i], attn[i])]
+        codes[i, 1] = mlp_table[(m, int(ffn[i]))]
     return int(arch.embed_dim), codes
 
 
 # ---- slicing (shared by the forward pass and by extract) ----------------------------------
 
 
-def slice_layer(layer: dict, *, E: int, H: int, M: int) -> dict:
-    """Leading slices of ONE layer's supernet weights in the standalone Block layout."""
-    hd = layer["qkv"]["kernel"].shape[-1]
-    return {
-        "ln1": {"scale": layer["ln1"]["scale"][:E], "bias": layer["ln1"]["bias"][:E]},
-        "qkv": {
-            "kernel": layer["qkv"]["kernel"][:E, :, :H, :].reshape(E, 3 * H * hd),
-            "bias": layer["qkv"]["bias"][:, :H, :].reshape(3 * H * hd),
-        },
-        "out": {
-            "kernel": layer["out"]["kernel"][:H, :, :E].reshape(H * hd, E),
-            "bias": layer["out"]["bias"][:E],
-        },
+def slice_layer(
+    layer: dict, *, E: int, H: int, M: int, mixer: str = "", hd: int = 0, num_ffn: int = 1
+) -> dict:
+    """Leading slices of ONE layer's supernet weights in the standalone Block layout.
+
+    ``mixer``: the layer's mixer choice ('' = the default mixer); ``hd`` the head width (0: read
+    from the attention weights); ``num_ffn`` the MLP's stacked hidden layers.
+    """
+    c = specs.get(mixer) if mixer else specs.default()
+    hd = hd or layer["qkv"]["kernel"].shape[-1]
+    out = {"ln1": {"scale": layer["ln1"]["scale"][:E], "bias": layer["ln1"]["bias"][:E]}}
+    out.update(mixers.ops(c).slice(layer, E=E, H=H, hd=hd, opt=c.opt))
+    out.update(slice_mlp(layer, E=E, M=M, num_ffn=num_ffn))
+    return out
+
+
+def slice_mlp(layer: dict, *, E: int, M: int, num_ffn: int = 1) -> dict:
+    """The MLP's weights (``ln2``, ``fc1``, ``ffn1`` ..., ``fc2``) sliced to width E and M."""
+    out = {
         "ln2": {"scale": layer["ln2"]["scale"][:E], "bias": layer["ln2"]["bias"][:E]},
         "fc1": {"kernel": layer["fc1"]["kernel"][:E, :M], "bias": layer["fc1"]["bias"][:M]},
         "fc2": {"kernel": layer["fc2"]["kernel"][:M, :E], "bias": layer["fc2"]["bias"][:E]},
     }
+    for j in range(1, num_ffn):
+        out[f"ffn{j}"] = {
+            "kernel": layer["ffn"]["kernel"][j - 1, :M, :M],
+            "bias": layer["ffn"]["bias"][j - 1, :M],
+        }
+    return out
 
 
 def slice_globals(params: dict, *, E: int) -> dict:
@@ -226,48 +289,49 @@ def slice_globals(params: dict, *, E: int) -> dict:
 # ---- forward ------------------------------------------------------------------------------
 
 
-def _attn_fn(geo: Geometry, E: int, H: int, attn: str):
-    """x + Attn(LN1(x)) with H heads of the given type, weights sliced to exactly (E, H)."""
+def _mixer_fn(geo: Geometry, E: int, H: int, key: str):
+    """x + Mixer(LN1(x)) of the given mixer and heads, weights sliced to exactly (E, H)."""
     hd, causal, eps = geo.head_dim, geo.task.causal, geo.task.ln_eps
-    attend = standalone.linear_attention if attn == "linear" else standalone.softmax_attention
+    c = specs.get(key)
+    ops = mixers.ops(c)
 
     def run(x, layer, keep):
-        p = slice_layer(layer, E=E, H=H, M=0)
-        B, T, _ = x.shape
-        h = nn.LayerNorm(epsilon=eps).apply({"params": p["ln1"]}, x)
-        qkv = nn.Dense(3 * H * hd).apply({"params": p["qkv"]}, h).reshape(B, T, 3, H, hd)
-        a = attend(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], causal=causal, keep=keep).reshape(B, T, H * hd)
-        return x + nn.Dense(E).apply({"params": p["out"]}, a)
+        ln1 = {"scale": layer["ln1"]["scale"][:E], "bias": layer["ln1"]["bias"][:E]}
+        h = nn.LayerNorm(epsilon=eps).apply({"params": ln1}, x)
+        p = ops.slice(layer, E=E, H=H, hd=hd, opt=c.opt)
+        return x + mixers.run_sliced(ops, p, h, keep, H=H, hd=hd, causal=causal, opt=c.opt)
 
     return run
 
 
-def _mlp_fn(geo: Geometry, E: int, M: int):
-    """x + MLP(LN2(x)) of width M, weights sliced to exactly (E, M)."""
+def _mlp_fn(geo: Geometry, E: int, M: int, n: int):
+    """x + MLP(LN2(x)) of width M with n hidden layers, weights sliced to exactly (E, M)."""
     eps = geo.task.ln_eps
 
     def run(x, layer):
-        p = slice_layer(layer, E=E, H=0, M=M)
+        p = slice_mlp(layer, E=E, M=M, num_ffn=n)
         h = nn.LayerNorm(epsilon=eps).apply({"params": p["ln2"]}, x)
         h = nn.gelu(nn.Dense(M).apply({"params": p["fc1"]}, h))  # tanh approximation (GPT-2's gelu_new)
+        for j in range(1, n):
+            h = nn.gelu(nn.Dense(M).apply({"params": p[f"ffn{j}"]}, h))
         return x + nn.Dense(E).apply({"params": p["fc2"]}, h)
 
     return run
 
 
 def _branches(geo: Geometry, E: int) -> tuple[list, list]:
-    """Attention and MLP branches at width E, in code order (code 0 skips the sub-block)."""
+    """Mixer and MLP branches at width E, in code order (code 0 skips the sub-block)."""
     if geo.task.llama:
         attn = [llama.attn_fn(geo.task, E, h, k) for h, k in geo.attn_branches]
         mlp = [llama.mlp_fn(geo.task, E, m) for m in geo.mlp_widths(E)]
     else:
-        attn = [_attn_fn(geo, E, h, a) for h, a in geo.attn_branches]
-        mlp = [_mlp_fn(geo, E, m) for m in geo.mlp_widths(E)]
+        attn = [_mixer_fn(geo, E, h, a) for h, a in geo.attn_branches]
+        mlp = [_mlp_fn(geo, E, m, n) for m, n in geo.mlp_branches(E)]
     return [lambda x, layer, keep: x, *attn], [lambda x, layer: x, *mlp]
 
 
-# the layer weights each sub-block reads (and gets a gradient for), attention then MLP
-SUB_KEYS = (("ln1", "qkv", "out"), ("ln2", "fc1", "fc2"))
+# the layer weights each sub-block of a Llama layer reads (attention, then MLP); a GPT
+# layer's: Geometry.sub_keys (the mixers' weights depend on the space)
 LLAMA_SUB_KEYS = (("ln1", "q", "k", "v", "o"), ("ln2", "gate", "up", "down"))
 
 
@@ -296,8 +360,7 @@ def apply_codes(
 
     # codes (L, 2) = (attention branch, MLP branch); 0 skips.  Only the active (leading)
     # layer slots run, forward and backward (supernet/layer_stack.py)
-    sub_keys = LLAMA_SUB_KEYS if tg.llama else SUB_KEYS
-    stack = layer_stack([attn_branches, mlp_branches], sub_keys, n_extra=[1, 0])
+    stack = layer_stack([attn_branches, mlp_branches], geo.sub_keys, n_extra=[1, 0])
     x = stack(x, codes, params["layers"], (keep,), ws)
     if tg.llama:
         return llama.logits(g, x, tg)
@@ -318,7 +381,7 @@ def stack_workspace(geo: Geometry, embed_dim: int, x_shape: tuple[int, ...]) -> 
     else:
         patches = lambda x: standalone.patchify(x, patch=tg.patch_size, channels=tg.channels)  # noqa: E731
         tokens = jax.eval_shape(patches, jax.ShapeDtypeStruct(x_shape, jnp.float32)).shape[1]
-    return workspace(len(SUB_KEYS), geo.max_depth, (x_shape[0], tokens, embed_dim))
+    return workspace(len(geo.sub_keys), geo.max_depth, (x_shape[0], tokens, embed_dim))
 
 
 def apply(params: dict, x: jax.Array, arch: ArchConfig, *, geo: Geometry) -> jax.Array:
@@ -350,31 +413,35 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
     """
     geo = geometry(space)
     arch = largest_arch(space)
-    model = standalone.build(space, arch)
-    x = standalone.example_input(space, 1, seq_len=min(8, geo.tokens))  # shapes do not depend on T
-    p = jax.jit(model.init)(key, x)["params"]  # the largest subnet's weights
     L, E, Hm, hd = geo.max_depth, arch.embed_dim, max(geo.head_choices), geo.head_dim
+    largest: dict[str, specs.Choice] = {}  # each mixer at its largest option
+    for c in (specs.get(a) for a in geo.attn_choices):
+        if c.spec.name not in largest or c.opt > largest[c.spec.name].opt:
+            largest[c.spec.name] = c
+    every = tuple((c.key, Hm) for c in largest.values())
+    model = standalone.build(space, arch, init_mixers=() if geo.task.llama else every)
+    x = standalone.example_input(space, 1, seq_len=min(8, geo.tokens))  # shapes do not depend on T
+    p = jax.jit(model.init)(key, x)["params"]  # the largest subnet's weights (every mixer's)
     if geo.task.llama:
         return llama.stack(p, L=L, H=Hm, K=max(geo.kv_choices or (Hm,)), hd=hd)
     blocks = [p[f"block{i}"] for i in range(L)]
 
     def stack(fn):
-        return jnp.stack([fn(b) for b in blocks])
+        return jax.tree.map(lambda *a: jnp.stack(a), *[fn(b) for b in blocks])
 
     layers = {
-        "ln1": {"scale": stack(lambda b: b["ln1"]["scale"]), "bias": stack(lambda b: b["ln1"]["bias"])},
-        "qkv": {
-            "kernel": stack(lambda b: b["qkv"]["kernel"].reshape(E, 3, Hm, hd)),
-            "bias": stack(lambda b: b["qkv"]["bias"].reshape(3, Hm, hd)),
-        },
-        "out": {
-            "kernel": stack(lambda b: b["out"]["kernel"].reshape(Hm, hd, E)),
-            "bias": stack(lambda b: b["out"]["bias"]),
-        },
-        "ln2": {"scale": stack(lambda b: b["ln2"]["scale"]), "bias": stack(lambda b: b["ln2"]["bias"])},
-        "fc1": {"kernel": stack(lambda b: b["fc1"]["kernel"]), "bias": stack(lambda b: b["fc1"]["bias"])},
-        "fc2": {"kernel": stack(lambda b: b["fc2"]["kernel"]), "bias": stack(lambda b: b["fc2"]["bias"])},
+        "ln1": stack(lambda b: dict(b["ln1"])),
+        "ln2": stack(lambda b: dict(b["ln2"])),
+        "fc1": stack(lambda b: dict(b["fc1"])),
+        "fc2": stack(lambda b: dict(b["fc2"])),
     }
+    for c in largest.values():
+        layers.update(stack(lambda b, c=c: mixers.ops(c).stack(b, E=E, H=Hm, hd=hd, opt=c.opt)))
+    n = max(geo.ffn_choices)
+    if n > 1:
+        layers["ffn"] = stack(
+            lambda b: jax.tree.map(lambda *a: jnp.stack(a), *[dict(b[f"ffn{j}"]) for j in range(1, n)])
+        )
     out = {"embed": dict(p["embed"]), "pos": p["pos"], "layers": layers, "ln_f": dict(p["ln_f"])}
     if "head" in p:
         out["head"] = dict(p["head"])

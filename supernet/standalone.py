@@ -6,9 +6,9 @@ serializes it.  Read it top to bottom; shapes are in the comments (B batch, T
 tokens, E embed width, H heads of width hd, A = H * hd, M MLP width).
 
 Per layer: pre-LayerNorm residual blocks (Vaswani et al., 2017; Xiong et al.,
-2020) with either softmax attention or linear attention with the ``elu + 1``
-feature map (Katharopoulos et al., "Transformers are RNNs", ICML 2020), whose
-causal form keeps running key-value sums.  With ``task.block: llama`` the model
+2020): a token mixer (softmax attention, linear attention, ...: the layer's
+``mixer`` choice, computed by its file in :mod:`supernet.mixers`), then an MLP of
+one or more hidden layers.  With ``task.block: llama`` the model
 is :class:`supernet.llama.Transformer` instead (RMSNorm, RoPE, SwiGLU, GQA).  ``search_spaces.complexity`` counts
 exactly these parameters and these matrix products.
 """
@@ -23,101 +23,49 @@ import jax.numpy as jnp
 import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace
+from search_spaces import mixers as specs
 from search_spaces.geometry import TaskGeometry, geometry_of_task, task_geometry
+from supernet import mixers
 from supernet.widths import mlp_widths
 
 
-def feature_map(x: jax.Array) -> jax.Array:
-    """phi(x) = elu(x) + 1 > 0 (Katharopoulos et al., 2020)."""
-    return jax.nn.elu(x) + 1.0
-
-
-def softmax_attention(
-    q: jax.Array, k: jax.Array, v: jax.Array, *, causal: bool, keep: jax.Array | None = None
-) -> jax.Array:
-    """q, k, v: (B, T, H, hd) -> (B, T, H, hd); ``keep`` (B, T) bool: keys to attend to (None: all)."""
-    scores = jnp.einsum("bthd,bshd->bhts", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)  # (B,H,T,T)
-    if causal:
-        T = q.shape[1]
-        scores = jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), scores, jnp.finfo(scores.dtype).min)
-    if keep is not None:  # padding keys get no weight (an all-padding row attends uniformly, stays finite)
-        scores = jnp.where(keep[:, None, None, :], scores, jnp.finfo(scores.dtype).min)
-    return jnp.einsum("bhts,bshd->bthd", jax.nn.softmax(scores, axis=-1), v)
-
-
-def linear_attention(
-    q: jax.Array,
-    k: jax.Array,
-    v: jax.Array,
-    *,
-    causal: bool,
-    keep: jax.Array | None = None,
-    eps: float = 1e-6,
-    chunk: int = 64,
-) -> jax.Array:
-    """Kernelized attention (Katharopoulos et al., ICML 2020). q, k, v: (B, T, H, hd) -> (B, T, H, hd).
-
-    ``keep`` (B, T) bool: keys to attend to (None: all); a dropped key's phi(k) is zero, so it
-    adds nothing to the key-value sums nor to the normalizer.
-
-    The causal form is computed in chunks of ``chunk`` positions (the chunkwise form of
-    Katharopoulos et al. / Yang et al., "Gated Linear Attention", ICML 2024): within a chunk
-    the masked quadratic form ``(phi(q) phi(k)^T * tril) v``, across chunks the running
-    key-value sums of the earlier chunks only.  The same function as a running sum at every
-    position, but it never holds a (B, T, H, hd, hd) tensor: at 128 tokens and 8 heads of 32
-    that running sum made a forward-backward pass 27x slower (243 vs 9 ms on one core).
-    """
-    q, k = feature_map(q), feature_map(k)
-    if keep is not None:
-        k = k * keep[:, :, None, None].astype(k.dtype)
-    if not causal:
-        kv = jnp.einsum("bthd,bthe->bhde", k, v)  # (B,H,hd,hd)
-        num = jnp.einsum("bthd,bhde->bthe", q, kv)
-        den = jnp.einsum("bthd,bhd->bth", q, k.sum(axis=1))
-        return num / (den[..., None] + eps)
-    B, T, H, _ = q.shape
-    C = min(T, chunk)
-    n = -(-T // C)
-    if n * C > T:  # padded positions come last: no real query sees them
-        q, k, v = (jnp.pad(a, ((0, 0), (0, n * C - T), (0, 0), (0, 0))) for a in (q, k, v))
-    qc, kc, vc = (a.reshape(B, n, C, H, a.shape[-1]) for a in (q, k, v))
-    s = jnp.einsum("bnthd,bnshd->bnhts", qc, kc) * jnp.tril(jnp.ones((C, C), q.dtype))
-    num = jnp.einsum("bnhts,bnshe->bnthe", s, vc)
-    den = s.sum(-1).transpose(0, 1, 3, 2)  # (B,n,C,H)
-    if n > 1:  # the key-value and key sums of the chunks before each chunk
-        kv = jnp.cumsum(jnp.einsum("bnshd,bnshe->bnhde", kc, vc), axis=1)
-        ks = jnp.cumsum(kc.sum(axis=2), axis=1)
-        kv = jnp.concatenate([jnp.zeros_like(kv[:, :1]), kv[:, :-1]], axis=1)
-        ks = jnp.concatenate([jnp.zeros_like(ks[:, :1]), ks[:, :-1]], axis=1)
-        num = num + jnp.einsum("bnthd,bnhde->bnthe", qc, kv)
-        den = den + jnp.einsum("bnthd,bnhd->bnth", qc, ks)
-    out = num / (den[..., None] + eps)
-    return out.reshape(B, n * C, H, out.shape[-1])[:, :T]
-
-
 class Block(nn.Module):
-    """x + Attn(LN(x)), then x + MLP(LN(x)); x: (B, T, E)."""
+    """x + Mixer(LN(x)), then x + MLP(LN(x)); x: (B, T, E).
+
+    ``mixer``: the layer's mixer choice (:mod:`search_spaces.mixers`; its computation in
+    :mod:`supernet.mixers`).  ``num_ffn`` stacked hidden layers of width ``mlp_dim`` in the
+    MLP (FlexiBERT's stacked FFNs): ``fc1`` (E -> M), ``ffn1`` ... (M -> M), ``fc2`` (M -> E).
+    ``init_mixers``: (choice, heads) of more mixers whose weights this block also creates
+    (the supernet's initialization: every mixer of the space at its largest shape).
+    """
 
     num_heads: int
     head_dim: int
     mlp_dim: int
-    attn_type: str
+    mixer: str
     causal: bool
     ln_eps: float = 1e-6
+    num_ffn: int = 1
+    init_mixers: tuple = ()
 
     @nn.compact
     def __call__(self, x: jax.Array, keep: jax.Array | None = None) -> jax.Array:
         """``keep`` (B, T) bool: tokens other tokens may attend to (None: all; False for padding)."""
-        B, T, E = x.shape
-        H, hd = self.num_heads, self.head_dim
+        E = x.shape[-1]
         h = nn.LayerNorm(epsilon=self.ln_eps, name="ln1")(x)
-        qkv = nn.Dense(3 * H * hd, name="qkv")(h).reshape(B, T, 3, H, hd)  # (B,T,3,H,hd)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        attend = linear_attention if self.attn_type == "linear" else softmax_attention
-        a = attend(q, k, v, causal=self.causal, keep=keep).reshape(B, T, H * hd)  # (B,T,A)
-        x = x + nn.Dense(E, name="out")(a)
+        ctx = mixers.Params(self)
+        for choice, heads in self.init_mixers:  # weights only (supernet init); shared names made once
+            c = specs.get(choice)
+            mixers.ops(c).forward(ctx, h, keep, H=heads, hd=self.head_dim, causal=self.causal, opt=c.opt)
+        c = specs.get(self.mixer)
+        a = mixers.ops(c).forward(
+            ctx, h, keep, H=self.num_heads, hd=self.head_dim, causal=self.causal, opt=c.opt
+        )
+        x = x + a  # (B,T,E)
         h = nn.LayerNorm(epsilon=self.ln_eps, name="ln2")(x)
         h = nn.gelu(nn.Dense(self.mlp_dim, name="fc1")(h))  # (B,T,M); GELU, tanh approximation
+        for j in range(1, self.num_ffn):
+            h = nn.gelu(nn.Dense(self.mlp_dim, name=f"ffn{j}")(h))  # (B,T,M)
         return x + nn.Dense(E, name="fc2")(h)
 
 
@@ -126,6 +74,7 @@ class Transformer(nn.Module):
 
     arch: ArchConfig
     task: dict[str, Any]
+    init_mixers: tuple = ()  # (choice, heads) pairs every block also creates weights for (supernet init)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -139,15 +88,21 @@ class Transformer(nn.Module):
             x = nn.Dense(E, name="embed")(x)  # (B,T,E)
         pos = self.param("pos", nn.initializers.normal(0.02), (geo.tokens, E))
         x = x + pos[: x.shape[1]]
-        mlp = mlp_widths(self.arch)
+        mlp, mixer, ffn = (
+            mlp_widths(self.arch),
+            specs.layer_mixers(self.arch),
+            self.arch.per_layer("num_ffn", 1),
+        )
         for i in range(self.arch.depth):
             x = Block(
                 num_heads=self.arch.num_heads[i],
                 head_dim=geo.head_dim,
                 mlp_dim=mlp[i],
-                attn_type=self.arch.attn_type[i],
+                mixer=mixer[i],
                 causal=geo.causal,
                 ln_eps=geo.ln_eps,
+                num_ffn=ffn[i],
+                init_mixers=self.init_mixers,
                 name=f"block{i}",
             )(x, keep)
         x = nn.LayerNorm(epsilon=geo.ln_eps, name="ln_f")(x)
@@ -191,14 +146,15 @@ def patchify(images: jax.Array, *, patch: int, channels: int) -> jax.Array:
     return x.reshape(B, (Hh // patch) * (W // patch), patch * patch * C)
 
 
-def build(space: SearchSpace, arch: ArchConfig) -> nn.Module:
-    """The standalone Flax module of ``arch`` (validated against ``space``)."""
+def build(space: SearchSpace, arch: ArchConfig, *, init_mixers: tuple = ()) -> nn.Module:
+    """The standalone Flax module of ``arch`` (validated against ``space``); ``init_mixers``: see
+    :class:`Block` (the supernet's initialization only)."""
     space.validate(arch)
     if task_geometry(space).llama:  # clear error if the space has no buildable task
         from supernet import llama
 
         return llama.Transformer(arch=arch, task=dict(space.task))
-    return Transformer(arch=arch, task=dict(space.task))
+    return Transformer(arch=arch, task=dict(space.task), init_mixers=init_mixers)
 
 
 def example_input(space: SearchSpace, batch_size: int = 1, seq_len: int | None = None) -> jax.Array:

@@ -9,6 +9,7 @@ import pytest
 
 from search_spaces import params
 from supernet import standalone
+from supernet.mixers import linear
 
 
 @pytest.mark.parametrize("space_name", ["vit_space", "lm_space"])
@@ -21,11 +22,11 @@ def test_param_count_matches_complexity(request, space_name):
 
 def test_causal_linear_attention_equals_masked_quadratic_form():
     q, k, v = (jax.random.normal(jax.random.key(i), (2, 8, 2, 4)) for i in range(3))
-    fq, fk = standalone.feature_map(q), standalone.feature_map(k)
+    fq, fk = linear.feature_map(q), linear.feature_map(k)
     weights = jnp.einsum("bthd,bshd->bhts", fq, fk) * jnp.tril(jnp.ones((8, 8)))
     ref = jnp.einsum("bhts,bshd->bthd", weights, v) / (weights.sum(-1).transpose(0, 2, 1)[..., None] + 1e-6)
     for chunk in (64, 8, 3, 1):  # one chunk, exactly one, a ragged last chunk, every position its own
-        got = standalone.linear_attention(q, k, v, causal=True, chunk=chunk)
+        got = linear.linear_attention(q, k, v, causal=True, chunk=chunk)
         np.testing.assert_allclose(got, ref, atol=1e-5, err_msg=f"chunk={chunk}")
 
 

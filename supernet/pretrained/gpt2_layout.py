@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from search_spaces import ArchConfig, SearchSpace
+from search_spaces import mixers as specs
 from search_spaces.errors import NasError
 from supernet import model
 from supernet.pretrained import hf_gpt2
@@ -64,8 +65,10 @@ def check_fit(shape: dict[str, Any], space: SearchSpace, *, source: str) -> None
         raise NasError(
             f"{source}: n_positions is {shape['positions']} but space '{space.name}' has task.seq_len {geo.tokens}"
         )
-    if "softmax" not in geo.attn_choices:
-        raise NasError(f"space '{space.name}': field 'attn_type' has no 'softmax' choice; GPT-2 needs it")
+    if specs.default().key not in geo.attn_choices:
+        raise NasError(
+            f"space '{space.name}': field 'mixer' has no {specs.default().key!r} (softmax attention) choice; GPT-2 needs it"
+        )
     facts = task_facts(space)
     if not np.isclose(facts["ln_eps"], shape["ln_eps"], rtol=1e-3, atol=0):
         raise NasError(
@@ -143,13 +146,15 @@ def why_not_gpt2(space: SearchSpace, arch: ArchConfig) -> str | None:
         return f"space '{space.name}' is not a causal LM ({space.task.get('kind')!r}); GPT-2 is one"
     widths = mlp_widths(arch)  # per layer, from mlp_dim or mlp_ratio x embed_dim
     mlp_dim = "mlp_dim" if "mlp_dim" in arch else "mlp_ratio"
-    attn = set(arch.get("attn_type", ("softmax",) * arch.depth))
+    attn = {c.key for c in specs.arch_choices(arch)}
     if len(set(arch.num_heads)) > 1:
         return f"num_heads differs between layers {list(arch.num_heads)}; GPT-2 has one head count"
     if len(set(widths)) > 1:
         return f"{mlp_dim} differs between layers {list(arch[mlp_dim])}; GPT-2 has one MLP width"
-    if attn != {"softmax"}:
-        return f"attn_type is {list(arch.attn_type)}; GPT-2 has softmax attention in every layer"
+    if attn != {specs.default().key}:
+        return f"mixer is {list(specs.layer_mixers(arch))}; GPT-2 has softmax attention in every layer"
+    if set(arch.per_layer("num_ffn", 1)) != {1}:
+        return f"num_ffn is {list(arch.per_layer('num_ffn', 1))}; GPT-2 has one FFN hidden layer"
     A = arch.num_heads[0] * geo.head_dim
     if A != arch.embed_dim:
         return (
