@@ -33,9 +33,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from search_spaces import mixers as specs
 from supernet.proxies.probe import corr_score
 
-SOFTMAX = ("softmax", "sdp")  # mixer names whose attention weights are a softmax of q k^T
+SOFTMAX = (specs.default().key,)  # mixers (canonical keys) whose attention weights are a softmax of q k^T
 
 
 def _norm(h, scale, bias, eps, rms: bool):
@@ -49,7 +50,7 @@ def _norm(h, scale, bias, eps, rms: bool):
 def naswot(geo, params: dict, hidden, codes, E: int) -> jax.Array:
     lay, llama = params["layers"], geo.task.llama
     h = hidden[1]  # (L, B, T, E): inputs of the MLP sub-blocks
-    widths = jnp.asarray((0, *geo.mlp_widths(E)))
+    widths = jnp.asarray((0, *(m for m, _ in geo.mlp_branches(E))))  # MLP code -> width
     M = widths[codes[:, 1]]  # (L,) active width (0 at inactive slots)
     ln = lay["ln2"]
     z = _norm(

@@ -111,7 +111,7 @@ def tree_sum(tree) -> jax.Array:
 
 def sub_keys(geo: model.Geometry) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The layer weights of the token mixer (attention) and of the MLP."""
-    return model.LLAMA_SUB_KEYS if geo.task.llama else model.SUB_KEYS
+    return geo.sub_keys
 
 
 def corr_score(m: jax.Array, k: float = 1e-5) -> jax.Array:
