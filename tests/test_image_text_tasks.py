@@ -137,6 +137,9 @@ def test_text_classification_from_csv_and_jsonl(tmp_path):
     ds = data.load(space, {"train": str(tmp_path / "t.csv")}, home=tmp_path / "run")
     assert json.loads((tmp_path / "run/classes.json").read_text()) == ["greeting", "insult"]
     assert (tmp_path / "run/tokenizer.json").is_file() and ds.data.x_train.shape[1] == 12
+    rep = data.report(ds)  # what was read, per class, as for image folders
+    assert rep["classes"] == ["greeting", "insult"] and rep["val"]["source"] == "data.val_fraction 0.1"
+    assert rep["train"]["examples"] + rep["val"]["examples"] == 20 and rep["val"]["examples"] == 2
     ds2 = data.load(space, {"train": str(tmp_path / "t.jsonl"), "text_field": "line", "label_field": "y"})
     assert set(ds2.data.y_train.tolist()) == {0, 1}
     (tmp_path / "bad.jsonl").write_text('{"line": "x", "y": 0}\n{"line": "y"}\n')

