@@ -11,7 +11,7 @@ WIDE_DEEP = [(1, 24), (2, 12), (3, 8), (4, 6), (6, 4)]  # layers x heads: 24 hea
 def _arch(space, depth: int, heads: int, **layer):
     return space.parse(
         {"depth": depth, "embed_dim": 128, "num_heads": [heads] * depth}
-        | {k: [v] * depth for k, v in {"mlp_dim": 256, "attn_type": "softmax", **layer}.items()}
+        | {k: [v] * depth for k, v in {"mlp_dim": 256, "mixer": "sdp", **layer}.items()}
     )
 
 
