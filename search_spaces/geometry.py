@@ -213,17 +213,23 @@ def task_geometry(space: SearchSpace) -> TaskGeometry:
         check_grouping(space)
     if not {"mlp_dim", "mlp_ratio"} & {*space.layer_dims, *space.global_dims}:
         raise NasError(f"space '{space.name}': complexity needs a per-layer 'mlp_dim' or 'mlp_ratio'")
-    mixers.check_space(space, causal=geo.causal)
-    if geo.llama and {c.key for c in mixers.choices_of(space)} != {mixers.default().key}:
-        dim = mixers.mixer_dim(space)
-        raise NasError(
-            f"space '{space.name}': field '{dim}': a Llama block has only the {mixers.default().key!r} mixer"
-        )
-    _check_num_ffn(space, llama=geo.llama)
+    check_layer_ops(space, causal=geo.causal, llama=geo.llama)
     return geo
 
 
 MAX_FFN = 3
+
+
+def check_layer_ops(space: SearchSpace, *, causal: bool, llama: bool) -> None:
+    """What a layer computes: known mixers with usable options, causal ones in a causal space,
+    only the default mixer in a Llama block, ``num_ffn`` choices 1..MAX_FFN."""
+    mixers.check_space(space, causal=causal)
+    if llama and {c.key for c in mixers.choices_of(space)} != {mixers.default().key}:
+        dim = mixers.mixer_dim(space)
+        raise NasError(
+            f"space '{space.name}': field '{dim}': a Llama block has only the {mixers.default().key!r} mixer"
+        )
+    _check_num_ffn(space, llama=llama)
 
 
 def _check_num_ffn(space: SearchSpace, *, llama: bool) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import yaml
 
 from search_spaces.errors import NasError, SpaceError
+from search_spaces.geometry import check_layer_ops, geometry_of_task
 from search_spaces.schema import validate
 from search_spaces.space import SearchSpace
 from search_spaces.yaml_io import read_yaml
@@ -60,7 +61,7 @@ def space_from_dict(d: Mapping[str, Any], *, source: str = "space") -> SearchSpa
             if not isinstance(choices, list):
                 raise SpaceError(f"{source}: field '{key}.{dim}' must be a list of choices, got {choices!r}")
     try:
-        return SearchSpace(
+        space = SearchSpace(
             name=d["name"],
             max_depth=d["max_depth"],
             global_dims=sections["global"],
@@ -70,6 +71,18 @@ def space_from_dict(d: Mapping[str, Any], *, source: str = "space") -> SearchSpa
         )
     except SpaceError as e:
         raise SpaceError(f"{source}: {e}") from None
+    _check_layer_ops(space)
+    return space
+
+
+def _check_layer_ops(space: SearchSpace) -> None:
+    """What a layer computes is checked at load (:func:`search_spaces.geometry.check_layer_ops`;
+    causality when the task block is complete enough to say; its own errors come later)."""
+    try:
+        geo = geometry_of_task(space.task, where=f"space '{space.name}'") if space.task else None
+    except NasError:
+        geo = None
+    check_layer_ops(space, causal=bool(geo and geo.causal), llama=bool(geo and geo.llama))
 
 
 def load_space_file(path: str | Path) -> SearchSpace:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from search_spaces import SearchSpace, mixers, params
+from search_spaces import NasError, SearchSpace, mixers, params
 from supernet import model, standalone
 from supernet.extract import extract
 
@@ -54,7 +54,7 @@ def test_every_mixer_has_both_halves_and_cites_its_paper():
 
 # ---- the table every mixer joins -----------------------------------------------------------
 
-CHOICES = ["sdp", "linear"]  # a new mixer joins here (with each option it has)
+CHOICES = ["sdp", "linear", "wma", "dft", "dct", "dsc5", "dsc9", "ecoformer8"]  # a new mixer joins here
 
 
 def _space(choices: list[str], *, causal: bool) -> SearchSpace:
@@ -93,8 +93,11 @@ def _check(space, geo, p, arch, tol):
 def _cases():
     for c in CHOICES:
         for causal in (False, True):
-            if not causal or mixers.get(c).spec.causal:
-                yield pytest.param(c, causal, id=f"{c}-{'causal' if causal else 'bidirectional'}")
+            if not causal or mixers.get(c).spec.causal:  # the causal rows compile a second supernet
+                marks = [pytest.mark.slow] if causal else []
+                yield pytest.param(
+                    c, causal, id=f"{c}-{'causal' if causal else 'bidirectional'}", marks=marks
+                )
 
 
 @pytest.mark.parametrize("choice,causal", list(_cases()))
@@ -118,9 +121,77 @@ def test_subnet_equals_its_standalone_model_and_params_match(choice, causal):
         _check(space, geo, p, arch, tol)
 
 
-@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
+@pytest.mark.parametrize(
+    "causal", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["bidirectional", "causal"]
+)
 def test_mixed_subnets_equal_their_standalone_models(causal):
-    """Mixers side by side in one subnet, at the largest width and random ones."""
+    """Mixers side by side in one subnet (random ones at width 16: one compiled program)."""
     space, geo, p = _supernet(causal)
-    for arch in [space.largest(), *space.sample_many(3, 2)]:
-        _check(space, geo, p, arch, 1e-4)
+    for arch in space.sample_many(3, 2):
+        _check(space, geo, p, arch.replace(embed_dim=16), 1e-4)
+
+
+# ---- bad input: one line naming the field and the value, exit 2 ----------------------------
+
+SPACE_YAML = """name: bad-mixers
+max_depth: 2
+global: {{embed_dim: [16], depth: [1, 2]}}
+layer: {{num_heads: [2], mlp_dim: [32], {layer}}}
+task: {{kind: {kind}, vocab_size: 61, seq_len: 12, head_dim: 8{extra}}}
+"""
+
+
+@pytest.mark.parametrize(
+    "layer, causal, needles",
+    [
+        ("mixer: [sdp, fnet]", False, ["'fnet'", "known mixers", "dsc<kernel>"]),
+        ("mixer: [sdp, dsc4]", False, ["'dsc4'", "kernel 4", "odd"]),
+        ("mixer: [sdp5]", False, ["'sdp5'", "takes no option"]),
+        ("mixer: [ecoformer0]", False, ["'ecoformer0'", "bits 0"]),
+        ("mixer: [sdp], num_ffn: [0, 1]", False, ["num_ffn", "choice 0"]),
+        ("mixer: [sdp, dft]", True, ["layer.mixer", "'dft'", "no causal form"]),
+        ("attn_type: [dct]", True, ["layer.attn_type", "'dct'", "no causal form"]),
+        ("mixer: [sdp], attn_type: [sdp]", False, ["'mixer'", "'attn_type'", "not both"]),
+    ],
+)
+def test_bad_mixer_choices_are_one_line_exit_2(capsys, tmp_path, layer, causal, needles):
+    from bad_input_helpers import run_main
+
+    extra = "" if causal else ", num_classes: 3"
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        SPACE_YAML.format(layer=layer, kind="lm" if causal else "text_classification", extra=extra)
+    )
+    run_main(capsys, ["spaces", "show", path], tmp_path)
+    # the same line from the library
+    from search_spaces import load_space_file
+    from search_spaces.geometry import task_geometry
+
+    with pytest.raises(NasError) as e:
+        task_geometry(load_space_file(path))
+    for needle in needles:
+        assert needle in str(e.value), str(e.value)
+
+
+def test_an_arch_naming_an_unknown_mixer_is_rejected():
+    with pytest.raises(NasError, match="unknown mixer 'fnet'"):
+        mixers.get("fnet")
+    space = _space(["sdp", "dsc5"], causal=False)
+    with pytest.raises(NasError, match="dsc9"):
+        space.parse(
+            {
+                "depth": 1,
+                "embed_dim": 16,
+                "num_heads": [2],
+                "mlp_dim": [16],
+                "num_ffn": [1],
+                "mixer": ["dsc9"],
+            }
+        )
+
+
+def test_aliases_and_options_resolve_to_one_canonical_key():
+    assert mixers.get("softmax").key == mixers.get("sdp").key == "sdp"
+    assert mixers.get("dsc").key == "dsc9" and mixers.get("dsc5").key == "dsc5"
+    assert mixers.get("ecoformer").key == "ecoformer16"
+    assert not mixers.get("dft").spec.causal and mixers.get("dsc5").spec.causal

@@ -64,9 +64,16 @@ def always() -> list[Choice]:
 _WITH_OPTION = re.compile(r"^([a-z_]*[a-z_])(\d+)$")
 
 
-def get(choice: Any, *, field: str = "mixer") -> Choice:
+def get(choice: Any, *, field: str = "mixer", where: str = "") -> Choice:
     """The :class:`Choice` of a mixer choice string; a one-line NasError naming the field and
-    the value (the known mixers listed) otherwise."""
+    the value (the known mixers listed) otherwise (prefixed by ``where``, e.g. the space)."""
+    try:
+        return _get(choice, field)
+    except NasError as e:
+        raise NasError(f"{where}: {e}" if where else str(e)) from None
+
+
+def _get(choice: Any, field: str) -> Choice:
     if isinstance(choice, str) and choice in _REGISTRY:
         spec = _REGISTRY[choice]
         return Choice(spec, spec.default_option)
@@ -100,7 +107,7 @@ def choices_of(space: SearchSpace) -> list[Choice]:
         return [default()]
     where = f"{'layer' if dim in space.layer_dims else 'global'}.{dim}"
     raw = space.layer_dims.get(dim, space.global_dims.get(dim))
-    return [get(c, field=f"space '{space.name}': {where}") for c in raw]
+    return [get(c, field=where, where=f"space '{space.name}'") for c in raw]
 
 
 def check_space(space: SearchSpace, *, causal: bool) -> None:
@@ -132,7 +139,7 @@ def arch_choices(arch: Any) -> list[Choice]:
     return [get(c, field=f"mixer[{i}]") for i, c in enumerate(layer_mixers(arch))]
 
 
-BUILTIN = ("sdp", "linear")
+BUILTIN = ("sdp", "linear", "wma", "dft", "dct", "dsc", "ecoformer")
 """The built-in mixers, in registration order (the first is the default; the first two have
 fixed latency-feature columns); each is ``search_spaces/mixers/<name>.py`` exporting ``SPEC``."""
 

@@ -38,7 +38,21 @@ def linear_attention(
     position, but it never holds a (B, T, H, hd, hd) tensor: at 128 tokens and 8 heads of 32
     that running sum made a forward-backward pass 27x slower (243 vs 9 ms on one core).
     """
-    q, k = feature_map(q), feature_map(k)
+    return kernel_attention(feature_map(q), feature_map(k), v, causal=causal, keep=keep, eps=eps, chunk=chunk)
+
+
+def kernel_attention(
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    *,
+    causal: bool,
+    keep: jax.Array | None = None,
+    eps: float = 1e-6,
+    chunk: int = 64,
+) -> jax.Array:
+    """:func:`linear_attention` on features already mapped (non-negative): q, k (B, T, H, f), v
+    (B, T, H, hd) -> (B, T, H, hd); also EcoFormer's binary codes (:mod:`supernet.mixers.ecoformer`)."""
     if keep is not None:
         k = k * keep[:, :, None, None].astype(k.dtype)
     if not causal:
