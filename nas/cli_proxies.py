@@ -33,7 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     sc = s.add_parser("score", help="proxy values of architectures as JSON lines")
     sc.add_argument("space", help="built-in name or YAML file")
     src = sc.add_mutually_exclusive_group(required=True)
-    src.add_argument("--arch", help="a JSON file: one architecture, a list, or JSON lines with 'arch'")
+    src.add_argument(
+        "--arch",
+        help="a JSON file (one architecture, a list, or JSON lines with 'arch') or a folder of results",
+    )
     src.add_argument("--sample", type=int, help="score N architectures sampled uniformly (--seed)")
     sc.add_argument("--out", required=True, help="the JSON-lines file to write")
     sc.add_argument("--proxies", default=None, help="comma-separated names (default: the default set)")
@@ -55,8 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _read_archs(path: str, space) -> list[ArchConfig]:
     p = Path(path)
+    if p.is_dir():  # a folder of results (the fidelity study's units): each file's "arch", once
+        archs = [space.parse(json.loads(f.read_text())["arch"]) for f in sorted(p.glob("*.json"))]
+        return list(dict.fromkeys(archs))
     if not p.is_file():
-        raise NasError(f"field '--arch': no file {path!r}")
+        raise NasError(f"field '--arch': no file or folder {path!r}")
     text = p.read_text()
     try:
         obj = json.loads(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -107,3 +108,37 @@ def test_the_evaluator_kind_checks_its_options():
     ev = E.build({"kind": "proxy", "proxies": ["params", "nonembed_params"]}, space)
     (row,) = ev.fn([space.largest()])
     assert row["params"] > row["nonembed_params"] > 0
+
+
+@pytest.mark.slow
+def test_zero_shot_search_runs_without_a_supernet(cli, tmp_path):
+    """README's zero-shot example on the tiny LM space (lm-shakespeare's probe takes minutes on a
+    loaded 2-core machine), a smaller budget: proxies and complexity only, on Ray."""
+    run = tmp_path / "zero-shot"
+    r = cli(
+        "search", str(ROOT / "experiments/search_zero_shot.yaml"), "--run-dir", str(run),
+        "--set", f"space={TINY}", "--set", "budget=6", "--set", "strategy.population=3", "--workers", "1", "--no-progress",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    front = json.loads((run / "pareto.json").read_text())
+    assert front and all(
+        0.0 <= p["metrics"]["ensemble"] <= 1.0 and p["metrics"]["params"] <= 1.5e6 for p in front
+    )
+
+
+@pytest.mark.slow
+def test_readme_proxy_commands_run(cli, tmp_path):
+    """README's score and validate commands as written (the default proxy set on the fidelity
+    study's stand-alone units: two seeds of some architectures, scored once, averaged)."""
+    folder = str(ROOT / "experiments/results/fidelity_study_units/lm-shakespeare/standalone")
+    r = cli("proxies", "score", "lm-shakespeare", "--arch", folder, "--out", "scores.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = cli("proxies", "validate", "scores.jsonl", folder, "--out", "v.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    v = json.loads((tmp_path / "v.json").read_text())
+    units = [json.loads(f.read_text()) for f in sorted(Path(folder).glob("*.json"))]
+    assert v["metric"] == "perplexity" and v["n"] == len(
+        {json.dumps(u["arch"], sort_keys=True) for u in units}
+    )
+    assert set(v["proxies"]) == {"nonembed_params", "snip", "naswot", "ensemble"}
+    assert all(-1 <= t["kendall"]["value"] <= 1 for t in v["proxies"].values())

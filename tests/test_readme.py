@@ -111,6 +111,9 @@ ELSEWHERE = {
         "test_search_tables.py::test_readme_hwgpt_search_fixes_its_reference_and_defaults_to_bayesian"
     ),
     "python experiments/search_study.py": "test_search_tables.py::test_search_study_and_proposals_benchmark_run",
+    "nas proxies score lm-shakespeare": "test_proxies_cli.py::test_readme_proxy_commands_run",
+    "nas proxies validate scores.jsonl": "test_proxies_cli.py::test_readme_proxy_commands_run",
+    "nas search experiments/search_zero_shot.yaml": "test_proxies_cli.py::test_zero_shot_search_runs_without_a_supernet",
     "python -m benchmarks.bench_search proposals": (
         "test_search_tables.py::test_search_study_and_proposals_benchmark_run"
     ),

@@ -16,14 +16,14 @@ space's task.  Families (one file each; every proxy's docstring cites its paper)
 * :mod:`~supernet.proxies.ensemble`: ``ensemble``, a rank vote of :data:`ensemble.MEMBERS`
   against a fixed reference sample.
 
-``scorer(space, names, ...)`` returns ``archs -> [{name: value}]``.  Each family is one jitted
-program per embedding width (the per-layer choices are traced codes), so scoring a thousand
-subnets compiles a handful of programs, not a thousand.
+``scorer(space, names, ...)`` returns ``archs -> [{name: value}]``.  The requested data proxies
+are one jitted program per embedding width (the per-layer choices are traced codes; the
+families share the program, the one-backward-pass family shares its pass), so scoring a
+thousand subnets compiles as many programs as the space has embedding widths, not a thousand.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Callable, NamedTuple, Sequence
 
@@ -78,46 +78,40 @@ def check_names(requested: Sequence[str], *, where: str = "proxies") -> tuple[st
     return tuple(dict.fromkeys(requested))
 
 
-@functools.partial(jax.jit, static_argnames=("geo", "E", "wanted"))
-def _backprop(params, x, y, codes, *, geo, E: int, wanted: tuple[str, ...]):
-    _, grads, hidden = loss_and_hidden(params, x, y, codes, geo=geo, E=E)
-    out = gradient.grad_values(geo, params, grads, wanted)
-    if "naswot" in wanted:
-        out["naswot"] = activation.naswot(geo, params, hidden, codes, E)
-    if "hidden_covariance" in wanted:
-        out["hidden_covariance"] = activation.hidden_covariance(geo, hidden, codes)
-    if {"head_confidence", "head_softmax_confidence"} & set(wanted):
-        out.update(activation.confidences(geo, params, hidden, codes, E))
+def _program(params, x, y, codes, *, geo, E: int, wanted: tuple[str, ...]) -> dict:
+    """Every requested data proxy of one batch, in one program (one compile per width and set)."""
+    out = {}
+    back = tuple(n for n in wanted if PROXIES[n].family == "backprop")
+    if back:
+        _, grads, hidden = loss_and_hidden(params, x, y, codes, geo=geo, E=E)
+        out.update(gradient.grad_values(geo, params, grads, back))
+        if "naswot" in back:
+            out["naswot"] = activation.naswot(geo, params, hidden, codes, E)
+        if "hidden_covariance" in back:
+            out["hidden_covariance"] = activation.hidden_covariance(geo, hidden, codes)
+        if {"head_confidence", "head_softmax_confidence"} & set(back):
+            out.update(activation.confidences(geo, params, hidden, codes, E))
+    if "grasp" in wanted:
+        out["grasp"] = sensitivity.grasp(params, x, y, codes, geo=geo, E=E)
+    if "fisher" in wanted:
+        out["fisher"] = sensitivity.fisher(params, x, y, codes, geo=geo, E=E)
+    if "synflow" in wanted:
+        out["synflow"] = sensitivity.synflow(params, x, codes, geo=geo, E=E)
+    if "jacob_cov" in wanted:
+        out["jacob_cov"] = sensitivity.jacob_cov(params, x, codes, geo=geo, E=E)
     return {k: out[k] for k in wanted}
 
 
-_KERNELS: dict[str, Callable] = {
-    "grasp": jax.jit(sensitivity.grasp, static_argnames=("geo", "E")),
-    "fisher": jax.jit(sensitivity.fisher, static_argnames=("geo", "E")),
-    "synflow": jax.jit(
-        lambda p, x, y, c, *, geo, E: sensitivity.synflow(p, x, c, geo=geo, E=E), static_argnames=("geo", "E")
-    ),
-    "jacob_cov": jax.jit(
-        lambda p, x, y, c, *, geo, E: sensitivity.jacob_cov(p, x, c, geo=geo, E=E),
-        static_argnames=("geo", "E"),
-    ),
-}
+_program_jit = jax.jit(_program, static_argnames=("geo", "E", "wanted"))
 
 
 def _data_values(probe: Probe, arch: ArchConfig, wanted: Sequence[str]) -> dict[str, float]:
     """Every requested data proxy of one architecture, averaged over the probe's batches."""
     E, codes = codes_of(probe, arch)
-    back = tuple(
-        n for n in PROXIES if n in wanted and PROXIES[n].family == "backprop"
-    )  # one order: one compile
+    wanted = tuple(n for n in PROXIES if n in wanted)  # one order: one compile per set
     sums: dict[str, float] = {}
     for x, y in probe.batches:
-        got = {}
-        if back:
-            got.update(_backprop(probe.params, x, y, codes, geo=probe.geo, E=E, wanted=back))
-        for n in wanted:
-            if n in _KERNELS:
-                got[n] = _KERNELS[n](probe.params, x, y, codes, geo=probe.geo, E=E)
+        got = _program_jit(probe.params, x, y, codes, geo=probe.geo, E=E, wanted=wanted)
         for k, v in jax.device_get(got).items():
             sums[k] = sums.get(k, 0.0) + float(v)
     return {k: v / len(probe.batches) for k, v in sums.items()}
