@@ -174,9 +174,9 @@ def summarize(times_ms: np.ndarray) -> dict[str, float]:
 def _jax_runner(space: SearchSpace, arch: ArchConfig, batch_size: int, seq_len: int | None):
     import jax
 
-    from supernet import standalone
+    from supernet import any_model, standalone
 
-    model = standalone.build(space, arch)
+    model = any_model.build(space, arch)
     x = standalone.example_input(space, batch_size, seq_len)
     variables = standalone.random_variables(model, x)
     fwd = jax.jit(model.apply).lower(variables, x).compile()

@@ -23,9 +23,9 @@ def export_onnx(space: SearchSpace, arch: ArchConfig, *, batch_size: int = 1, se
     import jax
     from jax2onnx import to_onnx
 
-    from supernet import standalone
+    from supernet import any_model, standalone
 
-    model = standalone.build(space, arch)
+    model = any_model.build(space, arch)
     x = standalone.example_input(space, batch_size, seq_len)
     variables = standalone.random_variables(model, x)
 

@@ -118,5 +118,7 @@ def from_batch(space: SpaceStructure, batch: ArchBatch) -> list[ArchConfig]:
             d.name: tuple(d.choices[int(c)] for c in batch.codes[d.name][i, :depth])
             for d in space.layer_dimensions
         }
-        out.append(ArchConfig(depth=depth, values=tuple(values.items()), layers=tuple(layers.items())))
+        arch = ArchConfig(depth=depth, values=tuple(values.items()), layers=tuple(layers.items()))
+        canonical = getattr(space, "canonical", None)  # a staged space's inactive slots at one value
+        out.append(canonical(arch) if canonical is not None else arch)
     return out

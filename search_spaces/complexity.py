@@ -147,6 +147,11 @@ def complexity(
     """
     geo = task_geometry(space)
     b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
+    if getattr(space, "stages", ()):  # a staged vision space: per-stage formulas
+        from search_spaces import stage_complexity
+
+        _seq_len(geo, seq_len)
+        return stage_complexity.complexity(space, b, batch_size=batch_size)
     T_max = float(geo.tokens)
     T = _seq_len(geo, seq_len)
     B, hd, P, C = float(batch_size), float(geo.head_dim), float(geo.in_dim), float(geo.out_dim)
@@ -256,6 +261,11 @@ def training_memory(
     """
     geo = task_geometry(space)
     b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
+    if getattr(space, "stages", ()):  # a staged vision space: per-stage formulas
+        from search_spaces import stage_complexity
+
+        _seq_len(geo, seq_len)
+        return stage_complexity.training_memory(space, b, batch_size=batch_size)
     B, T, hd = float(batch_size), _seq_len(geo, seq_len), float(geo.head_dim)
     E = b.values["embed_dim"].astype(np.float64)
     El = np.where(b.active, E[:, None], 0.0)

@@ -204,6 +204,8 @@ def check_grouping(space: SearchSpace) -> None:
 def task_geometry(space: SearchSpace) -> TaskGeometry:
     """The geometry of ``space.task``; a one-line error naming the missing field otherwise."""
     geo = geometry_of_task(space.task, where=f"space '{space.name}'")
+    if "stages" in space.task:  # a staged space: its stages hold the widths (search_spaces.stages)
+        return geo
     for dim in ("embed_dim", "num_heads"):
         if dim not in space.global_dims and dim not in space.layer_dims:
             raise NasError(f"space '{space.name}': complexity needs a dimension named '{dim}'")

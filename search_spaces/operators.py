@@ -28,7 +28,9 @@ def _pick(d: Dimension, rng: np.random.Generator):
 
 
 def _build(space: SpaceStructure, depth: int, values: dict, layers: dict) -> ArchConfig:
-    return ArchConfig(depth=depth, values=tuple(values.items()), layers=tuple(layers.items()))
+    arch = ArchConfig(depth=depth, values=tuple(values.items()), layers=tuple(layers.items()))
+    canonical = getattr(space, "canonical", None)  # a staged space's inactive slots at one value
+    return canonical(arch) if canonical is not None else arch
 
 
 def sample(space: SpaceStructure, rng: np.random.Generator | int) -> ArchConfig:

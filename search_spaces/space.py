@@ -72,6 +72,7 @@ class SearchSpace:
             raise SpaceError(f"field 'max_depth': expected an integer, got {self.max_depth!r}")
         if self.max_depth < 0:
             raise SpaceError(f"field 'max_depth': must be >= 0, got {self.max_depth!r}")
+        stages = _stages_of(self)  # a staged space: stages generate its global dims (search_spaces.stages)
         gdims = tuple(Dimension(k, v) for k, v in dict(self.global_dims).items())
         ldims = tuple(Dimension(k, v, per_layer=True) for k, v in dict(self.layer_dims).items())
         names = [d.name for d in gdims + ldims]
@@ -104,6 +105,7 @@ class SearchSpace:
         object.__setattr__(self, "global_dims", {d.name: d.choices for d in gdims})
         object.__setattr__(self, "layer_dims", {d.name: d.choices for d in ldims})
         object.__setattr__(self, "task", dict(self.task))
+        object.__setattr__(self, "_stages", stages)
 
     def __hash__(self) -> int:
         return hash((self.name, self.max_depth, tuple(self.dimensions())))
@@ -134,9 +136,28 @@ class SearchSpace:
 
     def size(self) -> int:
         """Exact number of distinct architectures (a Python int, may be huge)."""
+        if self.stages:  # inactive layer slots do not make distinct networks
+            from search_spaces.stages import stage_dims, stages_size
+
+            own = stage_dims(self.stages)
+            rest = math.prod(len(d.choices) for d in self.global_dimensions if d.name not in own)
+            return rest * stages_size(self.stages)
         g = math.prod(len(d.choices) for d in self.global_dimensions)
         per_layer = math.prod(len(d.choices) for d in self.layer_dimensions)
         return g * sum(per_layer**d for d in self.depth_choices)
+
+    @property
+    def stages(self) -> tuple:
+        """The declared stages (:class:`search_spaces.stages.Stage`), or () for a flat space."""
+        return self._stages  # type: ignore[attr-defined]
+
+    def canonical(self, arch: ArchConfig) -> ArchConfig:
+        """``arch`` with a staged space's inactive layer slots at their smallest choice (else ``arch``)."""
+        if not self.stages:
+            return arch
+        from search_spaces.stages import canonical
+
+        return canonical(self.stages, arch)
 
     # ---- membership ---------------------------------------------------------
     def validate(self, arch: ArchConfig) -> ArchConfig:
@@ -220,9 +241,37 @@ class SearchSpace:
         if self.description:
             out["description"] = self.description
         g = {"depth": list(self.depth_choices)} if "depth" in self.global_dims else {}
-        g.update({d.name: list(d.choices) for d in self.global_dimensions})
+        generated = set(_generated(self.stages))
+        g.update({d.name: list(d.choices) for d in self.global_dimensions if d.name not in generated})
         out["global"] = g
         out["layer"] = {d.name: list(d.choices) for d in self.layer_dimensions}
         if self.task:
             out["task"] = dict(self.task)
         return out
+
+
+def _generated(stages: tuple) -> dict:
+    if not stages:
+        return {}
+    from search_spaces.stages import stage_dims
+
+    return stage_dims(stages)
+
+
+def _stages_of(space: SearchSpace) -> tuple:
+    """Parses ``task.stages`` and merges the dims they generate into ``space.global_dims``."""
+    from search_spaces.stages import check_space, has_stages, parse_stages
+
+    if not has_stages(space.task):
+        return ()
+    stages = parse_stages(space.task, where=f"space '{space.name}'")
+    check_space(stages, name=space.name, max_depth=space.max_depth, layer_dims=space.layer_dims)
+    merged = dict(space.global_dims)
+    for name, choices in _generated(stages).items():
+        if name in merged and list(merged[name]) != choices:
+            raise SpaceError(
+                f"space '{space.name}': field 'global.{name}' {list(merged[name])!r} contradicts the stages' {choices!r}"
+            )
+        merged[name] = choices
+    object.__setattr__(space, "global_dims", merged)
+    return stages

@@ -22,6 +22,10 @@ def extract(params: dict, arch: ArchConfig, *, space: SearchSpace | None = None)
 
     ``space`` (optional) validates ``arch`` first; slicing itself needs only the weights.
     """
+    if space is not None and space.stages:  # a staged vision space (supernet.staged)
+        from supernet import staged
+
+        return staged.extract(params, arch, space=space, slice_layer=slice_layer)
     hd = 0  # read from the attention weights when no space is given
     if space is not None:
         space.validate(arch)

