@@ -182,11 +182,11 @@ def apply_codes(
             if st.window:
                 x = unpartition(x, st.grid, st.window)
         else:
-            branches = [lambda x, layer: x]
-            branches += [
+            mb = [lambda x, layer: x]
+            mb += [
                 _mbconv_fn(E, hidden_width(E, r), k, st.grid, tg.ln_eps) for k, r in geo.mbconv_branches(s)
             ]
-            x = layer_stack([branches], MBCONV_KEYS, n_extra=[0])(x, c[:, :1], params[f"stage{s}"], (), w)
+            x = layer_stack([mb], MBCONV_KEYS, n_extra=[0])(x, c[:, :1], params[f"stage{s}"], (), w)
         if st.reduction:
             F = widths[s + 1]
             red = Reduction(kind=st.reduction, width=F, grid=st.grid, head_dim=tg.head_dim, ln_eps=tg.ln_eps)
