@@ -36,7 +36,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from supernet.standalone import softmax_attention
+from supernet.mixers.sdp import softmax_attention
 
 
 def to_grid(x: jax.Array, grid: tuple[int, int]) -> jax.Array:
