@@ -36,7 +36,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
 
 from search_spaces import load_space  # noqa: E402
 from supernet import data, extract, model, standalone  # noqa: E402
@@ -64,19 +63,7 @@ def _timed_pair(fa, fb, repeats: int) -> tuple[float, float, float, float]:
     return tuple(float(np.median(v)) for v in (wall[0], wall[1], cpu[0], cpu[1]))
 
 
-def standalone_step(space, arch, tx):
-    m = standalone.build(space, arch)
-
-    def loss(p, x, y):
-        return optax.softmax_cross_entropy_with_integer_labels(m.apply({"params": p}, x), y).mean()
-
-    @jax.jit
-    def step(p, s, x, y):
-        value, g = jax.value_and_grad(loss)(p, x, y)
-        u, s = tx.update(g, s, p)
-        return optax.apply_updates(p, u), s, value
-
-    return step
+standalone_step = standalone.train_step  # (space, arch, tx) -> step(p, s, x, y) -> (p, s, loss)
 
 
 def main() -> None:

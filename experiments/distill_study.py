@@ -1,4 +1,4 @@
-"""Study (issue 16): a supernet started from a pretrained GPT-2, with and without inplace distillation.
+"""Distillation study: a supernet started from a pretrained GPT-2, with and without inplace distillation.
 
     JAX_PLATFORMS=cpu python experiments/distill_study.py
     JAX_PLATFORMS=cpu python experiments/distill_study.py --pretrain-steps 600 --steps 300

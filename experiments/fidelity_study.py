@@ -1,4 +1,4 @@
-"""Fidelity study (issue 21): does the supernet rank subnets as stand-alone training does?
+"""Fidelity study: does the supernet rank subnets as stand-alone training does?
 
     python experiments/fidelity_study.py --space lm-shakespeare        # the study's preset (hours, resumable)
     python experiments/fidelity_study.py --space vit-mnist
@@ -40,7 +40,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
 
-from experiments import fidelity_report, fidelity_search  # noqa: E402
+from experiments import fidelity_report, fidelity_search, run_cli  # noqa: E402
 from experiments import fidelity_units as U  # noqa: E402
 from experiments.sampling_study import passes_per_step, train_sampler  # noqa: E402
 from search_spaces import ArchConfig, SearchSpace, complexity, load_space  # noqa: E402
@@ -382,12 +382,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     from supernet.cache import enable_compile_cache
 
     enable_compile_cache()  # the recipes' supernets compile the same programs: share them on disk
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except NasError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    return run_cli(build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -116,16 +116,7 @@ def _programs(space: SearchSpace, arch: ArchConfig, steps: int, batch: int, lr: 
     def apply(p, x):
         return m.apply({"params": p}, x)
 
-    def loss(p, x, y):
-        return optax.softmax_cross_entropy_with_integer_labels(apply(p, x), y).mean()
-
-    @jax.jit
-    def step(p, s, x, y):
-        value, g = jax.value_and_grad(loss)(p, x, y)
-        u, s = tx.update(g, s, p)
-        return optax.apply_updates(p, u), s, value
-
-    return tx, step, _stats_fn(apply)
+    return tx, standalone.train_step(space, arch, tx), _stats_fn(apply)
 
 
 def train_standalone(

@@ -1,4 +1,4 @@
-"""Study 1 (issue 7): uniform vs sandwich vs complexity-aware vs performance-aware sampling on vit-mnist.
+"""Sampling study: uniform vs sandwich vs complexity-aware vs performance-aware sampling on vit-mnist.
 
     JAX_PLATFORMS=cpu python experiments/sampling_study.py
     JAX_PLATFORMS=cpu python experiments/sampling_study.py --samplers uniform,sandwich --steps 300
@@ -54,10 +54,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
 
-from experiments import sampling_report  # noqa: E402
+from experiments import run_cli, sampling_report  # noqa: E402
 from search_spaces import ArchConfig, SearchSpace, complexity, load_space  # noqa: E402
 from search_spaces.errors import NasError  # noqa: E402
 from supernet import checkpoint, data, standalone, tasks  # noqa: E402
@@ -115,19 +114,10 @@ def train_standalone(
     tx = make_optimizer(cfg)
     params = standalone.init(space, arch, jax.random.key(seed))["params"]
     state = tx.init(params)
-
-    def loss(p, x, y):
-        return optax.softmax_cross_entropy_with_integer_labels(m.apply({"params": p}, x), y).mean()
-
-    @jax.jit
-    def step(p, s, x, y):
-        g = jax.grad(loss)(p, x, y)
-        u, s = tx.update(g, s, p)
-        return optax.apply_updates(p, u), s
-
+    step = standalone.train_step(space, arch, tx)
     ds = data.load(space)
     for i in range(steps):
-        params, state = step(params, state, *data.train_batch(ds, step=i, batch_size=batch, seed=seed + 1))
+        params, state, _ = step(params, state, *data.train_batch(ds, step=i, batch_size=batch, seed=seed + 1))
     predict = jax.jit(lambda p, x: m.apply({"params": p}, x).argmax(-1))
     correct = sum(int((predict(params, x) == y).sum()) for x, y in val)
     return correct / sum(len(y) for _, y in val)
@@ -281,12 +271,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except NasError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    return run_cli(build_parser, run, argv)
 
 
 if __name__ == "__main__":

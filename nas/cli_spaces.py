@@ -150,7 +150,7 @@ def cmd_from_hf(args: argparse.Namespace) -> int:
     from supernet.pretrained import hf_llama, llama_layout
 
     folder = Path(args.folder)
-    ckpt = hf_llama.read(folder)  # a missing file, a non-Llama config or a misfit tensor: one line
+    ckpt = hf_llama.read(folder, field="folder")  # a missing file, a non-Llama config or a misfit tensor: one line
     name = args.name or folder.resolve().name
     space = llama_layout.space_for(
         ckpt.config, name=name, seq_len=args.seq_len, per_model=args.per_model, source=f"{folder}/config.json"

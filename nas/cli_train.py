@@ -62,7 +62,13 @@ def train(cfg: dict, workdir: str | Path, term: terminal.Terminal) -> dict:
     records), then the summary: steps and their rate, compiles, the final metrics."""
     from supernet.train import train_and_evaluate
 
-    final = train_and_evaluate(cfg, workdir, reporter=_ShowsData(term))
+    fresh = not Path(workdir).exists()
+    try:
+        final = train_and_evaluate(cfg, workdir, reporter=_ShowsData(term))
+    except BaseException:
+        if fresh:
+            discard_unsaved(workdir)  # a run that failed before its first checkpoint leaves nothing
+        raise
     if term.last_bar is not None:
         term.lines(
             terminal.training_summary(final, term.last_bar, metrics_file=str(Path(workdir) / "metrics.jsonl"))
@@ -86,6 +92,17 @@ class _ShowsData:
 
             self.term.lines(report_lines(obj["data"]))
         self.term.record(obj)
+
+
+def discard_unsaved(workdir: str | Path) -> None:
+    """Removes ``workdir`` (made by this command) unless it holds a checkpoint to resume from."""
+    import shutil
+
+    from supernet.checkpoint import CKPT_DIR
+
+    ckpts = Path(workdir) / CKPT_DIR
+    if not (ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir())):
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _read_archs(path: str, space) -> list:

@@ -31,6 +31,9 @@ key                meaning
 ``rope_scaling``   with ``block: llama``: null, ``{type: linear, factor}`` or
                    ``{type: llama3, factor, low_freq_factor, high_freq_factor,
                    original_max_position_embeddings}``
+``max_positions``  with ``block: llama``: the ``max_position_embeddings`` a
+                   Hugging Face export writes (default ``seq_len``; a space
+                   made from a checkpoint keeps the checkpoint's own)
 ``pad_id``         with ``vocab_size`` and ``num_classes``: the id that pads a
                    text to ``seq_len`` (default 0); attention and pooling
                    ignore it

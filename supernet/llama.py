@@ -34,7 +34,6 @@ Emax, Hmax, Kmax, Mmax)::
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -44,6 +43,7 @@ import numpy as np
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, geometry_of_task
+from supernet.layer_loop import StandaloneModel, blocks_then_head
 from supernet.widths import mlp_widths
 
 # ---- the operations -----------------------------------------------------------------------------
@@ -155,11 +155,8 @@ class Block(nn.Module):
         return x + dense(E, "down")(h)
 
 
-class Transformer(nn.Module):
+class Transformer(StandaloneModel):
     """A Llama-style causal LM of one architecture (the model a subnet becomes)."""
-
-    arch: ArchConfig
-    task: dict[str, Any]
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -169,14 +166,17 @@ class Transformer(nn.Module):
         x = embed(x)  # (B,T,E)
         freq = tuple(float(f) for f in inv_freq(geo))
         kv, mlp = kv_heads(self.arch), mlp_widths(self.arch)
-        for i in range(self.arch.depth):
-            x = Block(
+        return blocks_then_head(
+            x,
+            depth=self.arch.depth,
+            block=lambda i: Block(
                 int(self.arch.num_heads[i]), kv[i], geo.head_dim, mlp[i], geo.ln_eps, freq, name=f"block{i}"
-            )(x)
-        x = RMSNorm(geo.ln_eps, name="ln_f")(x)
-        if geo.tied_head:
-            return embed.attend(x)  # (B,T,V)
-        return nn.Dense(geo.out_dim, use_bias=False, name="head")(x)
+            ),
+            final_norm=RMSNorm(geo.ln_eps, name="ln_f"),
+            geo=geo,
+            embed=embed,
+            head_bias=False,
+        )  # (B,T,V)
 
 
 # ---- the supernet: slicing, branches, stacking --------------------------------------------------

@@ -26,6 +26,7 @@ from search_spaces import ArchConfig, SearchSpace
 from search_spaces import mixers as specs
 from search_spaces.geometry import TaskGeometry, geometry_of_task, task_geometry
 from supernet import mixers
+from supernet.layer_loop import StandaloneModel, blocks_then_head
 from supernet.widths import mlp_widths
 
 
@@ -69,11 +70,9 @@ class Block(nn.Module):
         return x + nn.Dense(E, name="fc2")(h)
 
 
-class Transformer(nn.Module):
+class Transformer(StandaloneModel):
     """A ViT classifier, a causal LM or a bidirectional text encoder: the task block's geometry decides."""
 
-    arch: ArchConfig
-    task: dict[str, Any]
     init_mixers: tuple = ()  # (choice, heads) pairs every block also creates weights for (supernet init)
 
     @nn.compact
@@ -93,8 +92,9 @@ class Transformer(nn.Module):
             specs.layer_mixers(self.arch),
             self.arch.per_layer("num_ffn", 1),
         )
-        for i in range(self.arch.depth):
-            x = Block(
+
+        def block(i: int):
+            b = Block(
                 num_heads=self.arch.num_heads[i],
                 head_dim=geo.head_dim,
                 mlp_dim=mlp[i],
@@ -104,13 +104,18 @@ class Transformer(nn.Module):
                 num_ffn=ffn[i],
                 init_mixers=self.init_mixers,
                 name=f"block{i}",
-            )(x, keep)
-        x = nn.LayerNorm(epsilon=geo.ln_eps, name="ln_f")(x)
-        if geo.pooled:
-            x = pool(x, keep)  # (B,E)
-        if geo.tied_head:
-            return embed.attend(x)  # (B,T,V) = x @ embedding^T, no bias
-        return nn.Dense(geo.out_dim, name="head")(x)  # (B,C) or (B,T,V)
+            )
+            return lambda h: b(h, keep)
+
+        return blocks_then_head(
+            x,
+            depth=self.arch.depth,
+            block=block,
+            final_norm=nn.LayerNorm(epsilon=geo.ln_eps, name="ln_f"),
+            geo=geo,
+            embed=embed if geo.lookup else None,
+            pool=(lambda h: pool(h, keep)) if geo.pooled else None,
+        )  # (B,C) or (B,T,V)
 
 
 def padding_keep(x: jax.Array, geo: TaskGeometry) -> jax.Array | None:
@@ -159,6 +164,26 @@ def build(space: SearchSpace, arch: ArchConfig, *, init_mixers: tuple = ()) -> n
 
         return llama.Transformer(arch=arch, task=dict(space.task))
     return Transformer(arch=arch, task=dict(space.task), init_mixers=init_mixers)
+
+
+def train_step(space: SearchSpace, arch: ArchConfig, tx: Any) -> Any:
+    """One jitted step of ``arch`` trained alone with the optax optimizer ``tx``:
+    ``step(params, opt_state, x, y) -> (params, opt_state, loss)``, the loss the mean softmax
+    cross-entropy of integer labels (classes, or next tokens of a causal LM)."""
+    import optax
+
+    m = build(space, arch)
+
+    def loss(p, x, y):
+        return optax.softmax_cross_entropy_with_integer_labels(m.apply({"params": p}, x), y).mean()
+
+    @jax.jit
+    def step(p, s, x, y):
+        value, g = jax.value_and_grad(loss)(p, x, y)
+        u, s = tx.update(g, s, p)
+        return optax.apply_updates(p, u), s, value
+
+    return step
 
 
 def example_input(space: SearchSpace, batch_size: int = 1, seq_len: int | None = None) -> jax.Array:

@@ -43,4 +43,6 @@ def run_main(capsys, argv, root):
     before = snapshot(root)
     capsys.readouterr()
     rc = main([str(a) for a in argv])
-    assert_clean_error(rc, capsys.readouterr().err, before, root)
+    err = capsys.readouterr().err
+    assert_clean_error(rc, err, before, root)
+    return err

@@ -5,8 +5,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from subnet_exactness import assert_subnets_exact
 
-from search_spaces import ArchConfig, NasError, complexity, params, space_from_dict
+from search_spaces import ArchConfig, NasError, complexity, space_from_dict
 
 
 def tiny_llama_space(*, tied: bool = True, scaling=None, name: str = "llama-tiny") -> object:
@@ -54,24 +55,14 @@ LLAMA3 = {
 )
 def test_subnets_equal_standalone_models_and_params_are_exact(tied, scaling, archs):
     """The exactness test of tests/test_supernet_model.py, for Llama blocks (GQA, tied or untied head)."""
-    from supernet import extract, model, standalone
+    from supernet import model
 
     space = tiny_llama_space(tied=tied, scaling=scaling)
     geo = model.geometry(space)
     p = model.init(space, jax.random.key(0))
     x = jax.random.randint(jax.random.key(1), (2, 16), 0, 96)
-    outs = []
-    for d in archs:
-        d = space.largest().to_dict() if d == "largest" else d
-        arch = ArchConfig.from_dict(d)
-        sub = extract(p, arch, space=space)
-        ref = jax.jit(standalone.build(space, arch).apply)(sub, x)
-        out = model.apply(p, x, arch, geo=geo)
-        np.testing.assert_allclose(out, ref, atol=1e-5, rtol=0)
-        assert sum(w.size for w in jax.tree.leaves(sub)) == params(space, arch)
-        fresh = jax.eval_shape(lambda arch=arch: standalone.init(space, arch, jax.random.key(2)))
-        assert jax.tree.map(np.shape, sub) == jax.tree.map(np.shape, fresh)
-        outs.append(np.asarray(out))
+    chosen = [space.largest() if d == "largest" else ArchConfig.from_dict(d) for d in archs]
+    outs = assert_subnets_exact(space, p, x, chosen)
     if not tied:
         return
     assert not np.allclose(outs[0], outs[-1])  # the subnet is an argument, not state

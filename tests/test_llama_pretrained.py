@@ -168,8 +168,8 @@ def test_from_hf_writes_the_space_and_bad_folders_are_one_line(tmp_path, ckpt, c
         "gpt2": "field 'model_type' is 'gpt2' (GPT2LMHeadModel)",
         "groups": "num_attention_heads 4 is not a multiple of num_key_value_heads 3",
         "yarn": "type 'yarn', which is not implemented",
-        "missing": "tensor 'layers.1.mlp.up_proj.weight' is missing (expected shape (48, 32))",
-        "shape": "tensor 'norm.weight' has shape (31,); config.json implies (32,)",
+        "missing": "tensor 'model.layers.1.mlp.up_proj.weight' is missing (expected shape (48, 32))",
+        "shape": "tensor 'model.norm.weight' has shape (31,); config.json implies (32,)",
     }
     from search_spaces.errors import NasError
     from supernet.pretrained import hf_llama
@@ -178,3 +178,23 @@ def test_from_hf_writes_the_space_and_bad_folders_are_one_line(tmp_path, ckpt, c
         with pytest.raises(NasError) as e:
             hf_llama.read(tmp_path / name)
         assert msg in str(e.value), (name, str(e.value))
+
+
+def test_missing_shard_is_named_without_an_option_the_command_lacks(tmp_path, capsys):
+    """``nas spaces from-hf`` and ``nas hf check`` take a FOLDER, not ``init_from``: a shard the
+    index names but the folder lacks is one line naming the shard and the argument."""
+    folder = write_tiny_llama(tmp_path / "sharded", sharded=True)
+    (folder / "model-00002-of-00002.safetensors").unlink()
+    space = tmp_path / "s.yaml"
+    for argv in (
+        ["spaces", "from-hf", folder, "--out", space],
+        ["hf", "check", folder, "--space", "llama-shakespeare"],
+    ):
+        err = run_main(capsys, argv, tmp_path)
+        assert "init_from" not in err, err
+        assert "field 'folder'" in err and "no shard 'model-00002-of-00002.safetensors'" in err, err
+    from search_spaces.errors import NasError
+    from supernet import pretrained
+
+    with pytest.raises(NasError, match="field 'init_from'.*no shard 'model-00002"):
+        pretrained.read(folder)  # from a training config the field is init_from

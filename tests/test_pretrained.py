@@ -151,11 +151,11 @@ def test_bad_checkpoints_are_one_line_naming_tensor_and_shapes(tmp_path, space):
         return str(e.value)
 
     msg = bad("missing", lambda t: t.pop("transformer.h.1.mlp.c_fc.bias"))
-    assert "'h.1.mlp.c_fc.bias' is missing (expected shape (128,))" in msg
+    assert "'transformer.h.1.mlp.c_fc.bias' is missing (expected shape (128,))" in msg
     msg = bad("extra", lambda t: t.update({"transformer.h.0.attn.rotary": np.zeros((3, 4), np.float32)}))
-    assert "unexpected tensor 'h.0.attn.rotary' (3, 4)" in msg
+    assert "unexpected tensor 'transformer.h.0.attn.rotary' (3, 4)" in msg
     msg = bad("misfit", lambda t: t.update({"transformer.wpe.weight": np.zeros((64, 31), np.float32)}))
-    assert "'wpe.weight' has shape (64, 31); config.json implies (64, 32)" in msg
+    assert "'transformer.wpe.weight' has shape (64, 31); config.json implies (64, 32)" in msg
     assert "n_embd is 48 but space 'gpt2-tiny' has largest embed_dim 32" in bad(
         "wide", embed=48, inner=128, heads=6
     )

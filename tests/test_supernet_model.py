@@ -5,8 +5,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from subnet_exactness import assert_subnets_exact
 
-from search_spaces import ArchConfig, SearchSpace, complexity, params
+from search_spaces import ArchConfig, SearchSpace, complexity
 from supernet import extract, model, standalone
 
 
@@ -62,17 +63,7 @@ def _archs(space):
 
 def test_extract_equals_supernet_and_counts_params_exactly(setup):
     space, p = setup
-    geo = model.geometry(space)
-    x = _input(space, jax.random.key(1))
-    for arch in _archs(space):
-        sub = extract(p, arch, space=space)
-        ref = jax.jit(standalone.build(space, arch).apply)(sub, x)
-        out = model.apply(p, x, arch, geo=geo)
-        np.testing.assert_allclose(out, ref, atol=1e-5, rtol=0)
-        assert sum(w.size for w in jax.tree.leaves(sub)) == params(space, arch)
-        # the extracted tree has exactly the standalone model's structure and shapes
-        fresh = jax.eval_shape(lambda arch=arch: standalone.init(space, arch, jax.random.key(2)))
-        assert jax.tree.map(np.shape, sub) == jax.tree.map(np.shape, fresh)
+    assert_subnets_exact(space, p, _input(space, jax.random.key(1)), _archs(space))
 
 
 def test_supernet_gradient_equals_the_standalone_gradient_and_is_zero_elsewhere(setup):

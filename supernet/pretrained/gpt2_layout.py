@@ -26,7 +26,7 @@ from search_spaces import ArchConfig, SearchSpace
 from search_spaces import mixers as specs
 from search_spaces.errors import NasError
 from supernet import model
-from supernet.pretrained import hf_gpt2
+from supernet.pretrained import hf_gpt2, importance
 from supernet.widths import mlp_widths
 
 # ---- what the space's task computes ---------------------------------------------------------
@@ -220,3 +220,6 @@ def from_subnet(space: SearchSpace, arch: ArchConfig, variables: dict) -> tuple[
     }
     config = hf_gpt2.config_for(shape, nas_arch=arch.to_dict(), nas_space=space.name)
     return config, tensors
+
+
+reorder = importance.reorder  # heads and neurons by importance (see supernet.pretrained.importance)

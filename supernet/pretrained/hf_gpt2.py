@@ -24,20 +24,13 @@ naming the tensor and both shapes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from search_spaces.errors import NasError
-from supernet.pretrained.hf_folder import (
-    check_tensors,
-    checked_tensors,
-    load_safetensors,
-    weight_files,
-    write_folder,
-)
+from supernet.pretrained import hf_folder
 
 TANH_GELU = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
 _BUFFERS = (".attn.bias", ".attn.masked_bias")
@@ -115,29 +108,13 @@ def expected_shapes(shape: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def read(folder: str | Path) -> Gpt2Checkpoint:
-    """Reads and checks a GPT-2 folder: every expected tensor present with its shape, nothing else."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise NasError(f"field 'init_from': folder '{folder}' does not exist")
-    if not (folder / "config.json").is_file():
-        raise NasError(f"field 'init_from': '{folder}' has no config.json")
-    files = weight_files(folder)
-    try:
-        config = json.loads((folder / "config.json").read_text())
-    except json.JSONDecodeError as e:
-        raise NasError(f"{folder}/config.json: not valid JSON ({e.msg}, line {e.lineno})") from None
-    shape = gpt2_shape(config, source=f"{folder}/config.json")
-    tensors = checked_tensors(
-        load_safetensors(files),
-        expected_shapes(shape),
-        prefix="transformer.",
-        buffers=_BUFFERS,
-        embed="wte.weight",
-        tied=shape["tied"],
-        folder=folder,
-    )
-    return Gpt2Checkpoint(config, tensors, folder)
+LAYOUT = hf_folder.Layout(gpt2_shape, expected_shapes, "transformer.", _BUFFERS, "wte.weight")
+
+
+def read(folder: str | Path, *, field: str = "init_from") -> Gpt2Checkpoint:
+    """Reads and checks a folder: every expected tensor present with its shape, nothing else;
+    ``field`` names the option or argument that gave the folder in error messages."""
+    return Gpt2Checkpoint(*hf_folder.read_checkpoint(folder, LAYOUT, field=field), Path(folder))
 
 
 def config_for(shape: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -162,20 +139,3 @@ def config_for(shape: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "torch_dtype": "float32",
         **extra,
     }
-
-
-def write(
-    folder: str | Path,
-    config: dict[str, Any],
-    tensors: dict[str, np.ndarray],
-    *,
-    tokenizer_from: str | Path | None = None,
-) -> Path:
-    """Writes a GPT-2 folder (names with the ``transformer.`` prefix, as GPT2LMHeadModel saves them).
-
-    Written into a temporary sibling and renamed, so an existing folder is never half-overwritten.
-    """
-    folder = Path(folder)
-    want = expected_shapes(gpt2_shape(config))
-    check_tensors(tensors, want, source="export")
-    return write_folder(folder, config, tensors, prefix="transformer.", tokenizer_from=tokenizer_from)

@@ -23,7 +23,6 @@ difference is a one-line :class:`NasError` naming the tensor and both shapes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,13 +30,7 @@ import numpy as np
 
 from search_spaces.errors import NasError
 from search_spaces.geometry import rope_scaling_pairs
-from supernet.pretrained.hf_folder import (
-    check_tensors,
-    checked_tensors,
-    load_safetensors,
-    weight_files,
-    write_folder,
-)
+from supernet.pretrained import hf_folder
 
 LLAMA_TYPES = ("llama",)
 _BUFFERS = ("rotary_emb.inv_freq",)
@@ -135,37 +128,18 @@ def expected_shapes(shape: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def read_config(folder: str | Path) -> dict[str, Any]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise NasError(f"field 'init_from': folder '{folder}' does not exist")
-    if not (folder / "config.json").is_file():
-        raise NasError(f"field 'init_from': '{folder}' has no config.json")
-    try:
-        config = json.loads((folder / "config.json").read_text())
-    except json.JSONDecodeError as e:
-        raise NasError(f"{folder}/config.json: not valid JSON ({e.msg}, line {e.lineno})") from None
-    if not isinstance(config, dict):
-        raise NasError(f"{folder}/config.json: expected a JSON object")
-    return config
+def read_config(folder: str | Path, *, field: str = "init_from") -> dict[str, Any]:
+    """The folder's ``config.json`` (:func:`.hf_folder.read_config`)."""
+    return hf_folder.read_config(folder, field=field)
 
 
-def read(folder: str | Path) -> LlamaCheckpoint:
-    """Reads and checks a Llama folder: every expected tensor present with its shape, nothing else."""
-    folder = Path(folder)
-    config = read_config(folder)
-    shape = llama_shape(config, source=f"{folder}/config.json")
-    files = weight_files(folder)
-    tensors = checked_tensors(
-        load_safetensors(files),
-        expected_shapes(shape),
-        prefix="model.",
-        buffers=_BUFFERS,
-        embed="embed_tokens.weight",
-        tied=shape["tied"],
-        folder=folder,
-    )
-    return LlamaCheckpoint(config, tensors, folder)
+LAYOUT = hf_folder.Layout(llama_shape, expected_shapes, "model.", _BUFFERS, "embed_tokens.weight")
+
+
+def read(folder: str | Path, *, field: str = "init_from") -> LlamaCheckpoint:
+    """Reads and checks a folder: every expected tensor present with its shape, nothing else;
+    ``field`` names the option or argument that gave the folder in error messages."""
+    return LlamaCheckpoint(*hf_folder.read_checkpoint(folder, LAYOUT, field=field), Path(folder))
 
 
 def config_for(shape: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -193,16 +167,3 @@ def config_for(shape: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "torch_dtype": "float32",
         **extra,
     }
-
-
-def write(
-    folder: str | Path,
-    config: dict[str, Any],
-    tensors: dict[str, np.ndarray],
-    *,
-    tokenizer_from: str | Path | None = None,
-) -> Path:
-    """Writes a Llama folder (``model.`` prefix, as LlamaForCausalLM saves it) via a temporary sibling."""
-    folder = Path(folder)
-    check_tensors(tensors, expected_shapes(llama_shape(config)), source="export")
-    return write_folder(folder, config, tensors, prefix="model.", tokenizer_from=tokenizer_from)

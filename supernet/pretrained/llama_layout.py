@@ -175,8 +175,13 @@ def why_not_llama(space: SearchSpace, arch: ArchConfig) -> str | None:
     return None
 
 
-def from_subnet(space: SearchSpace, arch: ArchConfig, variables: dict) -> tuple[dict, dict]:
-    """``(config.json, tensors)`` of the Llama that computes subnet ``arch``'s function."""
+def from_subnet(
+    space: SearchSpace, arch: ArchConfig, variables: dict, *, max_positions: int | None = None
+) -> tuple[dict, dict]:
+    """``(config.json, tensors)`` of the Llama that computes subnet ``arch``'s function.
+
+    ``max_position_embeddings`` is ``max_positions``, else the space's ``task.max_positions``
+    (the checkpoint's own, for a space made from one), else its ``seq_len``."""
     reason = why_not_llama(space, arch)
     if reason is not None:
         raise NasError(f"cannot write a Llama folder: {reason}")
@@ -209,7 +214,7 @@ def from_subnet(space: SearchSpace, arch: ArchConfig, variables: dict) -> tuple[
         "head_dim": tg.head_dim,
         "mlp_dim": mlp_widths(arch)[0] if arch.depth else 1,
         "vocab_size": tg.in_dim,
-        "positions": tg.tokens,
+        "positions": int(max_positions or space.task.get("max_positions", tg.tokens)),
         "ln_eps": tg.ln_eps,
         "rope_theta": tg.rope_theta,
         "rope_scaling": space.task.get("rope_scaling"),
@@ -260,6 +265,8 @@ def space_for(
     }
     if s["rope_scaling"]:
         task["rope_scaling"] = s["rope_scaling"]
+    if s["positions"] != T:
+        task["max_positions"] = s["positions"]  # what an exported folder says (RoPE: no position table)
     widths = {
         "num_heads": [K * j for j in _fractions(g, quarters)],
         "num_kv_heads": [d for d in range(1, K + 1) if K % d == 0],
