@@ -1,4 +1,4 @@
-"""Proxy study (issue 31): do zero-cost proxies rank architectures as training does, better than params?
+"""Proxy study: do zero-cost proxies rank architectures as training does, better than params?
 
     taskset -c 0 python experiments/proxy_study.py            # every dataset (about an hour on 1 core, resumable)
     python experiments/proxy_study.py --hwgpt-n 0              # without the slow HW-GPT-Bench data proxies
