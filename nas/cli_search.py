@@ -70,14 +70,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     term = terminal.Terminal(args.log_format)
     best = summary["best"].get("all constraints")
+    n_val = run_outputs.val_examples(cfg)
     if term.human:
-        run_outputs.print_table(summary["front"], cfg.objectives)
+        run_outputs.print_table(summary["front"], cfg.objectives, val_examples=n_val)
     new = sum(1 for r in result.records if r.get("time", 0) >= t0)  # evaluated (or cached) by this run
     term.lines(
         terminal.search_summary(evaluations=len(result.records), new=new, seconds=seconds,
                                 hypervolume=summary["hypervolume"], run_dir=str(run_dir), best=best,
                                 metrics=[x.metric for x in (*cfg.objectives, *cfg.constraints)],
-                                val_examples=run_outputs.val_examples(cfg))
+                                val_examples=n_val)
     )  # fmt: skip
     term.record(
         {"evaluations": len(result.records), "hypervolume": summary["hypervolume"], "run_dir": str(run_dir),

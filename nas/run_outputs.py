@@ -175,8 +175,15 @@ def write_outputs(run_dir: str | Path, records, objectives, constraints, *, hv_r
     }
 
 
-def print_table(front: Sequence[dict], objectives: Sequence[Objective], *, limit: int = 15) -> None:
-    """The Pareto front as a table on stdout (:func:`nas.tables.print_table`: numbers never cut)."""
+def print_table(
+    front: Sequence[dict],
+    objectives: Sequence[Objective],
+    *,
+    limit: int = 15,
+    val_examples: int | None = None,
+) -> None:
+    """The Pareto front as a table on stdout (:func:`nas.tables.print_table`: numbers never cut);
+    ``val_examples``: how many validation examples an accuracy stands on, in the title."""
     from nas.tables import print_table as show
     from search_spaces import ArchConfig
 
@@ -189,4 +196,7 @@ def print_table(front: Sequence[dict], objectives: Sequence[Objective], *, limit
         for r in front[:limit]
     ]
     headers = ["#", *(f"{o.metric} ({o.goal})" for o in objectives), "architecture"]
-    show(f"Pareto front ({len(front)} architectures)", headers, rows, text=[len(headers) - 1])
+    title = f"Pareto front ({len(front)} architectures)"
+    if val_examples and any(o.metric == "accuracy" for o in objectives):
+        title += f"; accuracy on {val_examples:,} validation examples"
+    show(title, headers, rows, text=[len(headers) - 1])

@@ -64,8 +64,9 @@ def test_the_pareto_front_fits_80_columns_and_wraps_only_the_architecture(capsys
             "metrics": {"accuracy": 0.912345, "latency_ms[cpu-hostname-01]": 1234.5678},
         }
     ]
-    print_front(front, objectives)
+    print_front(front, objectives, val_examples=18)
     out = capsys.readouterr().out
+    assert "accuracy on 18 validation examples" in out.replace("\n", " ")
     assert all(len(line) <= 80 for line in out.splitlines()), out
     assert "…" not in out and "1234" in out and "0.9123" in out and "1235" in out
     assert "latency_ms[cpu-hostname-01]" in out.replace("\n", "")  # a long header word is never cut
