@@ -62,6 +62,7 @@ def test_readme_llama_commands_run(ray_local, tmp_path, monkeypatch, capsys):
         tmp_path / "runs/llama-demo/tokenizer.json"
     ).read_text()  # the checkpoint's tokenizer trains the supernet
     assert (tmp_path / "runs/from-llama/tokenizer.json").read_text() == tok
+    assert (tmp_path / "runs/llama-imported/tokenizer.json").read_text() == tok  # imported, no training
     from search_spaces import load_space, params
 
     derived, demo = load_space(tmp_path / "runs/llama-demo-space.yaml"), load_space("llama-shakespeare")

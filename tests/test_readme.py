@@ -62,6 +62,7 @@ ELSEWHERE = {
     "python experiments/llama_demo.py": "test_llama_readme.py::test_readme_llama_commands_run",
     "nas spaces from-hf runs/llama-demo": "test_llama_readme.py::test_readme_llama_commands_run",
     "nas hf check runs/llama-demo": "test_llama_readme.py::test_readme_llama_commands_run",
+    "nas hf import runs/llama-demo": "test_llama_readme.py::test_readme_llama_commands_run",
     "nas train experiments/train_from_llama.yaml": "test_llama_readme.py::test_readme_llama_commands_run",
     "nas latency measure --space llama-shakespeare": "test_llama_readme.py::test_readme_llama_commands_run",
     "nas latency fit --jsonl llama-laptop.jsonl": "test_llama_readme.py::test_readme_llama_commands_run",
