@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 
+import guides
 import numpy as np
 import pytest
 
@@ -19,8 +20,7 @@ TINY_TRAIN = ["steps=2", "batch_size=8", "warmup_steps=1", "checkpoint_every=2",
 
 
 def _readme_commands() -> list[list[str]]:
-    text = (ROOT / "README.md").read_text()
-    part = text.split("## Start from a pretrained GPT-2\n", 1)[1].split("\n## ", 1)[0]
+    part = guides.section("Start from a pretrained GPT-2")
     block = re.findall(r"```bash\n(.*?)```", part, flags=re.S)[0]
     return [shlex.split(line.split("  #")[0]) for line in block.strip().splitlines()]
 

@@ -7,6 +7,7 @@ import json
 import re
 import shlex
 
+import guides
 import numpy as np
 import pytest
 
@@ -16,7 +17,7 @@ SECTION = "Llama-family models (SmolLM, TinyLlama, ...)"
 
 
 def _commands() -> list[list[str]]:
-    part = (ROOT / "README.md").read_text().split(f"## {SECTION}\n", 1)[1].split("\n## ", 1)[0]
+    part = guides.section(SECTION)
     block = re.findall(r"```bash\n(.*?)```", part, flags=re.S)[0]
     return [shlex.split(ln.split("  #")[0]) for ln in block.splitlines() if ln.strip()]
 

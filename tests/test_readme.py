@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
+import guides
 import pytest
 from conftest import ROOT
 
 
 def python_block(section: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    part = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    part = guides.section(section)
     blocks = re.findall(r"```python\n(.*?)```", part, flags=re.S)
     assert blocks, f"no python block under '{section}'"
     return blocks[0]
@@ -27,9 +27,10 @@ def test_python_api_block_runs(ray_local, tmp_path, monkeypatch, capsys):
 
 # ---- every shell command of README -------------------------------------------------------------
 def readme_commands() -> list[str]:
-    """Every command line of README's bash blocks (continuations joined, comments dropped)."""
+    """Every command line of the bash blocks of README and the guides in docs/ (continuations
+    joined, comments dropped)."""
     out = []
-    for block in re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S):
+    for block in re.findall(r"```bash\n(.*?)```", guides.text(), flags=re.S):
         for line in block.replace("\\\n", " ").splitlines():
             line = re.sub(r"\s+", " ", line.split("  #")[0]).strip()
             if line and not line.startswith("#"):

@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import guides
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ LM_TINY = ROOT / "experiments/spaces/lm-tiny.yaml"
 
 
 def _section() -> str:
-    return (ROOT / "README.md").read_text().split(f"## {SECTION}\n", 1)[1].split("\n## ", 1)[0]
+    return guides.section(SECTION)
 
 
 def _files(part: str) -> dict[str, str]:

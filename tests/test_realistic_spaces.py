@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import guides
 import jax
 import numpy as np
 import pytest
@@ -76,9 +77,8 @@ def test_readme_space_yaml_builds(tmp_path):
 
     from search_spaces import load_space_file
     from supernet import model
-    from tests.conftest import ROOT
 
-    block = re.findall(r"```yaml\n(name: my-space.*?)```", (ROOT / "README.md").read_text(), flags=re.S)[0]
+    block = re.findall(r"```yaml\n(name: my-space.*?)```", guides.text(), flags=re.S)[0]
     (tmp_path / "my-space.yaml").write_text(block)
     space = load_space_file(tmp_path / "my-space.yaml")
     geo = model.geometry(space)
