@@ -257,7 +257,7 @@ def _space_md(name: str, sec: dict) -> list[str]:
 
 
 def summary_table(sec: dict) -> str:
-    """The short table README and docs/design.md quote (tests/test_fidelity_study.py checks they match)."""
+    """The short table the guides (docs/training.md) and docs/design.md quote (tests/test_fidelity_study.py checks they match)."""
     nc = _ci(sec.get("noise_ceiling", {}).get("kendall"))
     lines = [
         "| recipe | subnet passes / step | Kendall tau [95 %] | Spearman rho [95 %] | noise ceiling tau "

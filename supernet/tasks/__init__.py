@@ -16,7 +16,7 @@ Shakespeare labelled by play), ``masked_lm`` (BERT's masked-LM pretraining of a
 bidirectional encoder on the LM's corpora).
 
 Adding a kind: write ``my_task.py`` with a module-level ``TASK = Task(...)`` and
-call ``register(TASK, "my_kind")`` (see README, "Adding a task kind").
+call ``register(TASK, "my_kind")`` (see docs/own-data.md, "Adding a task kind").
 """
 
 from __future__ import annotations
