@@ -91,12 +91,26 @@ def test_the_ensemble_depends_on_the_architecture_only(lm_tiny):
     assert all(0.0 <= r["ensemble"] <= 1.0 for r in together)
 
 
+MIXED = """name: mix-tiny
+max_depth: 3
+global: {embed_dim: [32], depth: [2, 3]}
+layer: {num_heads: [1, 2], mlp_dim: [32, 64], num_ffn: [1, 2], mixer: [sdp, linear, wma, dft, dct, dsc5, ecoformer8]}
+task: {kind: vit, dataset: mnist, image_size: 28, patch_size: 7, channels: 1, num_classes: 10, head_dim: 8}
+"""
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["vit-tiny", "lm-tiny", "llama-shakespeare", "textcls-shakespeare"])
-def test_every_proxy_is_finite_on_each_kind_of_space(name):
+@pytest.mark.parametrize(
+    "name", ["vit-tiny", "lm-tiny", "mlm-tiny", "mixers", "llama-shakespeare", "textcls-shakespeare"]
+)
+def test_every_proxy_is_finite_on_each_kind_of_space(name, tmp_path):
+    """Every task kind and every mixer (heads or none: the skip rule keeps values finite)."""
     from supernet import proxies as P
 
     path = ROOT / f"experiments/spaces/{name}.yaml"
+    if name == "mixers":
+        path = tmp_path / "mix.yaml"
+        path.write_text(MIXED)
     space = load_space(str(path) if path.is_file() else name)
     probe = P.make_probe(space, seed=0, batches=1, batch_size=3, seq_len=16)
     archs = [space.smallest(), space.largest()]
