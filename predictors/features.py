@@ -118,6 +118,10 @@ def feature_names(space: SearchSpace | None = None) -> list[str]:
     predictor); without a space, only the physics columns every space shares."""
     if space is None:
         return list(FEATURE_NAMES)
+    if space.stages:  # a staged vision space: per-stage columns (predictors.stage_features)
+        from predictors import stage_features
+
+        return stage_features.feature_names(space)
     return list(FEATURE_NAMES) + mixer_names(space) + table_names(space)
 
 
@@ -163,6 +167,10 @@ def features(
     b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
     if batch_size < 1:
         raise NasError(f"field 'batch_size': must be >= 1, got {batch_size}")
+    if space.stages:  # a staged vision space: per-stage columns (predictors.stage_features)
+        from predictors import stage_features
+
+        return stage_features.features(space, b, batch_size=batch_size)
     T = float(seq_len if seq_len is not None else geo.tokens)
     B = float(batch_size)
     c = complexity(space, b, batch_size=batch_size, seq_len=seq_len)
