@@ -38,7 +38,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from search_spaces import load_space  # noqa: E402
-from supernet import data, extract, model, standalone  # noqa: E402
+from supernet import any_model, data, extract, model  # noqa: E402
 from supernet.config import load_config  # noqa: E402
 from supernet.samplers import uniform  # noqa: E402
 from supernet.train import StepFns, make_optimizer  # noqa: E402
@@ -63,7 +63,7 @@ def _timed_pair(fa, fb, repeats: int) -> tuple[float, float, float, float]:
     return tuple(float(np.median(v)) for v in (wall[0], wall[1], cpu[0], cpu[1]))
 
 
-standalone_step = standalone.train_step  # (space, arch, tx) -> step(p, s, x, y) -> (p, s, loss)
+standalone_step = any_model.train_step  # (space, arch, tx) -> step(p, s, x, y) -> (p, s, loss)
 
 
 def main() -> None:

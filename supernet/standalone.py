@@ -166,13 +166,14 @@ def build(space: SearchSpace, arch: ArchConfig, *, init_mixers: tuple = ()) -> n
     return Transformer(arch=arch, task=dict(space.task), init_mixers=init_mixers)
 
 
-def train_step(space: SearchSpace, arch: ArchConfig, tx: Any) -> Any:
+def train_step(space: SearchSpace, arch: ArchConfig, tx: Any, *, module: nn.Module | None = None) -> Any:
     """One jitted step of ``arch`` trained alone with the optax optimizer ``tx``:
     ``step(params, opt_state, x, y) -> (params, opt_state, loss)``, the loss the mean softmax
-    cross-entropy of integer labels (classes, or next tokens of a causal LM)."""
+    cross-entropy of integer labels (classes, or next tokens of a causal LM).  ``module``: the
+    model to train (default :func:`build`'s; a staged space's comes from supernet.any_model)."""
     import optax
 
-    m = build(space, arch)
+    m = module if module is not None else build(space, arch)
 
     def loss(p, x, y):
         return optax.softmax_cross_entropy_with_integer_labels(m.apply({"params": p}, x), y).mean()
