@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument(
         "--seq-len", type=int, default=None, help="tokens of the estimate (default: the context)"
     )
+    show.add_argument(
+        "--precision",
+        choices=("f32", "bf16"),
+        default="f32",
+        help="training precision of the estimate (a config's 'precision'; default f32)",
+    )
     show.set_defaults(func=cmd_show)
     sample = s.add_parser("sample", help="uniform samples as JSON lines")
     sample.add_argument("space")
@@ -56,7 +62,9 @@ def _fmt(x: float) -> str:
     return f"{x:.0f}"
 
 
-def _complexity_line(space, arch, *, batch_size: int | None = None, seq_len: int | None = None) -> str:
+def _complexity_line(
+    space, arch, *, batch_size: int | None = None, seq_len: int | None = None, precision: str = "f32"
+) -> str:
     try:
         c = complexity(space, [arch])
     except NasError:
@@ -64,10 +72,11 @@ def _complexity_line(space, arch, *, batch_size: int | None = None, seq_len: int
     line = f"  params {_fmt(c['params'][0])}  FLOPs {_fmt(c['flops'][0])} (batch 1)"
     line += f"  KV cache {c['kv_cache_mb'][0]:.1f} MiB (batch 1, full context, float32)"
     if batch_size is not None:
-        m = training_memory(space, [arch], batch_size=batch_size, seq_len=seq_len)
+        m = training_memory(space, [arch], batch_size=batch_size, seq_len=seq_len, precision=precision)
+        how = "float32" if precision == "f32" else "bfloat16 compute, float32 master weights and AdamW"
         line += (
             f"\n  training memory ~{_fmt(m['total_bytes'][0])}B at batch {batch_size} x {seq_len or 'full'} tokens "
-            f"(weights+grads+AdamW {_fmt(m['state_bytes'][0])}B, activations {_fmt(m['act_bytes'][0])}B; float32)"
+            f"(weights+grads+AdamW {_fmt(m['state_bytes'][0])}B, activations {_fmt(m['act_bytes'][0])}B; {how})"
         )
     return line
 
@@ -115,7 +124,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"size: {space.size():,d} distinct architectures")
     for label, arch in (("smallest", space.smallest()), ("largest", space.largest())):
         print(f"{label}: {arch.to_json()}")
-        line = _complexity_line(space, arch, batch_size=args.batch_size, seq_len=seq_len)
+        line = _complexity_line(
+            space, arch, batch_size=args.batch_size, seq_len=seq_len, precision=args.precision
+        )
         if line:
             print(line)
     return 0

@@ -3,11 +3,20 @@
     nas train experiments/train_vit_mnist.yaml --workdir runs/vit [--set steps=200 --set sampler.name=uniform]
     nas train experiments/train_gpt2_tiny.yaml --init-from GPT2_FOLDER --workdir runs/from-gpt2
     nas eval --workdir runs/vit --arch arch.json
+    nas train CONFIG --workdir SHARED/run --distributed        # in every process a scheduler starts
+    nas train CONFIG --workdir SHARED/run --workers 4 --address HEAD:6379 --use-gpu   # Ray Train
 
 ``train`` shows a progress bar on stderr with the loss (and the sampler's bin) in
 its postfix and ends with a short summary; every ``log_every`` steps a JSON record
 goes to ``WORKDIR/metrics.jsonl`` (``--log-format json``: on stdout too, one per
 line).  Run it again with the same workdir to resume from the latest checkpoint.
+
+``--distributed`` joins the processes of one run (one per host) through
+``jax.distributed`` (:mod:`supernet.distributed`: ``NAS_COORDINATOR`` /
+``NAS_NUM_PROCESSES`` / ``NAS_PROCESS_ID``, or JAX's own SLURM / Open MPI detection);
+the workdir must be a path every process reaches.  ``--workers N`` starts the N
+processes as Ray Train workers (:mod:`nas.cluster_train`) on a local Ray or the cluster
+at ``--address``; a worker that dies restarts the group from the latest checkpoint.
 """
 
 from __future__ import annotations
@@ -32,6 +41,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="start from a Hugging Face GPT-2 folder (config.json + model.safetensors); distils by default",
     )
+    t.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one of several processes of a run (jax.distributed from NAS_COORDINATOR, NAS_NUM_PROCESSES, "
+        "NAS_PROCESS_ID or the scheduler's environment); WORKDIR must be shared",
+    )
+    t.add_argument("--workers", type=int, default=None, help="train with N Ray Train workers (JaxTrainer)")
+    t.add_argument("--address", default=None, metavar="HOST:PORT", help="the Ray cluster of --workers")
+    t.add_argument("--use-gpu", action="store_true", help="one GPU per --workers worker (ScalingConfig)")
+    t.add_argument(
+        "--resources-per-worker", default=None, metavar="JSON", help='e.g. \'{"CPU": 4, "GPU": 1}\''
+    )
+    t.add_argument(
+        "--max-failures",
+        type=int,
+        default=1,
+        help="group restarts after a worker dies (--workers; default 1)",
+    )
     t.set_defaults(func=cmd_train)
     e = sub.add_parser(
         "eval",
@@ -46,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from search_spaces.errors import NasError
     from supernet.config import load_config
 
     overrides = list(args.set)
@@ -53,6 +81,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"init_from={json.dumps(str(Path(args.init_from).resolve()))}")
     cfg = load_config(args.config, overrides)
     workdir = args.workdir or str(Path("runs") / Path(args.config).stem)
+    ray_flags = [f for f, v in (("--address", args.address), ("--use-gpu", args.use_gpu)) if v]
+    if args.resources_per_worker is not None:
+        ray_flags.append("--resources-per-worker")
+    if args.workers is None and ray_flags:
+        raise NasError(f"field '{ray_flags[0]}': only with --workers N")
+    if args.workers is not None:
+        from nas.cluster_train import parse_resources, train_on_ray
+
+        if args.distributed:
+            raise NasError("field '--distributed': not with --workers (Ray Train starts the processes)")
+        train_on_ray(
+            cfg,
+            workdir,
+            workers=args.workers,
+            address=args.address,
+            use_gpu=args.use_gpu,
+            resources_per_worker=parse_resources(args.resources_per_worker),
+            max_failures=args.max_failures,
+            quiet=args.quiet,
+            log_format=args.log_format,
+        )
+        return 0
+    if args.distributed:
+        from supernet import distributed
+
+        distributed.initialize()
     train(cfg, workdir, terminal.Terminal("quiet" if args.quiet else args.log_format))
     return 0
 

@@ -247,8 +247,9 @@ def training_memory(
     *,
     batch_size: int,
     seq_len: int | None = None,
+    precision: str = "f32",
 ) -> dict[str, np.ndarray]:
-    """Estimated float32 bytes of one training step with AdamW (an estimate, not a measurement).
+    """Estimated bytes of one training step with AdamW (an estimate, not a measurement).
 
     ``state_bytes = 16 * params`` (weights, gradients and AdamW's two moments) and
     ``act_bytes`` the activations kept for the backward pass: per active layer
@@ -258,7 +259,12 @@ def training_memory(
     and ``2 B H T^2`` scores and probabilities; linear attention: ``B T A hd`` running sums
     instead of the scores); plus the input embedding and the logits and their gradient
     (``2 B T C`` per token, ``2 B C`` pooled).  ``total_bytes`` is their sum.
+
+    ``precision="bf16"`` (the trainer's mixed precision): the float32 state plus a bfloat16 copy
+    of the weights (``18 * params``), activations of 2 bytes, the logits and their gradient float32.
     """
+    if precision not in ("f32", "bf16"):
+        raise NasError(f"field 'precision': expected 'f32' or 'bf16', got {precision!r}")
     geo = task_geometry(space)
     b = archs if isinstance(archs, ArchBatch) else to_batch(space, archs)
     if getattr(space, "stages", ()):  # a staged vision space: per-stage formulas
@@ -280,6 +286,7 @@ def training_memory(
         attn = mix["saved"]
     layers = (B * T * per_token + np.where(b.active, attn, 0.0)).sum(1)
     logits = 2 * B * geo.out_dim * (1.0 if geo.pooled else T)
-    act = 4.0 * (layers + B * T * E + logits)
-    state = 16.0 * complexity(space, b)["params"]
+    act_size = 2.0 if precision == "bf16" else 4.0
+    act = act_size * (layers + B * T * E) + 4.0 * logits
+    state = (18.0 if precision == "bf16" else 16.0) * complexity(space, b)["params"]
     return {"state_bytes": state, "act_bytes": act, "total_bytes": state + act}

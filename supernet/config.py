@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "log_every": 10,
     "eval_batch_size": 250,
     "eval_max_examples": 1000,  # validation examples (charlm: 64-token windows)
+    "precision": "f32",  # 'bf16': bfloat16 compute, float32 master weights, AdamW state and loss
     "crash_after_step": None,  # testing aid: the process SIGKILLs itself after this step
 }
 
@@ -151,6 +152,7 @@ def check_values(cfg: dict[str, Any]) -> None:
             raise NasError(f"config: field '{key}' must be >= 1, got {cfg[key]!r}")
     _check_choice(cfg, "distill", (None, True, False))
     _check_choice(cfg, "distill_teacher", ("largest", "pretrained"))
+    _check_choice(cfg, "precision", ("f32", "bf16"))
     _check_choice(cfg, "init_order", ("position", "importance"))
     if cfg["init_from"] is not None and not isinstance(cfg["init_from"], str):
         raise NasError(f"config: field 'init_from' expects a folder path, got {cfg['init_from']!r}")

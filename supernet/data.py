@@ -14,6 +14,7 @@ files alike.  See docs/design.md for why this and not a ``grain`` iterator.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
@@ -74,9 +75,26 @@ def evaluated_size(home: str | Path) -> int | None:
     return evaluated_examples(n, batch_size=cfg["eval_batch_size"], max_examples=cfg.get("eval_max_examples"))
 
 
-def train_batch(ds: Dataset, *, step: int, batch_size: int, seed: int, seq_len: int | None = None):
-    """Batch number ``step`` of the training stream: ``(x, y)``; a pure function of its arguments."""
-    return ds.task.train_batch(ds.data, step=step, batch_size=batch_size, seed=seed)
+def train_batch(
+    ds: Dataset,
+    *,
+    step: int,
+    batch_size: int,
+    seed: int,
+    seq_len: int | None = None,
+    rows: slice | None = None,
+):
+    """Batch number ``step`` of the training stream: ``(x, y)``; a pure function of its arguments.
+
+    ``rows``: only those rows of the batch, read alone (a process's share of a global batch: the
+    batch's indices are drawn whole, so every process agrees on it, and each reads its rows; a
+    kind whose train_batch takes no ``rows`` makes the whole batch, then keeps the rows)."""
+    if rows is None:
+        return ds.task.train_batch(ds.data, step=step, batch_size=batch_size, seed=seed)
+    if "rows" not in inspect.signature(ds.task.train_batch).parameters:  # a kind that draws per batch
+        x, y = ds.task.train_batch(ds.data, step=step, batch_size=batch_size, seed=seed)
+        return x[rows], y[rows]
+    return ds.task.train_batch(ds.data, step=step, batch_size=batch_size, seed=seed, rows=rows)
 
 
 def val_batches(ds: Dataset, *, batch_size: int, seq_len: int | None = None, max_examples: int | None = None):

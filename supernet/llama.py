@@ -57,7 +57,9 @@ class RMSNorm(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
-        return x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + self.eps) * scale
+        x32 = x.astype(jnp.float32)  # the statistic in float32 whatever the compute dtype
+        inv = jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+        return (x32 * inv).astype(x.dtype) * scale
 
 
 def rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
@@ -105,7 +107,8 @@ def gqa_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
     q = q.reshape(B, T, K, H // K, hd)
     scores = jnp.einsum("btkgd,bskd->bkgts", q, k) / jnp.sqrt(hd).astype(q.dtype)  # (B,K,G,T,T)
     scores = jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), scores, jnp.finfo(scores.dtype).min)
-    out = jnp.einsum("bkgts,bskd->btkgd", jax.nn.softmax(scores, axis=-1), v)
+    probs = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(v.dtype)  # float32 statistics
+    out = jnp.einsum("bkgts,bskd->btkgd", probs, v)
     return out.reshape(B, T, H, hd)
 
 

@@ -384,9 +384,10 @@ def apply_codes(
     return nn.Dense(tg.out_dim).apply({"params": g["head"]}, x)
 
 
-def stack_workspace(geo: Geometry, embed_dim: int, x_shape: tuple[int, ...]) -> tuple:
+def stack_workspace(geo: Geometry, embed_dim: int, x_shape: tuple[int, ...], *, dtype=jnp.float32) -> tuple:
     """Zero buffers of the layer stack's workspace (:func:`supernet.layer_stack.workspace`) for
-    inputs of ``x_shape`` at width ``embed_dim``, for :func:`apply_codes`'s ``ws``."""
+    inputs of ``x_shape`` at width ``embed_dim``, for :func:`apply_codes`'s ``ws`` (``dtype``: the
+    compute dtype of the layer activations; a staged geometry's workspace is float32)."""
     if not isinstance(geo, Geometry):  # staged: one workspace per stage
         from supernet import staged
 
@@ -397,7 +398,7 @@ def stack_workspace(geo: Geometry, embed_dim: int, x_shape: tuple[int, ...]) -> 
     else:
         patches = lambda x: standalone.patchify(x, patch=tg.patch_size, channels=tg.channels)  # noqa: E731
         tokens = jax.eval_shape(patches, jax.ShapeDtypeStruct(x_shape, jnp.float32)).shape[1]
-    return workspace(len(geo.sub_keys), geo.max_depth, (x_shape[0], tokens, embed_dim))
+    return workspace(len(geo.sub_keys), geo.max_depth, (x_shape[0], tokens, embed_dim), dtype)
 
 
 def apply(params: dict, x: jax.Array, arch: ArchConfig, *, geo: Geometry) -> jax.Array:

@@ -10,8 +10,12 @@ rule, BigNAS, Yu et al., ECCV 2020): the largest subnet itself on the same batch
 (``distill_teacher: pretrained``).  ``init_from`` starts the supernet from a
 GPT-2 folder (:mod:`supernet.pretrained`); distillation is then on by default.
 
-Data parallel: the batch is split over all local JAX devices along a ``data``
-mesh axis (``jax.sharding``); params and optimizer state are replicated.
+Data parallel: the batch is split over all JAX devices, of every process when
+``jax.distributed`` runs (:mod:`supernet.distributed`), along a ``data`` mesh axis
+(``jax.sharding``); params and optimizer state are replicated.  Each process reads
+only its rows of the global batch; every process draws the same subnets (the
+sampler's state is a pure function of the seed and the losses, which are means
+over the global batch and so equal everywhere); process 0 alone logs.
 
 Every ``checkpoint_every`` steps an Orbax checkpoint stores params, optimizer
 state, sampler state, step (= data position) and the PRNG key, so a run killed
@@ -36,20 +40,38 @@ from jax.sharding import PartitionSpec as P
 from search_spaces import SearchSpace, load_space
 from search_spaces.errors import NasError
 from search_spaces.progress import SILENT, Progress
-from supernet import checkpoint, data, model, pretrained
+from supernet import checkpoint, data, distributed, model, pretrained
 from supernet.config import distill_on
 from supernet.evaluation import evaluate
 from supernet.losses import cross_entropy
 from supernet.optim import make_optimizer
 from supernet.samplers import make_sampler
 
+COMPUTE_DTYPES = {"f32": jnp.float32, "bf16": jnp.bfloat16}
 
-def loss_fn(params, x, y, codes, soft, ws=None, *, geo: model.Geometry, embed_dim: int):
+
+def compute_copy(params, x, precision: str):
+    """The weights and input a forward computes with: float32 as they are, or a bfloat16 copy of
+    the float32 master weights (mixed precision, Micikevicius et al., ICLR 2018; the gradient of the
+    cast flows back to the float32 weights, so AdamW's update and state stay float32)."""
+    if precision == "f32":
+        return params, x
+    dt = COMPUTE_DTYPES[precision]
+    params = jax.tree.map(lambda a: a.astype(dt) if jnp.issubdtype(a.dtype, jnp.floating) else a, params)
+    return params, (x.astype(dt) if jnp.issubdtype(x.dtype, jnp.floating) else x)
+
+
+def loss_fn(
+    params, x, y, codes, soft, ws=None, *, geo: model.Geometry, embed_dim: int, precision: str = "f32"
+):
     """Mean cross-entropy against labels ``y``, or against ``soft`` probabilities when given,
     over the positions with a label (``y >= 0``; :mod:`supernet.losses`).
 
-    ``ws``: the layer stack's workspace (:func:`supernet.model.stack_workspace`) or None."""
-    logits = model.apply_codes(params, x, codes, ws, geo=geo, embed_dim=embed_dim)
+    ``ws``: the layer stack's workspace (:func:`supernet.model.stack_workspace`) or None.
+    ``precision``: ``bf16`` computes the forward and backward in bfloat16 from a copy of the
+    float32 weights; the logits, the softmax and the loss are float32 either way."""
+    params, x = compute_copy(params, x, precision)
+    logits = model.apply_codes(params, x, codes, ws, geo=geo, embed_dim=embed_dim).astype(jnp.float32)
     return cross_entropy(logits, y, soft), logits  # over labelled positions (y >= 0)
 
 
@@ -60,10 +82,10 @@ class StepFns:
     layer inputs, :mod:`supernet.layer_stack`): a step takes it donated and returns it filled,
     so the buffers are reused in place instead of zero-filled every step."""
 
-    def __init__(self, geo: model.Geometry, tx: optax.GradientTransformation):
+    def __init__(self, geo: model.Geometry, tx: optax.GradientTransformation, *, precision: str = "f32"):
         def grad(params, x, y, codes, soft, ws=None, *, geo, embed_dim):
             (loss, logits), (grads, ws) = jax.value_and_grad(loss_fn, argnums=(0, 5), has_aux=True)(
-                params, x, y, codes, soft, ws, geo=geo, embed_dim=embed_dim
+                params, x, y, codes, soft, ws, geo=geo, embed_dim=embed_dim, precision=precision
             )
             return (loss, logits), grads, ws
 
@@ -92,6 +114,7 @@ class StepFns:
             static_argnames=("geo", "embed_dim"),
         )
         self.geo = geo
+        self.dtype = COMPUTE_DTYPES[precision]
         self._ws: dict = {}
 
     def take_workspace(self, x: jax.Array, embed_dim: int) -> tuple:
@@ -100,7 +123,7 @@ class StepFns:
         step keeps each device's share of the batch on that device)."""
         key = (embed_dim, x.shape, getattr(x, "sharding", None))
         if key not in self._ws:
-            ws = model.stack_workspace(self.geo, embed_dim, x.shape)
+            ws = model.stack_workspace(self.geo, embed_dim, x.shape, dtype=self.dtype)
             # placed like x: a committed x makes a step's outputs committed, and an uncommitted
             # workspace would then make the second step compile again
             if getattr(x, "committed", False):
@@ -174,22 +197,27 @@ def train_and_evaluate(
     (:mod:`search_spaces.progress`: the CLI passes a :class:`nas.terminal.Terminal`), which
     also gets a bar over the steps with the loss and the sampler's bin; without one, or with
     ``quiet``, nothing is shown. The trainer prints nothing itself."""
-    term = SILENT if quiet or reporter is None else reporter
+    primary = distributed.is_primary()
+    term = SILENT if quiet or reporter is None or not primary else reporter
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     space = _space(cfg)
     geo = model.geometry(space)
-    devices = jax.devices()
+    devices = jax.devices()  # every process's, under jax.distributed
     if cfg["batch_size"] % len(devices):
+        procs = f" of {jax.process_count()} processes" if jax.process_count() > 1 else ""
         raise NasError(
-            f"config: field 'batch_size' ({cfg['batch_size']}) must be divisible by the {len(devices)} devices"
+            f"config: field 'batch_size' ({cfg['batch_size']}) must be divisible by the {len(devices)} "
+            f"devices{procs}"
         )
     mesh = Mesh(np.asarray(devices), ("data",))
     replicated, batch_sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    # this process's rows of each global batch (None: one process reads the whole batch)
+    rows = distributed.local_rows(batch_sharded, cfg["batch_size"]) if jax.process_count() > 1 else None
     opts = dict(cfg["sampler"].get("options") or {})
     sampler = make_sampler(cfg["sampler"]["name"], space, run_steps=cfg["steps"], **opts)
     tx = make_optimizer(cfg)
-    fns = StepFns(geo, tx)
+    fns = StepFns(geo, tx, precision=cfg.get("precision", "f32"))
 
     key = jax.random.key(cfg["seed"])
     init_key, sampler_key, run_key = jax.random.split(key, 3)
@@ -224,14 +252,21 @@ def train_and_evaluate(
         sampler_state = meta["sampler_state"]
         run_key = checkpoint.key_from_json(meta["key"])
     data_cfg = pretrained.with_tokenizer(cfg["data"], cfg["init_from"])  # the checkpoint's tokenizer.json
+    if not primary:  # process 0 writes the run's tokenizer first; the others read it
+        distributed.sync("nas-data-written")
     ds = data.load(space, data_cfg, home=workdir)  # after the checks above: the run's tokenizer is kept
-    report = data.save_report(ds, workdir)  # what was read: data.json, and the reporter's first record
-    if report:
-        term.record({"data": report})
-    (workdir / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
-    log = _metrics_file(workdir, step)
+    log = None
+    if primary:
+        report = data.save_report(ds, workdir)  # what was read: data.json, and the reporter's first record
+        if report:
+            term.record({"data": report})
+        (workdir / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
+        log = _metrics_file(workdir, step)
+        distributed.sync("nas-data-written")
 
     def emit(record: dict) -> None:
+        if log is None:
+            return
         line = json.dumps(record, sort_keys=True)
         log.write(line + "\n")
         log.flush()
@@ -252,14 +287,17 @@ def train_and_evaluate(
         }
 
     largest = space.largest()
+    # the testing kill happens once per workdir, so a run restarted by Ray Train goes on
+    crashed = workdir / ".crashed"
+    crash_at = None if crashed.exists() else cfg["crash_after_step"]
     bar = term.bar(total=cfg["steps"], initial=step, desc="train")
     while step < cfg["steps"]:
         step_key = jax.random.fold_in(run_key, step)
         archs, sampler_state = sampler.sample(step_key, sampler_state, step)
         if distill and archs[0] != largest:
             archs = [largest, *archs]
-        x, y = data.train_batch(ds, step=step, batch_size=cfg["batch_size"], seed=cfg["seed"])
-        x, y = jax.device_put(x, batch_sharded), jax.device_put(y, batch_sharded)
+        xy = data.train_batch(ds, step=step, batch_size=cfg["batch_size"], seed=cfg["seed"], rows=rows)
+        x, y = distributed.global_batch(xy, batch_sharded, cfg["batch_size"])
         soft = None if teacher_params is None else fns.teacher(teacher_params, x, largest, put=put)
         params, opt_state, losses = fns.step(
             params, opt_state, x, y, archs, distill=distill, put=put, teacher=soft
@@ -272,8 +310,10 @@ def train_and_evaluate(
             emit({"step": step, "losses": losses, **now})
         if step % cfg["checkpoint_every"] == 0 or step == cfg["steps"]:
             checkpoint.save(mngr, step, {"params": params, "opt_state": opt_state}, meta())
-        if cfg["crash_after_step"] is not None and step == cfg["crash_after_step"]:
-            log.close()
+        if crash_at is not None and step == crash_at:
+            if log is not None:
+                log.close()
+                crashed.write_text(f"{step}\n")
             os.kill(
                 os.getpid(), signal.SIGKILL
             )  # a real kill -9: no cleanup, a checkpoint may be half written
@@ -288,7 +328,9 @@ def train_and_evaluate(
         "compiles": fns.compiles(),
         "devices": len(devices),
         "val_examples": sum(len(y) for _, y in vb),  # how coarse the accuracy is: steps of 1/n
+        **({"processes": jax.process_count()} if jax.process_count() > 1 else {}),
     }
     emit(final)
-    log.close()
+    if log is not None:
+        log.close()
     return final

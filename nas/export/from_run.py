@@ -65,6 +65,7 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
             "supernet_checkpoint": str(Path(workdir).resolve()),
             "supernet_step": train_cfg.get("restored_step"),
             "supernet_seed": train_cfg.get("seed"),
+            "supernet_precision": train_cfg.get("precision", "f32"),  # weights are float32 either way
         }
         paths.append(
             write_bundle(

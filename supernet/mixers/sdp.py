@@ -21,7 +21,8 @@ def softmax_attention(
         scores = jnp.where(jnp.tril(jnp.ones((T, T), dtype=bool)), scores, jnp.finfo(scores.dtype).min)
     if keep is not None:  # padding keys get no weight (an all-padding row attends uniformly, stays finite)
         scores = jnp.where(keep[:, None, None, :], scores, jnp.finfo(scores.dtype).min)
-    return jnp.einsum("bhts,bshd->bthd", jax.nn.softmax(scores, axis=-1), v)
+    probs = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(v.dtype)  # float32 statistics
+    return jnp.einsum("bhts,bshd->bthd", probs, v)
 
 
 def forward(

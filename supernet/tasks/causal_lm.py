@@ -184,9 +184,11 @@ def load(
     return Tokens(train, val, seq_len, tok)
 
 
-def train_batch(data: Tokens, *, step: int, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def train_batch(
+    data: Tokens, *, step: int, batch_size: int, seed: int, rows: slice | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     return corpus.random_windows(
-        data.train, step=step, batch_size=batch_size, seed=seed, seq_len=data.seq_len
+        data.train, step=step, batch_size=batch_size, seed=seed, seq_len=data.seq_len, rows=rows
     )
 
 

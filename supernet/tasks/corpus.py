@@ -86,10 +86,15 @@ def check_length(tokens: np.ndarray, seq_len: int, *, field: str) -> None:
         )
 
 
-def random_windows(tokens: np.ndarray, *, step: int, batch_size: int, seed: int, seq_len: int):
-    """Batch ``step``: ``batch_size`` windows at random positions (x, y = x shifted by one)."""
+def random_windows(
+    tokens: np.ndarray, *, step: int, batch_size: int, seed: int, seq_len: int, rows: slice | None = None
+):
+    """Batch ``step``: ``batch_size`` windows at random positions (x, y = x shifted by one);
+    ``rows``: only those windows of the batch are read."""
     rng = np.random.default_rng([seed, step])
     start = rng.integers(0, len(tokens) - seq_len - 1, size=batch_size)
+    if rows is not None:
+        start = start[rows]
     win = np.stack([np.asarray(tokens[s : s + seq_len + 1], dtype=np.int32) for s in start])
     return win[:, :-1], win[:, 1:]
 

@@ -13,10 +13,15 @@ from typing import Any
 import numpy as np
 
 
-def train_batch(data: Any, *, step: int, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``batch_size`` examples of ``data.x_train`` / ``data.y_train`` drawn by (seed, step)."""
+def train_batch(
+    data: Any, *, step: int, batch_size: int, seed: int, rows: slice | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_size`` examples of ``data.x_train`` / ``data.y_train`` drawn by (seed, step);
+    ``rows``: only those rows of that batch are read (a process's share of a global batch)."""
     rng = np.random.default_rng([seed, step])
     idx = rng.choice(len(data.x_train), size=batch_size, replace=batch_size > len(data.x_train))
+    if rows is not None:
+        idx = idx[rows]
     return data.x_train[idx], data.y_train[idx]
 
 
