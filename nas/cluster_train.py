@@ -6,7 +6,7 @@ Ray Train's ``JaxTrainer`` (``ray.train.v2.jax``) places N workers (``ScalingCon
 ``jax.distributed`` only for GPU and TPU workers, so on CPU rank 0 broadcasts a
 coordinator address (its node's IP and a free port, ``ray.train.collective``) and every
 worker calls :func:`supernet.distributed.initialize` with it; then each worker runs the
-one trainer (:func:`nas.cli_train.train`, as ``nas train`` does) on the shared workdir.  A restarted
+one trainer, :func:`supernet.train.train_and_evaluate`, on the shared workdir.  A restarted
 group resumes from the run's latest Orbax checkpoint there, exactly as a rerun would.
 
 Code travels as searches' does (:func:`nas.ray_workers.start_ray`: a local Ray's workers
@@ -59,8 +59,8 @@ def _worker_loop(config: dict[str, Any]) -> None:
     from ray.train.collective import broadcast_from_rank_zero
 
     from nas import terminal
-    from nas.cli_train import train
     from supernet import distributed
+    from supernet.train import train_and_evaluate
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -68,7 +68,11 @@ def _worker_loop(config: dict[str, Any]) -> None:
     address = broadcast_from_rank_zero(address)
     distributed.initialize(coordinator=address, num_processes=world, process_id=rank)
     quiet = config["quiet"] or rank != 0  # process 0 shows progress (on Ray's worker output)
-    train(config["cfg"], config["workdir"], terminal.Terminal("quiet" if quiet else config["log_format"]))
+    term = terminal.Terminal("quiet" if quiet else config["log_format"])
+    final = train_and_evaluate(config["cfg"], config["workdir"], reporter=term)
+    if term.last_bar is not None:
+        metrics_file = str(Path(config["workdir"]) / "metrics.jsonl")
+        term.lines(terminal.training_summary(final, term.last_bar, metrics_file=metrics_file))
 
 
 def train_on_ray(
