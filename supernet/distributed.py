@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -145,3 +146,30 @@ def global_batch(local: Any, sharding: NamedSharding, batch_size: int) -> Any:
         lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a), (batch_size, *a.shape[1:])),
         local,
     )
+
+
+def check_shared_dir(workdir: Path) -> None:
+    """Every process must see the same run folder (checkpoints are written by all of them, the
+    metrics by process 0): process 0 writes a random token there, every process reads it back,
+    and a process that does not find it makes every process stop with one line naming it."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    token = np.random.default_rng().integers(0, 2**31 - 1, size=4, dtype=np.int64).astype(np.int32)
+    token = np.asarray(multihost_utils.broadcast_one_to_all(token))
+    mark = Path(workdir) / ".nas-shared"
+    if is_primary():
+        mark.write_text(" ".join(map(str, token.tolist())))
+    sync("nas-shared-written")
+    try:
+        seen = mark.read_text().split() == [str(t) for t in token.tolist()]
+    except OSError:
+        seen = False
+    ok = np.asarray(multihost_utils.process_allgather(np.asarray([seen], np.int32))).ravel()
+    missing = [i for i, v in enumerate(ok.tolist()) if not v]
+    if missing:
+        raise NasError(
+            f"field 'workdir': '{workdir}' is not the folder process 0 writes on process(es) {missing} "
+            f"of {jax.process_count()}: use a path every process reaches (a shared file system)"
+        )

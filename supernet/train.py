@@ -201,6 +201,7 @@ def train_and_evaluate(
     term = SILENT if quiet or reporter is None or not primary else reporter
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    distributed.check_shared_dir(workdir)  # every process writes checkpoints there
     space = _space(cfg)
     geo = model.geometry(space)
     devices = jax.devices()  # every process's, under jax.distributed

@@ -201,3 +201,30 @@ def test_a_process_reads_only_its_rows_of_the_global_batch(project, tmp_path):
         for rows in (slice(0, 4), slice(4, 8), slice(2, 6)):
             xs, ys = data.train_batch(ds, step=5, batch_size=8, seed=3, rows=rows)
             assert (xs == x[rows]).all() and (ys == y[rows]).all()
+
+
+@pytest.mark.slow  # two processes start and join (no training step)
+def test_a_workdir_only_one_process_sees_is_one_line_in_every_process(project):
+    port = free_port()
+    procs = []
+    for i in range(2):  # each process is given its own folder: as a path only one host can see
+        env = _env(
+            {"NAS_COORDINATOR": f"127.0.0.1:{port}", "NAS_NUM_PROCESSES": "2", "NAS_PROCESS_ID": str(i)}
+        )
+        args = ["train", "lm.yaml", "--workdir", f"apart{i}", "--quiet", "--distributed"]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "nas", *args], cwd=project, env=env, stderr=subprocess.PIPE, text=True
+            )
+        )
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [2, 2], errs
+    for i, err in enumerate(errs):
+        assert err.strip().splitlines()[-1] == (
+            f"error: field 'workdir': 'apart{i}' is not the folder process 0 writes on process(es) [1] "
+            "of 2: use a path every process reaches (a shared file system)"
+        )
+    assert (
+        not (project / "apart1" / "config.json").exists()
+        and not (project / "apart0" / "checkpoints").exists()
+    )
