@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="Ray workers, one pinned core each (default: all CPUs)")
     p.add_argument("--run-dir", help="output directory (default runs/search-STRATEGY-seedN)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed search from its run directory")
+    p.add_argument(
+        "--placement-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long a Ray worker may wait for a node that can place it (a node lost mid-search) "
+        "before the search goes on without it, or stops if none is left (default 300)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     terminal.add_flag(p)
     p.set_defaults(func=cmd_search)
@@ -44,6 +51,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise NasError(f"--workers: expected an integer >= 1, got {args.workers}")
+    if args.placement_timeout is not None and not args.placement_timeout > 0:
+        raise NasError(f"--placement-timeout: expected seconds > 0, got {args.placement_timeout:g}")
     if args.resume:
         if args.config or args.overrides:
             raise NasError("--resume RUN_DIR takes its config from the run directory; drop CONFIG and --set")
@@ -63,6 +72,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         resume=bool(args.resume),
         progress=not args.no_progress,
         log_format=args.log_format,
+        placement_timeout=args.placement_timeout,
     )
     seconds = time.perf_counter() - start
     summary = run_outputs.write_outputs(

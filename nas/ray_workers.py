@@ -45,6 +45,8 @@ from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "nas-search-cores"
+WORKER_RESOURCES = {"CPU": 1}  # what each EvalWorker asks Ray for
+PLACEMENT_TIMEOUT = 300.0  # seconds a worker may wait for a node to place it (nas search --placement-timeout)
 
 
 def claim_core() -> tuple[int | None, object | None]:
@@ -65,7 +67,7 @@ def claim_core() -> tuple[int | None, object | None]:
     return None, None  # more workers than cores here: Ray's CPU accounting still caps them
 
 
-@ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)
+@ray.remote(num_cpus=WORKER_RESOURCES["CPU"], max_restarts=0, max_task_retries=0)
 class EvalWorker:
     """Holds the built evaluators; ``evaluate`` scores a batch of arch JSON strings.
 
@@ -228,7 +230,57 @@ def start_ray(address: str | None, workers: int | None, specs: Sequence[Mapping[
         raise NasError(
             f"--address {address}: cannot join the Ray cluster ({str(e).splitlines()[0]})"
         ) from None
+    _mute_ray_errors(True)
     return True
+
+
+def stop_ray() -> None:
+    """Shuts down the Ray that :func:`start_ray` started, giving Ray its error printer back."""
+    _mute_ray_errors(False)
+    ray.shutdown()
+
+
+_RAY_PRINT = None
+
+
+def _mute_ray_errors(mute: bool) -> None:
+    """Keeps the errors Ray pushes to every driver out of the search's output, or lets them in again.
+
+    ``log_to_driver=False`` silences the workers' output, but a driver still prints every error
+    the cluster publishes (a raylet's death with the last 20 lines of its log, ``[state-dump]``
+    tables among them; a node marked dead) on stdout, through the thread Ray runs in every
+    driver (``listen_error_messages`` calls ``ray._private.worker.print_to_stdstream``).  The
+    search says what matters in one line of its own (:meth:`RayExecutor._drop_unplaced`); Ray's
+    messages stay in the cluster's session logs (``/tmp/ray/session_latest/logs`` on the head).
+    """
+    global _RAY_PRINT
+    from ray._private import worker as ray_worker
+
+    if mute and _RAY_PRINT is None:
+        _RAY_PRINT = ray_worker.print_to_stdstream
+        ray_worker.print_to_stdstream = lambda data, ignore_prefix: None
+    elif not mute and _RAY_PRINT is not None:
+        ray_worker.print_to_stdstream, _RAY_PRINT = _RAY_PRINT, None
+
+
+def _resources(res: Mapping[str, float]) -> str:
+    """``{CPU: 1}``: the resources Ray counts, without its per-node and memory entries."""
+    shown = {k: v for k, v in res.items() if not k.startswith("node:") and "memory" not in k}
+    return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(shown.items())) + "}"
+
+
+def _lost(alive_at_start: set[str]) -> str:
+    """``node 127.0.0.1 (3f2a1c9b) lost (<Ray's reason>); `` for every node in ``alive_at_start``
+    that Ray now reports dead (from ``ray.nodes()``), or nothing."""
+    out = []
+    for n in ray.nodes():
+        if n["NodeID"] in alive_at_start and not n["Alive"]:
+            why = str(n.get("DeathReasonMessage") or "").strip().splitlines()
+            out.append(
+                f"node {n.get('NodeManagerAddress', '?')} ({n['NodeID'][:8]}) lost"
+                + (f" ({why[0]})" if why else "")
+            )
+    return "".join(f"{x}; " for x in out)
 
 
 def cluster_cpus() -> int:
@@ -257,11 +309,22 @@ class RayExecutor:
         per_worker: int = 2,
         max_attempts: int = 3,
         driver_paths: bool = True,
+        placement_timeout: float = PLACEMENT_TIMEOUT,
     ) -> None:
         sys_path = list(dict.fromkeys([os.getcwd()] + sys.path)) if driver_paths else []
         self.payloads = ray.put(payloads)  # a top-level ref argument: each actor gets the value
-        self._spawn = lambda: EvalWorker.remote(specs, space, self.payloads, sys_path)
         self.batch_size, self.per_worker, self.max_attempts = batch_size, per_worker, max_attempts
+        self.placement_timeout = placement_timeout
+        self.unplaced: dict = {}  # actor -> (its ready() ref, when it was asked for): not yet placed
+        self.notes: list[str] = []  # one line each, for the driver's terminal
+        self.nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}  # alive when the search began
+
+        def spawn():
+            actor = EvalWorker.remote(specs, space, self.payloads, sys_path)
+            self.unplaced[actor] = (actor.ready.remote(), time.monotonic())
+            return actor
+
+        self._spawn = spawn
         self.actors = [self._spawn() for _ in range(n_workers)]
         self._check_ready(self.actors)
         self.queue: deque[tuple[int, str]] = deque()
@@ -271,8 +334,18 @@ class RayExecutor:
         self.attempts: dict[int, int] = {}
 
     def _check_ready(self, actors) -> None:
+        refs = [self.unplaced[a][0] for a in actors]
+        while ray.wait(refs, num_returns=len(refs), timeout=1.0)[1]:  # some not built yet
+            stuck = self._stuck()
+            if stuck:
+                self.close()
+                raise NasError(
+                    f"{_lost(self.nodes)}{len(stuck)} of {len(actors)} Ray workers found no node to place them in "
+                    f"{self.placement_timeout:g} s: each asks {_resources(WORKER_RESOURCES)}, the cluster has "
+                    f"{_resources(ray.available_resources())} free"
+                )
         try:
-            errors = ray.get([a.ready.remote() for a in actors])
+            errors = ray.get(refs)
         except RayActorError as e:
             raise NasError(
                 f"a Ray worker died while building the evaluators ({str(e).splitlines()[0]})"
@@ -297,7 +370,9 @@ class RayExecutor:
 
     def wait(self, timeout: float = 5.0) -> list[tuple[int, dict]]:
         """Finished jobs: ``(index, {metrics, worker, seconds, attempts})``."""
-        ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
+        timeout = min(timeout, self.placement_timeout)
+        ready = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)[0] if self.inflight else []
+        self._drop_unplaced()
         out = []
         for ref in ready:
             actor, batch = self.inflight.pop(ref)
@@ -326,6 +401,56 @@ class RayExecutor:
         self._dispatch()
         return out
 
+    def _drop_unplaced(self) -> None:
+        """Workers that no node could place for ``placement_timeout`` seconds (a replacement for
+        one lost with its node, whose CPU no longer exists) are given up: their batches go back
+        to the queue for the workers that remain, with one line naming the lost nodes and the
+        resources waited for.  With no worker left, the search stops with one line (the history
+        is intact: ``--resume`` continues it once the cluster has room again)."""
+        if not self.unplaced:
+            return
+        stuck = self._stuck()
+        if not stuck:
+            return
+        for actor in stuck:
+            del self.unplaced[actor]
+            ray.kill(actor)
+            self.actors.remove(actor)
+            self.idle[:] = [a for a in self.idle if a is not actor]
+            for ref, (owner, batch) in list(self.inflight.items()):
+                if owner is actor:
+                    del self.inflight[ref]
+                    self.queue.extendleft(reversed(batch))
+        what = (
+            f"{_lost(self.nodes)}{len(stuck)} Ray worker{'s' if len(stuck) > 1 else ''} waited {self.placement_timeout:g} s "
+            f"for {_resources(WORKER_RESOURCES)} that no node has free"
+            f" (free: {_resources(ray.available_resources())})"
+        )
+        if not self.actors:
+            raise NasError(
+                f"{what}; no worker left: the search stops, its history kept "
+                "(continue it with nas search --resume RUN_DIR once the cluster has room)"
+            )
+        self.notes.append(
+            f"{what}; going on with {len(self.actors)} worker{'s' if len(self.actors) > 1 else ''}"
+        )
+        self._dispatch()
+
+    def _stuck(self) -> list:
+        """Actors asked for more than ``placement_timeout`` s ago, not ready, that the cluster
+        cannot hold: its alive nodes have fewer CPUs in all than this search has workers (a node
+        was lost), so they would wait for ever.  Ready ones leave ``unplaced``.  (Waiting for
+        CPUs that exist but other jobs hold is Ray's ordinary queueing, and is left to Ray.)"""
+        if not self.unplaced:
+            return []
+        refs = {ref: a for a, (ref, _) in self.unplaced.items()}
+        for ref in ray.wait(list(refs), num_returns=len(refs), timeout=0)[0]:
+            del self.unplaced[refs[ref]]
+        now = time.monotonic()
+        late = [a for a, (_, t0) in self.unplaced.items() if now - t0 > self.placement_timeout]
+        excess = len(self.actors) - int(ray.cluster_resources().get("CPU", 0) // WORKER_RESOURCES["CPU"])
+        return late[-excess:] if late and excess > 0 else []
+
     def _retry(self, actor, batch) -> None:
         for i, arch in batch:
             self.attempts[i] = self.attempts.get(i, 0) + 1
@@ -339,6 +464,11 @@ class RayExecutor:
             fresh = self._spawn()
             self.actors.append(fresh)
             self.idle.extend([fresh] * self.per_worker)
+
+    def take_notes(self) -> list[str]:
+        """Lines for the driver's terminal since the last call (a worker given up, a node lost)."""
+        notes, self.notes = self.notes, []
+        return notes
 
     def close(self, timeout: float = 10.0) -> None:
         """Kills the workers and waits (up to ``timeout`` s) until Ray reports them dead, so that

@@ -160,12 +160,16 @@ def run_search(
     progress: bool = True,
     executor: Literal["auto", "driver", "ray"] = "auto",
     log_format: str = "human",
+    placement_timeout: float | None = None,
 ) -> SearchResult:
     """Runs (or, with ``resume``, continues) a search; writes the run directory.
 
     ``executor``: ``auto`` evaluates in the driver when :func:`runs_in_driver`, else on Ray.
     ``progress``: a bar; ``log_format`` (:mod:`nas.terminal`) ``json``: every result
     (replayed ones too) as the JSON line written to ``history.jsonl``, on stdout.
+    ``placement_timeout``: seconds a Ray worker may wait for a node to place it (default
+    :data:`nas.ray_workers.PLACEMENT_TIMEOUT`); a worker lost with its node is then given up
+    and the search goes on with the others, or, with none left, stops with one line.
     """
     if executor not in ("auto", "driver", "ray"):
         raise NasError(f"executor: expected 'auto', 'driver' or 'ray', got {executor!r}")
@@ -227,6 +231,7 @@ def run_search(
                 batch_size=cfg.batch_size,
                 per_worker=TASKS_PER_WORKER,
                 driver_paths=address is None,
+                **({} if placement_timeout is None else {"placement_timeout": placement_timeout}),
             )
             del payloads  # the object store holds them now
             try:
@@ -235,9 +240,7 @@ def run_search(
                 ex.close()
         finally:
             if started:
-                import ray
-
-                ray.shutdown()
+                W.stop_ray()
     return SearchResult(run_dir, RD.records(run_dir), state, run_cfg)
 
 
@@ -310,7 +313,10 @@ def _drive(cfg: SearchConfig, strategy, executor: Executor, recorded: dict, run_
                 raise RuntimeError(
                     "search loop stalled"
                 )  # unreachable: nothing in flight yet results missing
-            for i, part in executor.wait():
+            results_now = executor.wait()
+            for note in getattr(executor, "take_notes", list)():
+                bar.term.say(note)
+            for i, part in results_now:
                 rec = {"index": i, "arch": sched.proposals[i].to_dict(), "time": time.time(), **part}
                 RD.append(fh, rec)
                 finish(i, rec)
