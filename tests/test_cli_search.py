@@ -55,6 +55,7 @@ def write_config(tmp_path, **extra) -> str:
         (["CFG", "--set", "evaluators=[{kind: oracle}]"], "unknown evaluator 'oracle'"),
         (["CFG", "--set", "constraints=[flops <= 1]"], "constraint region looks empty"),
         (["--resume", "/nonexistent/run"], "no search there"),
+        (["CFG", "--placement-timeout", "0"], "--placement-timeout: expected seconds > 0, got 0"),
         ([], "give a search CONFIG.yaml"),
     ],
 )
