@@ -143,10 +143,20 @@ def test_readme_mlm_commands_train_eval_predict(cli, tmp_path):
         arch=arch,
         variables=extract(params, arch, space=space),
         measure_latency=False,
-        onnx=False,
+        onnx=True,
         extra={"data": config.get("data") or {}},
         files=[w / f for f in RUN_FILES if (w / f).is_file()],
     )
+    # the export signature: token ids in, per-token logits out; ONNX Runtime agrees with JAX
+    import onnxruntime as ort
+
+    from nas.export.load import load_subnet
+
+    sub = load_subnet(bundle)
+    ids = np.random.default_rng(0).integers(0, 2048, size=(2, 128)).astype(np.int32)
+    sess = ort.InferenceSession(str(bundle / "model.onnx"))
+    onnx_logits = sess.run(None, {sess.get_inputs()[0].name: ids})[0]
+    assert onnx_logits.shape == (2, 128, 2048) and np.abs(onnx_logits - sub(ids)).max() < 1e-4
     r = cli("predict", bundle, "--prompt", "To be, or [MASK] to be: that is the [MASK]", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     rec = json.loads(r.stdout.strip().splitlines()[-1])
@@ -157,12 +167,10 @@ def test_readme_mlm_commands_train_eval_predict(cli, tmp_path):
     r = cli("predict", bundle, "--prompt", "no mask here", env=env)
     assert r.returncode == 2 and "holds no [MASK]" in r.stderr and "Traceback" not in r.stderr, r.stderr
     # several texts from a JSON list; a text longer than the context is one line
-    from nas.export.load import load_subnet
     from search_spaces import NasError
     from supernet.tasks import masked_lm
 
     (tmp_path / "texts.json").write_text(json.dumps(["to be [MASK] not", "[MASK] night"]))
-    sub = load_subnet(bundle)
     lines = masked_lm.predict(sub, inputs=str(tmp_path / "texts.json"))
     assert [len(json.loads(ln)["masks"]) for ln in lines] == [1, 1]
     with pytest.raises(NasError, match="the model reads at most 128"):
