@@ -51,6 +51,11 @@ def test_llama_import_then_export_is_the_checkpoint(tmp_path, capsys):
     assert jax.tree.structure(params) == jax.tree.structure(ref)
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    (tmp_path / "arch.json").write_text(space.largest().to_json())
+    capsys.readouterr()
+    # eval (as a search's supernet evaluator) reads the validation text with the run's tokenizer
+    assert main(["eval", "--workdir", str(wd), "--arch", str(tmp_path / "arch.json")]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["loss"] > 0
     out = tmp_path / "back"
     assert main(["hf", "export", "--workdir", str(wd), "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())

@@ -149,6 +149,8 @@ def load(
             f"field 'data.seq_len': must be an integer in [1, {context}] (task.seq_len), got {seq_len!r}"
         )
     spec = _tokenizer_spec(task, data_cfg)
+    if spec == "bpe" and home is not None and (home / toklib.FILENAME).is_file():
+        spec = str(home / toklib.FILENAME)  # a run keeps the ids it was trained with (an imported checkpoint's)
     frac = float(data_cfg.get("val_fraction", 0.1))
     if not data_cfg.get("train"):
         if set(data_cfg) - {"tokenizer", "seq_len", "val_fraction"}:
