@@ -439,7 +439,10 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
     for c in (specs.get(a) for a in geo.attn_choices):
         if c.spec.name not in largest or c.opt > largest[c.spec.name].opt:
             largest[c.spec.name] = c
-    every = tuple((c.key, Hm) for c in largest.values())
+    made = {
+        n: c for n, c in largest.items() if mixers.ops(c).init is not None
+    }  # made directly, not restacked
+    every = tuple((c.key, Hm) for n, c in largest.items() if n not in made)
     model = standalone.build(space, arch, init_mixers=() if geo.task.llama else every)
     x = standalone.example_input(space, 1, seq_len=min(8, geo.tokens))  # shapes do not depend on T
     p = jax.jit(model.init)(key, x)["params"]  # the largest subnet's weights (every mixer's)
@@ -456,8 +459,12 @@ def init(space: SearchSpace, key: jax.Array) -> dict:
         "fc1": stack(lambda b: dict(b["fc1"])),
         "fc2": stack(lambda b: dict(b["fc2"])),
     }
-    for c in largest.values():
-        layers.update(stack(lambda b, c=c: mixers.ops(c).stack(b, E=E, H=Hm, hd=hd, opt=c.opt)))
+    for name, c in largest.items():
+        if name in made:
+            key = jax.random.fold_in(key, len(layers))
+            layers.update(mixers.ops(c).init(key, L=L, E=E, heads=geo.head_choices, hd=hd, opt=c.opt))
+        else:
+            layers.update(stack(lambda b, c=c: mixers.ops(c).stack(b, E=E, H=Hm, hd=hd, opt=c.opt)))
     n = max(geo.ffn_choices)
     if n > 1:
         layers["ffn"] = stack(

@@ -54,7 +54,17 @@ def test_every_mixer_has_both_halves_and_cites_its_paper():
 
 # ---- the table every mixer joins -----------------------------------------------------------
 
-CHOICES = ["sdp", "linear", "wma", "dft", "dct", "dsc5", "dsc9", "ecoformer8"]  # a new mixer joins here
+CHOICES = [
+    "sdp",
+    "linear",
+    "wma",
+    "dft",
+    "dct",
+    "dsc5",
+    "dsc9",
+    "ecoformer8",
+    "cga",
+]  # a new mixer joins here
 
 
 def _space(choices: list[str], *, causal: bool) -> SearchSpace:
@@ -195,3 +205,19 @@ def test_aliases_and_options_resolve_to_one_canonical_key():
     assert mixers.get("dsc").key == "dsc9" and mixers.get("dsc5").key == "dsc5"
     assert mixers.get("ecoformer").key == "ecoformer16"
     assert not mixers.get("dft").spec.causal and mixers.get("dsc5").spec.causal
+
+
+def test_cascaded_group_attention_needs_whole_channel_splits():
+    from search_spaces import space_from_dict
+
+    d = yaml_space = {
+        "name": "cga-bad",
+        "max_depth": 1,
+        "global": {"embed_dim": [16, 24]},
+        "layer": {"num_heads": [3], "mlp_dim": [16], "mixer": ["sdp", "cga"]},
+        "task": {"kind": "vit", "image_size": 28, "patch_size": 7, "channels": 1, "num_classes": 10, "head_dim": 8},
+    }
+    with pytest.raises(NasError, match=r"layer.mixer.*'cga'.*embed_dim 16 is not a multiple of num_heads 3"):
+        space_from_dict(d)
+    yaml_space["layer"]["mixer"] = ["sdp"]
+    assert space_from_dict(d).layer_dims["mixer"] == ("sdp",)

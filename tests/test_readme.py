@@ -55,6 +55,12 @@ RUN_HERE = [
 ]
 # run by another test (file::test), shortened or on tiny inputs
 ELSEWHERE = {
+    "nas train experiments/train_mixers_demo.yaml": "test_mixers_pipeline.py::test_readme_mixed_mixer_sequence",
+    "nas search experiments/search_mixers_demo.yaml": "test_mixers_pipeline.py::test_readme_mixed_mixer_sequence",
+    "nas export runs/mixers-search": "test_mixers_pipeline.py::test_readme_mixed_mixer_sequence",
+    "nas predict runs/mixers-best": "test_mixers_pipeline.py::test_readme_mixed_mixer_sequence",
+    "nas latency measure --space mixers-demo": "test_mixers_pipeline.py::test_readme_mixed_mixer_sequence",
+    "nas latency fit --jsonl mixers.jsonl": "test_mixers_pipeline.py::test_readme_mixed_mixer_sequence",
     "python experiments/distill_study.py --pretrain-only": "test_cli_hf.py::test_readme_gpt2_commands_run",
     "nas hf check runs/distill-study": "test_cli_hf.py::test_readme_gpt2_commands_run",
     "nas train experiments/train_from_gpt2.yaml": "test_cli_hf.py::test_readme_gpt2_commands_run",

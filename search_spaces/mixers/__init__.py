@@ -116,7 +116,12 @@ def check_space(space: SearchSpace, *, causal: bool) -> None:
     if dim is None:
         return
     declared = space.layer_dims.get(dim, space.global_dims.get(dim))
+    widths = [space.global_dims.get(d, space.layer_dims.get(d, ())) for d in ("embed_dim", "num_heads")]
     for c, raw in zip(choices_of(space), declared, strict=True):
+        reason = c.spec.check_widths(*widths)
+        if reason:
+            where = f"{'layer' if dim in space.layer_dims else 'global'}.{dim}"
+            raise NasError(f"space '{space.name}': field '{where}': mixer {raw!r}: {reason}")
         if causal and not c.spec.causal:
             where = f"{'layer' if dim in space.layer_dims else 'global'}.{dim}"
             ok = [s.name for s in _ORDER if s.causal]
@@ -139,7 +144,7 @@ def arch_choices(arch: Any) -> list[Choice]:
     return [get(c, field=f"mixer[{i}]") for i, c in enumerate(layer_mixers(arch))]
 
 
-BUILTIN = ("sdp", "linear", "wma", "dft", "dct", "dsc", "ecoformer")
+BUILTIN = ("sdp", "linear", "wma", "dft", "dct", "dsc", "ecoformer", "cga")
 """The built-in mixers, in registration order (the first is the default; the first two have
 fixed latency-feature columns); each is ``search_spaces/mixers/<name>.py`` exporting ``SPEC``."""
 

@@ -70,6 +70,8 @@ class MixerSpec(NamedTuple):
     """False for mixers the layer's ``num_heads`` does not change (one branch for all)."""
     columns: tuple[str, str, str, str] = ()
     """Latency-feature column names (MACs, bytes, layers, heads); () = ``*_mix_<key>``."""
+    check_widths: Callable[[list, list], str] = lambda embeds, heads: ""
+    """(embed_dim choices, num_heads choices) -> a reason the space's widths do not fit ('' when fine)."""
 
 
 class Choice(NamedTuple):

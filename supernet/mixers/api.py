@@ -12,7 +12,9 @@ A mixer's file in ``supernet/mixers/`` exports ``OPS = MixerOps(...)``:
 * ``stack(block, *, E, H, hd, opt)``: one layer of the largest stand-alone model's weights
   (its ``keys``) in the supernet's layout (leading axes sliceable);
 * ``slice(layer, *, E, H, hd, opt)``: one supernet layer's weights sliced to a subnet's exact
-  shapes, in the stand-alone layout (leading slices, no masks).
+  shapes, in the stand-alone layout (leading slices, no masks);
+* ``init`` (optional): the supernet's weights made directly when no stand-alone model holds
+  every largest shape (cascaded group attention: most heads, and widest heads at fewest).
 
 The supernet's branch for a (heads, mixer) pair is ``slice`` then ``forward`` under a
 parameter-less host module (:func:`run_sliced`); the stand-alone block calls ``forward`` in
@@ -32,6 +34,10 @@ class MixerOps(NamedTuple):
     forward: Callable[..., jax.Array]
     stack: Callable[..., dict]
     slice: Callable[..., dict]
+    init: Callable[..., dict] | None = None
+    """``(key, *, L, E, heads, hd, opt) -> {name: (L, ...) array}``: the supernet's weights made
+    directly, for a mixer whose largest shapes no single stand-alone model holds (``heads``:
+    the space's head choices); None: restacked from the largest stand-alone model (``stack``)."""
 
 
 class Params:
