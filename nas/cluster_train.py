@@ -46,6 +46,16 @@ def parse_resources(text: str | None) -> dict[str, float] | None:
     return {k: float(v) for k, v in obj.items()}
 
 
+def check_fits(workers: int, asked: dict[str, float], total: dict[str, float]) -> None:
+    """One line naming what ``workers`` workers ask for in all (``asked``) and what the cluster
+    has, when a resource is short (Ray Train would otherwise wait for it without a word)."""
+    short = {k: v for k, v in asked.items() if v > total.get(k, 0.0)}
+    if short:
+        asked = ", ".join(f"{k} {v:g}" for k, v in short.items())
+        has = ", ".join(f"{k} {total.get(k, 0.0):g}" for k in short)
+        raise NasError(f"field '--workers': {workers} workers ask for {asked}; the cluster has {has} in all")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("", 0))
@@ -105,13 +115,17 @@ def train_on_ray(
     workdir.mkdir(parents=True, exist_ok=True)
     started = start_ray(address, workers)
     try:
+        scaling = ScalingConfig(
+            num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources_per_worker
+        )
+        check_fits(
+            workers, scaling.total_resources, {k: float(v) for k, v in ray.cluster_resources().items()}
+        )
         env = {k: os.environ[k] for k in WORKERS_ENV if k in os.environ}
         trainer = JaxTrainer(
             _worker_loop,
             train_loop_config={"cfg": cfg, "workdir": str(workdir), "quiet": quiet, "log_format": log_format},
-            scaling_config=ScalingConfig(
-                num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources_per_worker
-            ),
+            scaling_config=scaling,
             run_config=RunConfig(
                 name="nas-train",
                 storage_path=str(workdir / "ray"),

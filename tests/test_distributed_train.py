@@ -228,3 +228,19 @@ def test_a_workdir_only_one_process_sees_is_one_line_in_every_process(project):
         not (project / "apart1" / "config.json").exists()
         and not (project / "apart0" / "checkpoints").exists()
     )
+
+
+def test_more_workers_than_the_cluster_can_place_is_one_line(project, ray_local):
+    from nas.cluster_train import train_on_ray
+    from search_spaces.errors import NasError
+    from supernet.config import load_config
+
+    cfg = load_config(project / "lm.yaml")  # batch 8: 4 workers divide it
+    wd = project / "too-many"
+    with pytest.raises(NasError) as e:
+        train_on_ray(cfg, wd, workers=4, quiet=True)
+    assert str(e.value) == "field '--workers': 4 workers ask for CPU 4; the cluster has CPU 2 in all"
+    with pytest.raises(NasError) as e:
+        train_on_ray(cfg, wd, workers=2, use_gpu=True, quiet=True)
+    assert str(e.value) == "field '--workers': 2 workers ask for GPU 2; the cluster has GPU 0 in all"
+    assert not (wd / "checkpoints").exists()
