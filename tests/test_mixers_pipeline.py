@@ -1,4 +1,4 @@
-"""The mixed-mixer demo space through the whole pipeline (README, "Token mixers"): train, search,
+"""The mixed-mixer demo space through the whole pipeline (docs/mixers.md, linked from README): train, search,
 export (bundle, StableHLO, ONNX), predict, latency measure and fit; and every mixer's export."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def test_readme_mixed_mixer_sequence(cli, tmp_path):
     images, _ = mnist_data()
     np.save(tmp_path / "digits.npy", (images[:3].reshape(-1, 28, 28) / 255).astype(np.float32))
     env = {"NAS_PREDICTORS": str(tmp_path / "predictors")}
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs/mixers.md").read_text()  # the guide README links
     for cmd in README_SEQUENCE:
         assert cmd in readme, cmd
         argv = [str(ROOT / a) if a.startswith("experiments/") else a for a in shlex.split(cmd)[1:]]
@@ -41,6 +41,18 @@ def test_readme_mixed_mixer_sequence(cli, tmp_path):
     ).exists()
     assert "mixer" in config["arch"]
     assert len(r.stdout.strip()) > 0 and (tmp_path / "predictors" / "mixers-laptop").is_dir()
+    # a bundle naming a mixer this version lacks: one line, exit 2
+    import shutil
+
+    bad = tmp_path / "runs/bad-bundle"
+    shutil.copytree(tmp_path / "runs/mixers-best", bad)
+    (bad / "config.json").chmod(0o644)
+    text = (bad / "config.json").read_text()
+    mixer = config["arch"]["mixer"][0]
+    (bad / "config.json").write_text(text.replace(f'"{mixer}"', '"fnet"'))
+    r = cli("predict", str(bad), "digits.npy", cwd=tmp_path, env=env)
+    assert r.returncode == 2 and "unknown mixer 'fnet'" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 @pytest.mark.slow  # one StableHLO and one ONNX export per mixer
