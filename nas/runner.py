@@ -281,46 +281,48 @@ def _drive(cfg: SearchConfig, strategy, executor: Executor, recorded: dict, run_
         cache.setdefault(ArchConfig.from_dict(rec["arch"]).to_json(), rec)
         bar.update(rec)
 
-    with RD.open_history(run_dir) as fh:
-        while True:
-            sched, new = S.advance(strategy, sched, results, budget=cfg.budget, lag=lag)
-            if time.monotonic() - last_save > 2.0:
-                RD.write_state(run_dir, sched.state)
-                last_save = time.monotonic()
-            jobs = []
-            for i in new:
-                arch = sched.proposals[i]
-                key = arch.to_json()
-                if i in recorded:
-                    if ArchConfig.from_dict(recorded[i]["arch"]).to_json() != key:
-                        raise NasError(
-                            f"cannot resume: proposal {i} differs from history.jsonl in '{run_dir}' "
-                            "(was the config or the code changed?)"
-                        )
-                    finish(i, recorded[i])
-                elif key in cache:
-                    rec = dict(cache[key], index=i, worker="cache", seconds=0.0, time=time.time())
+    try:  # the bar is closed before an error line is printed, so that it does not tear it
+        with RD.open_history(run_dir) as fh:
+            while True:
+                sched, new = S.advance(strategy, sched, results, budget=cfg.budget, lag=lag)
+                if time.monotonic() - last_save > 2.0:
+                    RD.write_state(run_dir, sched.state)
+                    last_save = time.monotonic()
+                jobs = []
+                for i in new:
+                    arch = sched.proposals[i]
+                    key = arch.to_json()
+                    if i in recorded:
+                        if ArchConfig.from_dict(recorded[i]["arch"]).to_json() != key:
+                            raise NasError(
+                                f"cannot resume: proposal {i} differs from history.jsonl in '{run_dir}' "
+                                "(was the config or the code changed?)"
+                            )
+                        finish(i, recorded[i])
+                    elif key in cache:
+                        rec = dict(cache[key], index=i, worker="cache", seconds=0.0, time=time.time())
+                        RD.append(fh, rec)
+                        finish(i, rec)
+                    else:
+                        jobs.append((i, arch))
+                executor.submit(jobs)
+                if not executor.pending():
+                    if S.complete(sched, cfg.budget):
+                        break
+                    if new:
+                        continue  # replayed or cached results may let the schedule move on
+                    raise RuntimeError(
+                        "search loop stalled"
+                    )  # unreachable: nothing in flight yet results missing
+                results_now = executor.wait()
+                for note in getattr(executor, "take_notes", list)():
+                    bar.term.say(note)
+                for i, part in results_now:
+                    rec = {"index": i, "arch": sched.proposals[i].to_dict(), "time": time.time(), **part}
                     RD.append(fh, rec)
                     finish(i, rec)
-                else:
-                    jobs.append((i, arch))
-            executor.submit(jobs)
-            if not executor.pending():
-                if S.complete(sched, cfg.budget):
-                    break
-                if new:
-                    continue  # replayed or cached results may let the schedule move on
-                raise RuntimeError(
-                    "search loop stalled"
-                )  # unreachable: nothing in flight yet results missing
-            results_now = executor.wait()
-            for note in getattr(executor, "take_notes", list)():
-                bar.term.say(note)
-            for i, part in results_now:
-                rec = {"index": i, "arch": sched.proposals[i].to_dict(), "time": time.time(), **part}
-                RD.append(fh, rec)
-                finish(i, rec)
-    bar.bar.close()
+    finally:
+        bar.bar.close()
     sched = S.close(strategy, sched, results)
     RD.write_state(run_dir, sched.state)
     return sched.state

@@ -1,6 +1,7 @@
-"""A node lost mid-search (its raylet killed with ``kill -9``) on a real two-node ``ray start``
-cluster on 127.0.0.1: the driver says so in one line and goes on with the node that is left,
-to the same results as an uninterrupted run; Ray's own log lines stay out of its output."""
+"""Nodes lost mid-search (their raylets killed with ``kill -9``) on a real ``ray start`` cluster
+on 127.0.0.1: the driver says so in one line and goes on with the node that is left, or stops
+with one line when none is; ``--resume`` finishes the search to the same results as an
+uninterrupted run; Ray's own log lines stay out of its output."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -32,9 +34,9 @@ FAST_HEALTH = {"RAY_health_check_period_ms": "300", "RAY_health_check_failure_th
                "RAY_health_check_timeout_ms": "300"}  # fmt: skip
 
 
-def _start(args: list[str], home) -> subprocess.Popen:
+def _start(args: list[str], home, cpus: int = 1) -> subprocess.Popen:
     env = dict({k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **NO_AUTH, **FAST_HEALTH)
-    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--disable-usage-stats", "--block"]
+    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--disable-usage-stats", "--block"]
     return subprocess.Popen(
         [ray_cli(), "start", *args, *common],
         env=dict(env, JAX_PLATFORMS="cpu"), cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -51,8 +53,44 @@ def _raylet(proc: subprocess.Popen) -> psutil.Process:
     raise TimeoutError("no raylet")
 
 
+def _wait_cpus(address: str, n: int) -> None:
+    """Until the cluster's alive nodes have ``n`` CPUs (a node's raylet runs before it registers)."""
+    code = (
+        "import ray, sys, time; ray.init(address=sys.argv[1], logging_level='ERROR'); t = time.time()\n"
+        "while time.time() - t < 60 and ray.cluster_resources().get('CPU', 0) != int(sys.argv[2]): time.sleep(0.2)\n"
+        "print(ray.cluster_resources().get('CPU', 0))"
+    )
+    env = dict(os.environ, **NO_AUTH)
+    out = subprocess.run([sys.executable, "-c", code, address, str(n)], env=env, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.stdout.strip() == f"{float(n)}", out
+
+
+def _records(history) -> list[dict]:
+    return [json.loads(x) for x in history.read_text().splitlines()] if history.exists() else []
+
+
+def _wait_for(what: str, cond, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if proc.poll() is not None or not cond():
+        proc.kill()
+        raise AssertionError(f"{what}: exit {proc.poll()}, condition {cond()}: {proc.stderr.read()[-3000:]}")
+
+
+def _check_quiet(stdout: str, stderr: str) -> None:
+    for noise in ("[state-dump]", "marked dead", "raylet", "(pid="):  # Ray's own messages stay out
+        assert noise not in (stdout + stderr).lower(), (noise, stdout, stderr)
+
+
 @pytest.mark.slow
-def test_a_node_lost_mid_search_is_named_and_the_search_goes_on_to_the_same_results(tmp_path, monkeypatch):
+def test_lost_nodes_are_named_the_search_goes_on_then_stops_and_resumes_to_the_same_results(
+    tmp_path, monkeypatch
+):
+    """A head without CPUs and two one-CPU nodes: the first node's raylet killed, the search goes
+    on with the other; that one killed too, it stops (exit 2, history kept); a fresh node
+    joins and --resume finishes it.  The 24 records equal an uninterrupted run's."""
     home, cwd = tmp_path / "ray", tmp_path / "cwd"
     home.mkdir()
     cwd.mkdir()
@@ -62,50 +100,64 @@ def test_a_node_lost_mid_search_is_named_and_the_search_goes_on_to_the_same_resu
         "evaluators": [{"kind": "callable", "target": "slowev:slow", "options": {"sleep": 0.3}}],
         "objectives": ["max score"],
         "strategy": {"name": "random"},
-        "budget": 16,
+        "budget": 24,
         "seed": 0,
         "lag": 2,
     }
     (cwd / "search.yaml").write_text(yaml.safe_dump(raw))
     port = free_port()
-    head = _start(["--head", "--port", str(port), "--include-dashboard=false"], home)
-    node = None
+    address = f"127.0.0.1:{port}"
+    nodes = [_start(["--head", "--port", str(port), "--include-dashboard=false"], home, cpus=0)]
+    run, history = tmp_path / "run", tmp_path / "run" / "history.jsonl"
+    env = dict(os.environ, **NO_AUTH, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
+    nas = [sys.executable, "-m", "nas", "search"]
     try:
         _wait_port(port)
-        node = _start(["--address", f"127.0.0.1:{port}"], home)
-        raylet = _raylet(node)
-        env = dict(os.environ, **NO_AUTH, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
-        cmd = [sys.executable, "-m", "nas", "search", "search.yaml", "--address", f"127.0.0.1:{port}",
-               "--run-dir", str(tmp_path / "run"), "--placement-timeout", "2"]  # fmt: skip
+        nodes += [_start(["--address", address], home) for _ in range(2)]
+        raylets = [_raylet(n) for n in nodes[1:]]
+        _wait_cpus(address, 2)
+        cmd = [*nas, "search.yaml", "--address", address, "--run-dir", str(run), "--placement-timeout", "2"]
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        history = tmp_path / "run" / "history.jsonl"
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            recs = history.read_text().splitlines() if history.exists() else []
-            if len({json.loads(r)["worker"] for r in recs}) == 2:  # both nodes at work
-                break
-            time.sleep(0.1)
-        assert proc.poll() is None, proc.communicate()
-        raylet.send_signal(signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=180)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        _wait_for(
+            "both nodes at work", lambda: len({r["worker"] for r in _records(history)}) == 2, proc
+        )  # both nodes at work
+        raylets[0].send_signal(signal.SIGKILL)
+        _wait_for("a lost node", lambda: any(") lost" in ln for ln in lines), proc)  # the worker is given up
+        raylets[1].send_signal(signal.SIGKILL)
+        stderr = proc.communicate(timeout=180)[1]
+        reader.join(timeout=60)
+        stdout = "".join(lines)
+        assert proc.returncode == 2, stderr[-3000:]
+        before = _records(history)
+        assert 0 < len(before) < 24
+        lost = [ln for ln in stdout.splitlines() if ") lost" in ln]
+        assert len(lost) == 1, stdout
+        assert re.match(
+            r"node \S+ \([0-9a-f]{8}\) lost \(.+\); 1 Ray worker waited 2 s for \{CPU: 1\}", lost[0]
+        )
+        assert lost[0].endswith("going on with 1 worker"), lost
+        last = next(ln for ln in stderr.splitlines() if ln.startswith("error: "))
+        assert last.startswith("error: node ") and "no worker left" in last and "--resume" in last, stderr
+        _check_quiet(stdout, stderr.replace(last, ""))
+
+        nodes.append(_start(["--address", address], home))  # a node joins again
+        cmd = [*nas, "--resume", str(run), "--address", address, "--placement-timeout", "60"]
+        out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     finally:
-        for p in (node, head):
-            if p is not None and p.poll() is None:
+        for p in reversed(nodes):
+            if p.poll() is None:
                 p.send_signal(signal.SIGTERM)  # exactly the processes this test started
                 p.wait(timeout=60)
-    assert proc.returncode == 0, stderr[-3000:]
-    lost = [ln for ln in stdout.splitlines() if ") lost" in ln]
-    assert len(lost) == 1, stdout
-    assert re.match(
-        r"node \S+ \([0-9a-f]{8}\) lost \(.+\); 1 Ray worker waited 2 s for \{CPU: 1\}", lost[0]
-    ), lost
-    assert lost[0].endswith("going on with 1 worker")
-    for noise in ("[state-dump]", "marked dead", "raylet", "(pid="):  # Ray's own messages stay out
-        assert noise not in (stdout + stderr).lower(), (noise, stdout, stderr)
-    recs = sorted((json.loads(x) for x in history.read_text().splitlines()), key=lambda r: r["index"])
-    assert [r["index"] for r in recs] == list(range(16))
+    assert out.returncode == 0, out.stderr[-3000:]
+    _check_quiet(out.stdout, out.stderr)
+    recs = sorted(_records(history), key=lambda r: r["index"])
+    assert [r["index"] for r in recs] == list(range(24))
+    assert all(recs[r["index"]] == r for r in before)  # kept, not evaluated again
     monkeypatch.syspath_prepend(str(cwd))
     full = runner.run_search(search_config.load(cwd / "search.yaml"), tmp_path / "full", executor="driver",
                              progress=False)  # fmt: skip
