@@ -21,6 +21,8 @@ BASELINES = ("params", "nonembed_params")
 
 def analyse(name: str, truth: dict, units: dict, lower_better: bool, *, n_boot: int) -> dict:
     keys = [k for k in truth if k in units]
+    if len(keys) < 3:
+        return {"dataset": name, "n": len(keys), "metric": "", "proxies": {}}
     t = [(-1.0 if lower_better else 1.0) * truth[k] for k in keys]
     names = [p for p in units[keys[0]]["values"] if all(p in units[k]["values"] for k in keys)]
     out = {

@@ -2,6 +2,7 @@
 
     taskset -c 0 python experiments/proxy_study.py            # every dataset (about an hour on 1 core, resumable)
     python experiments/proxy_study.py --hwgpt-n 0              # without the slow HW-GPT-Bench data proxies
+    python experiments/proxy_study.py --report-only            # the report from the units finished so far
 
 Data someone measured by training:
 
@@ -11,7 +12,7 @@ Data someone measured by training:
   perplexity (lower is better) or accuracy;
 * the HW-GPT-Bench tables (``/work/shared/data/hwgpt/``, GPT-2 M and L spaces, perplexity on
   OpenWebText).  Reduction, stated: the complexity proxies (``params``, ``nonembed_params``,
-  ``flops``) are computed for every row at GPT-2's geometry (vocabulary 50,257, context 1,024);
+  ``flops``) are computed at GPT-2's geometry for 400 seeded rows of each table (vocabulary 50,257, context 1,024);
   the data proxies need the supernet at initialization (24-36 layers, embedding up to 1,280:
   0.3-0.7 G weights) and run on ``--hwgpt-n`` rows of the M table only, at a 2,048-token BPE of
   Shakespeare (not OpenWebText), 32-token windows, 2 examples, the one-backward-pass family only.
@@ -92,6 +93,9 @@ def hwgpt_truth(which: str) -> dict[str, float]:
     return {k: v["perplexity"] for k, v in rows.items()}
 
 
+REPORT_ONLY = False
+
+
 def score_units(
     name: str, space, archs: list, families: list[str], units: Path, probe_kw: dict
 ) -> dict[str, dict]:
@@ -100,6 +104,9 @@ def score_units(
     from supernet import proxies as P
 
     folder = units / name
+    if REPORT_ONLY and families != ["complexity"]:  # closed-form units are cheap: made here too
+        done = {a: folder / f"{_key(a)}.json" for a in archs}
+        return {a: json.loads(f.read_text()) for a, f in done.items() if f.is_file()}
     folder.mkdir(parents=True, exist_ok=True)
     todo = [a for a in archs if not (folder / f"{_key(a)}.json").is_file()]
     if todo and families == ["complexity"]:  # closed form: no weights, all at once
@@ -152,6 +159,8 @@ def add_ensemble(units: dict[str, dict], folder: Path) -> None:
 
 def datasets(args) -> list[tuple[str, dict, dict, bool]]:
     """(name, {arch json: truth}, units, lower_better) per dataset, scoring what is missing."""
+    import numpy as np
+
     from search_spaces import load_space
 
     out = []
@@ -160,19 +169,23 @@ def datasets(args) -> list[tuple[str, dict, dict, bool]]:
         truth = fidelity_truth(sp)
         archs = sorted(set(truth["A"]) | set(truth["B"]))
         units = score_units(sp, load_space(sp), archs, list(FAMILIES), args.units, kw)
+        if not units:
+            continue
         add_ensemble(units, args.units / sp)
         for seed in ("A", "B"):
             out.append((f"{sp} seed {seed}", truth[seed], units, sp.startswith("lm")))
     for which in ("m", "l"):
         truth = hwgpt_truth(which)
+        if len(truth) > args.hwgpt_rows:  # Kendall's bootstrap compares every pair: a seeded subset
+            keep = np.random.default_rng(1).choice(sorted(truth), size=args.hwgpt_rows, replace=False)
+            truth = {k: truth[k] for k in sorted(keep.tolist())}
         units = score_units(
             f"hwgpt-{which}", hwgpt_space(which, probe=False), sorted(truth), ["complexity"], args.units, kw
         )
-        out.append((f"hwgpt-{which} (all rows, complexity)", truth, units, True))
+        out.append((f"hwgpt-{which} ({len(truth)} rows, complexity)", truth, units, True))
     if not args.hwgpt_n:
         return out
     truth = hwgpt_truth("m")
-    import numpy as np
 
     pick = sorted(np.random.default_rng(0).choice(sorted(truth), size=args.hwgpt_n, replace=False).tolist())
     hw_kw = {"seed": 0, "batches": 1, "batch_size": 2, "seq_len": 32}
@@ -192,8 +205,14 @@ def main(argv=None) -> int:
     p.add_argument("--units", type=Path, default=ROOT / "experiments/results/proxy_study_units")
     p.add_argument("--results", type=Path, default=ROOT / "experiments/results")
     p.add_argument("--hwgpt-n", type=int, default=24, help="HW-GPT-Bench M rows scored with the data proxies")
+    p.add_argument(
+        "--hwgpt-rows", type=int, default=400, help="rows of a table kept for the complexity proxies"
+    )
     p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--report-only", action="store_true", help="score nothing; report the finished units")
     args = p.parse_args(argv)
+    global REPORT_ONLY
+    REPORT_ONLY = args.report_only
     from experiments.proxy_report import write_report
     from supernet.cache import enable_compile_cache
 
