@@ -48,7 +48,9 @@ def grasp(params, x, y, codes, *, geo, E: int) -> jax.Array:
 
 
 def synflow(params, x, codes, *, geo, E: int) -> jax.Array:
-    ones = x[:1] if geo.task.lookup else jnp.ones_like(x[:1], dtype=jnp.float32)
+    # all-ones input (Tanaka et al.): token id 1 at every position for token-id tasks, so the
+    # value depends on neither the batch's examples nor their order
+    ones = jnp.ones_like(x[:1]) if geo.task.lookup else jnp.ones_like(x[:1], dtype=jnp.float32)
     absw = jax.tree.map(jnp.abs, params)
     r = lambda p: jnp.sum(model.apply_codes(p, ones, codes, geo=geo, embed_dim=E))  # noqa: E731
     g = jax.grad(r)(absw)
