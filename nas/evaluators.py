@@ -19,7 +19,7 @@ returns one metrics dict per architecture:
   ArchConfig and returning a list of metric dicts.  ``cheap: true`` declares
   it fast enough to run in the driver.  It is code: a search config that names
   one runs it, as does every module of the working directory it imports.  The
-  working directory is importable in the driver (:func:`_user_path`) as on the
+  working directory is importable in the driver (:func:`nas.user_evaluator.user_path`) as on the
   workers, however ``nas`` was started (the console script puts its own folder
   first on ``sys.path``, not the working directory).
 * ``latency``: the per-device latency predictor, ``predictors.load(device)``;
@@ -57,12 +57,11 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
-import sys
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from nas import table as T
 from nas.table import read_table, table_archs  # noqa: F401  (re-exported)
+from nas.user_evaluator import build_callable, check_output, first_line  # noqa: F401  (first_line re-exported)
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
 
@@ -120,63 +119,6 @@ def _build_table(spec: Mapping[str, Any], space: SearchSpace, table: dict) -> Fn
                 raise NasError(f"table '{spec['path']}' has no row for architecture {a.to_json()}")
             out.append(dict(row))
         return out
-
-    return fn
-
-
-def _user_path() -> None:
-    """Puts the working directory first on ``sys.path`` unless it is there (as ``''`` or
-    itself): a user's ``my_eval:score`` then imports as it would with ``python -m nas``,
-    and the Ray workers, which get the driver's ``sys.path``, import it the same way."""
-    cwd = os.getcwd()
-    if not any(p in ("", ".") or os.path.abspath(p) == cwd for p in sys.path):
-        sys.path.insert(0, cwd)
-
-
-def _load_callable(target: str) -> Callable:
-    module, _, name = target.partition(":")
-    _user_path()
-    try:
-        mod = importlib.import_module(module)
-    except Exception as e:  # noqa: BLE001 - the user's module: any import failure is its cause
-        raise NasError(
-            f"field 'target': cannot import module {module!r} ({type(e).__name__}: {_first_line(e)})"
-        ) from None
-    fn = getattr(mod, name, None)
-    if not callable(fn):
-        raise NasError(f"field 'target': module {module!r} has no function {name!r}")
-    return fn
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def _check_output(kind: str, out: Any, n: int) -> list[dict[str, float]]:
-    if not isinstance(out, (list, tuple)) or len(out) != n:
-        raise NasError(
-            f"evaluator {kind!r} returned {type(out).__name__} for {n} archs; expected a list of {n} dicts"
-        )
-    rows = []
-    for m in out:
-        if not isinstance(m, Mapping):
-            raise NasError(f"evaluator {kind!r} returned {m!r}; expected a dict of metric -> number")
-        try:
-            rows.append({str(k): float(v) for k, v in m.items()})
-        except (TypeError, ValueError):
-            raise NasError(
-                f"evaluator {kind!r} returned {m!r}; expected a dict of metric -> number"
-            ) from None
-    return rows
-
-
-def _build_callable(spec: Mapping[str, Any], space: SearchSpace, payload: None) -> Fn:
-    user = _load_callable(spec["target"])
-    opts = dict(spec.get("options") or {})
-
-    def fn(archs):
-        return _check_output(spec["target"], user(list(archs), **opts), len(archs))
 
     return fn
 
@@ -241,7 +183,7 @@ def _build_supernet(spec: Mapping[str, Any], space: SearchSpace, payload: dict) 
     inherited = evaluator_from_payload(payload)
 
     def fn(archs):
-        return _check_output("supernet", inherited(list(archs)), len(archs))
+        return check_output("supernet", inherited(list(archs)), len(archs))
 
     return fn
 
@@ -309,7 +251,7 @@ KINDS: dict[str, Kind] = {
         ("target",),
         _unknown,
         lambda s: bool(s.get("cheap", False)),
-        _build_callable,
+        build_callable,
     ),
     "latency": Kind(
         frozenset({"device", "quantiles", "peak_mb", "columns"}),

@@ -25,12 +25,10 @@ A local Ray listens on 127.0.0.1 only and keeps Ray's token authentication on (s
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import os
 import socket
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -41,30 +39,12 @@ from typing import Any, Mapping, Sequence
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
+from nas import ray_nodes as nodes
 from search_spaces import ArchConfig
 from search_spaces.errors import NasError
 
-LOCK_DIR = Path(tempfile.gettempdir()) / "nas-search-cores"
 WORKER_RESOURCES = {"CPU": 1}  # what each EvalWorker asks Ray for
 PLACEMENT_TIMEOUT = 300.0  # seconds a worker may wait for a node to place it (nas search --placement-timeout)
-
-
-def claim_core() -> tuple[int | None, object | None]:
-    """Pins this process to the first free allowed core; returns (core, lock file)."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None, None
-    cores = sorted(os.sched_getaffinity(0))
-    LOCK_DIR.mkdir(parents=True, exist_ok=True)
-    for core in cores:
-        f = open(LOCK_DIR / f"core{core}.lock", "w")  # noqa: SIM115 - held for the worker's life
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            continue
-        os.sched_setaffinity(0, {core})
-        return core, f
-    return None, None  # more workers than cores here: Ray's CPU accounting still caps them
 
 
 @ray.remote(num_cpus=WORKER_RESOURCES["CPU"], max_restarts=0, max_task_retries=0)
@@ -78,7 +58,7 @@ class EvalWorker:
     def __init__(
         self, specs: list[dict], space: dict, payloads: list, sys_path: list[str], pin: bool = True
     ) -> None:
-        self.core, self._lock = claim_core() if pin else (None, None)
+        self.core, self._lock = nodes.claim_core() if pin else (None, None)
         if self.core is not None:  # BLAS / OpenMP threads of a pinned worker: one per core it has
             from threadpoolctl import threadpool_limits
 
@@ -230,61 +210,14 @@ def start_ray(address: str | None, workers: int | None, specs: Sequence[Mapping[
         raise NasError(
             f"--address {address}: cannot join the Ray cluster ({str(e).splitlines()[0]})"
         ) from None
-    _mute_ray_errors(True)
+    nodes.mute_ray_errors(True)
     return True
 
 
 def stop_ray() -> None:
     """Shuts down the Ray that :func:`start_ray` started, giving Ray its error printer back."""
-    _mute_ray_errors(False)
+    nodes.mute_ray_errors(False)
     ray.shutdown()
-
-
-_RAY_PRINT = None
-
-
-def _mute_ray_errors(mute: bool) -> None:
-    """Keeps the errors Ray pushes to every driver out of the search's output, or lets them in again.
-
-    ``log_to_driver=False`` silences the workers' output, but a driver still prints every error
-    the cluster publishes (a raylet's death with the last 20 lines of its log, ``[state-dump]``
-    tables among them; a node marked dead) on stdout, through the thread Ray runs in every
-    driver (``listen_error_messages`` calls ``ray._private.worker.print_to_stdstream``).  The
-    search says what matters in one line of its own (:meth:`RayExecutor._drop_unplaced`); Ray's
-    messages stay in the cluster's session logs (``/tmp/ray/session_latest/logs`` on the head).
-    """
-    global _RAY_PRINT
-    from ray._private import worker as ray_worker
-
-    if mute and _RAY_PRINT is None:
-        _RAY_PRINT = ray_worker.print_to_stdstream
-        ray_worker.print_to_stdstream = lambda data, ignore_prefix: None
-    elif not mute and _RAY_PRINT is not None:
-        ray_worker.print_to_stdstream, _RAY_PRINT = _RAY_PRINT, None
-
-
-def _resources(res: Mapping[str, float]) -> str:
-    """``{CPU: 1}``: the resources Ray counts, without its per-node and memory entries."""
-    shown = {k: v for k, v in res.items() if not k.startswith("node:") and "memory" not in k}
-    return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(shown.items())) + "}"
-
-
-def _lost(alive_at_start: set[str]) -> str:
-    """``node 127.0.0.1 (3f2a1c9b) lost (<Ray's reason>); `` for every node in ``alive_at_start``
-    that Ray now reports dead (from ``ray.nodes()``), or nothing."""
-    out = []
-    for n in ray.nodes():
-        if n["NodeID"] in alive_at_start and not n["Alive"]:
-            why = str(n.get("DeathReasonMessage") or "").strip().splitlines()
-            out.append(
-                f"node {n.get('NodeManagerAddress', '?')} ({n['NodeID'][:8]}) lost"
-                + (f" ({why[0]})" if why else "")
-            )
-    return "".join(f"{x}; " for x in out)
-
-
-def cluster_cpus() -> int:
-    return int(ray.cluster_resources().get("CPU", 1))
 
 
 class RayExecutor:
@@ -340,9 +273,9 @@ class RayExecutor:
             if stuck:
                 self.close()
                 raise NasError(
-                    f"{_lost(self.nodes)}{len(stuck)} of {len(actors)} Ray workers found no node to place them in "
-                    f"{self.placement_timeout:g} s: each asks {_resources(WORKER_RESOURCES)}, the cluster has "
-                    f"{_resources(ray.available_resources())} free"
+                    f"{nodes.lost(self.nodes)}{len(stuck)} of {len(actors)} Ray workers found no node to place them in "
+                    f"{self.placement_timeout:g} s: each asks {nodes.resources(WORKER_RESOURCES)}, the cluster has "
+                    f"{nodes.resources(ray.available_resources())} free"
                 )
         try:
             errors = ray.get(refs)
@@ -422,9 +355,9 @@ class RayExecutor:
                     del self.inflight[ref]
                     self.queue.extendleft(reversed(batch))
         what = (
-            f"{_lost(self.nodes)}{len(stuck)} Ray worker{'s' if len(stuck) > 1 else ''} waited {self.placement_timeout:g} s "
-            f"for {_resources(WORKER_RESOURCES)} that no node has free"
-            f" (free: {_resources(ray.available_resources())})"
+            f"{nodes.lost(self.nodes)}{len(stuck)} Ray worker{'s' if len(stuck) > 1 else ''} waited {self.placement_timeout:g} s "
+            f"for {nodes.resources(WORKER_RESOURCES)} that no node has free"
+            f" (free: {nodes.resources(ray.available_resources())})"
         )
         if not self.actors:
             raise NasError(

@@ -98,7 +98,7 @@ class DriverExecutor:
             raise
         except Exception as e:  # noqa: BLE001 - a user's cheap callable: one line, as on Ray
             raise NasError(
-                f"evaluation of {batch[0][1].to_json()} failed: {type(e).__name__}: {E._first_line(e)}"
+                f"evaluation of {batch[0][1].to_json()} failed: {type(e).__name__}: {E.first_line(e)}"
             ) from None
         seconds = (time.perf_counter() - start) / max(1, len(batch))
         info = {"worker": "driver", "seconds": seconds, "attempts": 1}
@@ -213,6 +213,7 @@ def run_search(
         ex = DriverExecutor([b for b in built if b is not None], batch_size=cfg.batch_size)
         state = _drive(run_cfg, strategy, ex, recorded, run_dir, progress, log_format)
     else:
+        from nas import ray_nodes
         from nas import ray_workers as W
 
         # Read once here (a damaged checkpoint fails before Ray starts); workers get them from
@@ -220,7 +221,7 @@ def run_search(
         payloads = E.payloads(cfg.evaluators, cfg.space, built)
         started = W.start_ray(address, workers or cfg.workers, cfg.evaluators)
         try:
-            cpus = W.cluster_cpus()
+            cpus = ray_nodes.cluster_cpus()
             n_workers = max(1, min(workers or cfg.workers or cpus, cpus))
             run_cfg = start(cfg.lag or 2 * n_workers)
             ex = W.RayExecutor(
