@@ -8,8 +8,11 @@ trainer's ``data`` mesh spans all of it (:mod:`supernet.train`).  This module on
   ``NAS_NUM_PROCESSES`` and ``NAS_PROCESS_ID`` when set, else by JAX's own cluster detection
   (SLURM, Open MPI, Kubernetes, ...); on CPU the collectives go over Gloo.  A process that is not
   the coordinator first waits for the coordinator's port for a bounded time
-  (``NAS_COORDINATOR_TIMEOUT`` seconds, default 300) and fails with one line when it never opens,
-  instead of XLA's abort after its own deadline;
+  (``NAS_COORDINATOR_TIMEOUT`` seconds, default 300) and fails with one line when it never opens;
+  every process, the coordinator included, then waits the same bound for all processes to connect
+  and otherwise exits (status 2) with one line naming what it waited for, instead of XLA's abort
+  (a watchdog thread ends the process: XLA's ``connect`` cannot be interrupted, and its own
+  deadline, set later than ours, aborts with a stack trace);
 - says which rows of a global batch this process holds (:func:`local_rows`) and builds the global
   array from them (:func:`global_batch`, ``jax.make_array_from_process_local_data``);
 - offers a barrier (:func:`sync`) and ``is_primary()`` (process 0 writes metrics and logs).
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -97,18 +102,55 @@ def initialize(
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if coordinator is not None and process_id:
         _wait_for(coordinator, timeout_s)
+    watchdog = threading.Timer(
+        timeout_s, _give_up, args=(_waited_for(coordinator, num_processes, process_id, timeout_s),)
+    )
+    watchdog.daemon = True
+    watchdog.start()
     try:
         jax.distributed.initialize(
             coordinator,
             num_processes,
             process_id,
-            initialization_timeout=max(1, int(timeout_s)),
+            initialization_timeout=max(1, int(timeout_s)) + _XLA_GRACE_S,
         )
     except ValueError as e:  # no coordinator given and no cluster detected
         raise NasError(
             f"distributed: no cluster found ({str(e).splitlines()[0][:160]}); set {ENV_COORDINATOR}, "
             f"{ENV_NUM} and {ENV_ID}, or run under a scheduler JAX detects (SLURM, Open MPI)"
         ) from None
+    finally:
+        watchdog.cancel()
+
+
+_XLA_GRACE_S = 30  # XLA's own deadline comes this much after ours, so ours always speaks first
+
+
+def _waited_for(
+    coordinator: str | None, num_processes: int | None, process_id: int | None, timeout_s: float
+) -> str:
+    """The one line a process that waited in vain for the others prints (see :func:`_give_up`)."""
+    if coordinator is None:  # JAX's own detection (SLURM, Open MPI): the scheduler set the counts
+        where, who = "the coordinator the scheduler named", "all processes of the scheduler's job"
+    else:
+        where = f"the coordinator {coordinator}"
+        who = f"all {ENV_NUM}={num_processes} processes"
+    me = "process 0 (the coordinator)" if process_id == 0 else f"process {process_id}"
+    if process_id is None:
+        me = "this process"
+    return (
+        f"error: distributed: {me} waited {timeout_s:g} s at {where} for {who} to connect, and they "
+        f"did not (is every process running, with the same {ENV_COORDINATOR} and {ENV_NUM}, and "
+        f"{ENV_ID} 0 to {num_processes - 1 if num_processes else 'N-1'} each once? {ENV_TIMEOUT} sets the wait)"
+    )
+
+
+def _give_up(line: str) -> None:
+    """The watchdog's end: one line on stderr and exit status 2 (from a thread, so ``os._exit``)."""
+    sys.stdout.flush()
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    os._exit(2)
 
 
 def is_primary() -> bool:

@@ -168,6 +168,23 @@ def test_a_coordinator_that_never_comes_up_is_one_line(cli, project):
     assert not wd.exists()
 
 
+def test_a_coordinator_whose_peers_never_come_is_one_line(cli, project):
+    """Process 0 opens the coordinator, but process 1 never connects: one line, not XLA's abort."""
+    port = free_port()
+    env = {"NAS_COORDINATOR": f"127.0.0.1:{port}", "NAS_NUM_PROCESSES": "2", "NAS_PROCESS_ID": "0"}
+    env["NAS_COORDINATOR_TIMEOUT"] = "2"
+    wd = project / "alone"
+    r = cli("train", project / "lm.yaml", "--workdir", wd, "--quiet", "--distributed", cwd=project, env=env)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines() == [
+        f"error: distributed: process 0 (the coordinator) waited 2 s at the coordinator 127.0.0.1:{port} "
+        "for all NAS_NUM_PROCESSES=2 processes to connect, and they did not (is every process running, "
+        "with the same NAS_COORDINATOR and NAS_NUM_PROCESSES, and NAS_PROCESS_ID 0 to 1 each once? "
+        "NAS_COORDINATOR_TIMEOUT sets the wait)"
+    ]
+    assert not wd.exists()
+
+
 def test_a_batch_the_devices_cannot_split_is_one_line_and_writes_nothing(cli, project):
     wd = project / "odd"
     r = cli(
