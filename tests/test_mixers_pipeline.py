@@ -82,3 +82,35 @@ def test_every_mixer_exports_and_onnx_runtime_agrees(causal):
         assert export_stablehlo(space, arch, variables)
         _, err = export_onnx(space, arch, variables)
         assert err < 1e-4, (m, err)
+
+
+def test_a_checkpoint_naming_an_unknown_mixer_is_one_line_exit_2(tmp_path, capsys):
+    """A training run's checkpoint (not only a bundle) whose space names a mixer this version lacks:
+    ``nas eval`` says so in one line naming the field and the value, exit 2, nothing written over."""
+    import jax
+    from bad_input_helpers import assert_clean_error, snapshot
+
+    from nas.cli import main
+    from search_spaces import load_space
+    from supernet import checkpoint
+    from supernet.config import load_config
+
+    space = load_space("mixers-demo")
+    cfg = load_config(None, ["steps=1"])
+    # the arrays a run of this space saves, in their exact shapes (zeros: initializing costs compiles)
+    arrays = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), checkpoint.abstract_state(space, cfg))
+    record = space.to_dict()
+    assert "dsc9" in record["layer"]["mixer"]
+    record["layer"]["mixer"] = [m if m != "dsc9" else "fnet" for m in record["layer"]["mixer"]]
+    workdir = tmp_path / "run"
+    mngr = checkpoint.manager(workdir)
+    checkpoint.save(mngr, 1, arrays, {"space": record, "config": cfg})
+    mngr.wait_until_finished()
+    mngr.close()
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps(space.largest().to_dict()))
+    before = snapshot(tmp_path)
+    rc = main(["eval", "--workdir", str(workdir), "--arch", str(arch)])
+    err = capsys.readouterr().err
+    assert_clean_error(rc, err, before, tmp_path)
+    assert "unknown mixer 'fnet'" in err and "field '" in err and "mixer" in err, err
