@@ -19,6 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output folder (one bundle, or one sub-folder per subnet); required")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX artifact")
     p.add_argument(
+        "--dtype",
+        default="f32",
+        help="what the weights are stored in: f32 (default) or bf16 (half the size; outputs within the "
+        "weights' rounding of f32's)",
+    )
+    p.add_argument(
         "--verify",
         action="store_true",
         help="check the bundle RUN_DIR (or a folder of bundles) against its checksums; loads nothing",
@@ -88,7 +94,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         return cmd_verify(args.run_dir)
     if not args.out:
         raise NasError("field '--out': required (the folder to write the bundles to)")
-    for path in export_run(args.run_dir, select=args.select, out=args.out, onnx=not args.no_onnx):
+    for path in export_run(
+        args.run_dir, select=args.select, out=args.out, onnx=not args.no_onnx, dtype=args.dtype
+    ):
         cfg = json.loads((path / "config.json").read_text())
         print(
             f"{path}: params {cfg['complexity']['params']}, measured "

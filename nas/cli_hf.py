@@ -85,10 +85,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from supernet import pretrained
 
     if args.bundle:
+        from nas.export.bundle import cast_weights
         from nas.export.load import load_subnet
 
         sub = load_subnet(args.bundle)
-        space, arch, variables, source = sub.space, sub.arch, sub.variables, Path(args.bundle)
+        variables = cast_weights(sub.variables, "float32")  # a bf16 bundle's weights, widened exactly
+        space, arch, source = sub.space, sub.arch, Path(args.bundle)
     else:
         from nas.cli_train import _read_archs
         from supernet import checkpoint

@@ -78,6 +78,52 @@ def test_select_best_and_constraint(tiny_search_run, tmp_path):
         export_run(tiny_search_run, select="flops<=1", out=tmp_path / "none", onnx=False)
 
 
+def test_export_bf16_weights_load_predict_and_evaluate_close_to_f32(
+    tiny_search_run, tiny_supernet, cli, tmp_path
+):
+    import jax
+    import jax.numpy as jnp
+
+    from nas.export.finetune import evaluate_standalone, finetune
+    from nas.export.load import load_subnet
+    from supernet import checkpoint, data, model, tasks
+    from supernet.extract import extract
+
+    out = tmp_path / "bf16"  # as docs/search.md shows it
+    r = cli("export", tiny_search_run, "--select", "best", "--out", out, "--dtype", "bf16", "--no-onnx")
+    assert r.returncode == 0, r.stderr[-2000:]
+    sub = load_subnet(out)
+    assert (
+        sub.config["weights_dtype"] == "bfloat16"
+        and "| weights stored as | bfloat16 |" in (out / "README.md").read_text()
+    )
+    leaves = jax.tree.leaves(sub.variables)
+    assert leaves and all(np.asarray(a).dtype == jnp.bfloat16 for a in leaves)
+    space, params, _ = checkpoint.load(tiny_supernet)
+    geo = model.geometry(space)
+    x = np.random.default_rng(1).random((16, 28, 28, 1), dtype=np.float32)
+    ref = np.asarray(model.apply(params, x, sub.arch, geo=geo))  # the supernet's float32 subnet
+    y = sub(x)
+    assert y.dtype == np.float32 and not np.array_equal(y, ref)  # the weights were rounded ...
+    np.testing.assert_allclose(y, ref, atol=0.02 * np.abs(ref).max())  # ... to ~3 significant digits
+    np.save(tmp_path / "x.npy", x)
+    lines = tasks.get(space).predict(
+        sub, inputs=str(tmp_path / "x.npy"), prompt=None, max_tokens=1, temperature=0.0, seed=0
+    )
+    assert [json.loads(line)["class"] for line in lines] == y.argmax(-1).tolist()  # what 'nas predict' prints
+    ds = data.load(space)
+    got = evaluate_standalone(sub.apply, sub.variables, space, max_examples=200, ds=ds)
+    want = evaluate_standalone(
+        sub.apply, extract(params, sub.arch, space=space), space, max_examples=200, ds=ds
+    )
+    assert got["loss"] == pytest.approx(want["loss"], rel=0.02)  # float32 weights' validation metrics
+    assert abs(got["accuracy"] - want["accuracy"]) <= 0.02
+    finetune(out, steps=1, onnx=False)  # trains in float32, writes back in bfloat16
+    again = load_subnet(out)
+    assert again.config["weights_dtype"] == "bfloat16"
+    assert all(np.asarray(a).dtype == jnp.bfloat16 for a in jax.tree.leaves(again.variables))
+
+
 def test_finetune_updates_card(exported, cli):
     path = exported[0]
     r = cli("finetune", path, "--steps", "5", "--no-onnx")
@@ -93,6 +139,10 @@ def test_finetune_updates_card(exported, cli):
     "args, needle",
     [
         (["export", "/nonexistent/run", "--out", "/tmp/x"], "does not exist"),
+        (
+            ["export", "/nonexistent/run", "--out", "/tmp/x", "--dtype", "fp8"],
+            "field '--dtype': expected one of",
+        ),
         (["predict", "/nonexistent/bundle", "x.npy"], "not an exported bundle"),
         (["finetune", "/nonexistent/bundle", "--steps", "2"], "not an exported bundle"),
     ],

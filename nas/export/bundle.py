@@ -8,6 +8,11 @@ A bundle is a folder anyone can use without the supernet::
     model.onnx        the same forward through jax2onnx, checked with onnxruntime
     README.md         model card: params, FLOPs, metrics, predicted and measured latency
 
+The weights are float32, or bfloat16 on request (``weights_dtype``, ``nas export --dtype bf16``:
+half the size; the forward still computes in float32 from them, so outputs differ from float32
+weights only by the weights' rounding, ~3 significant digits).  ``config.json`` records
+``weights_dtype``; a bundle without it is float32.
+
 ``config.json`` records a sha256 manifest (``checksums``, :mod:`search_spaces.integrity`)
 of every other file but the card; loading checks it, so a truncated, altered, missing or
 stray file under ``weights/`` is named instead of silently giving wrong answers
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from search_spaces import ArchConfig, NasError, SearchSpace, complexity
@@ -38,6 +44,27 @@ from supernet import any_model, standalone
 FORMAT_VERSION = 2  # 2: the checksum manifest
 READABLE_VERSIONS = (1, 2)  # 1: no manifest (nothing to verify)
 UNCHECKED = ("config.json", "README.md")  # the files the manifest does not cover
+WEIGHT_DTYPES = {"f32": "float32", "bf16": "bfloat16"}  # 'nas export --dtype' -> config's weights_dtype
+
+
+def weights_dtype_of(value: str, *, field: str = "--dtype") -> str:
+    """``'f32'``/``'bf16'`` (or ``'float32'``/``'bfloat16'``) as the name a bundle records."""
+    if value in WEIGHT_DTYPES.values():
+        return value
+    if value not in WEIGHT_DTYPES:
+        raise NasError(f"field '{field}': expected one of {list(WEIGHT_DTYPES)}, got {value!r}")
+    return WEIGHT_DTYPES[value]
+
+
+def cast_weights(variables: Any, weights_dtype: str) -> Any:
+    """``variables`` as numpy arrays with every floating-point leaf in ``weights_dtype``."""
+    dt = jnp.dtype(weights_dtype)
+    return jax.tree.map(
+        lambda a: (
+            np.asarray(a).astype(dt) if jnp.issubdtype(np.asarray(a).dtype, jnp.floating) else np.asarray(a)
+        ),
+        variables,
+    )
 
 
 def _symbolic_input(space: SearchSpace, name: str = "batch") -> jax.ShapeDtypeStruct:
@@ -129,15 +156,20 @@ def write_bundle(
     onnx: bool = True,
     extra: Mapping[str, Any] | None = None,
     files: Sequence[str | Path] = (),
+    weights_dtype: str = "float32",
 ) -> Path:
     """Writes a complete bundle to ``out`` atomically and returns its path.
 
-    ``files`` are copied into the bundle (a run's ``tokenizer.json``, ``classes.json``).
+    ``files`` are copied into the bundle (a run's ``tokenizer.json``, ``classes.json``);
+    ``weights_dtype`` (``'float32'`` or ``'bfloat16'``) is what the weights, and the compiled
+    models' constants, are stored in.
     """
     from nas.export.card import write_card
 
+    weights_dtype = weights_dtype_of(weights_dtype, field="weights_dtype")
     space.validate(arch)
     check_weights(space, arch, variables)
+    variables = cast_weights(variables, weights_dtype)
     out = Path(out)
     if out.exists() and not (out / "config.json").is_file():
         raise NasError(f"field '--out': '{out}' exists and is not a bundle; refusing to overwrite it")
@@ -169,10 +201,17 @@ def write_bundle(
             "predicted_latency_ms": {k: float(v) for k, v in (predicted_latency_ms or {}).items()},
             "measured_latency": measured,
             "onnx_max_abs_error": onnx_err,
+            "weights_dtype": weights_dtype,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "checksums": checksums,
         }
-        config.update({k: v for k, v in (extra or {}).items() if k not in ("checksums", "format_version")})
+        config.update(
+            {
+                k: v
+                for k, v in (extra or {}).items()
+                if k not in ("checksums", "format_version", "weights_dtype")
+            }
+        )
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
         write_card(tmp, config)
         if out.exists():

@@ -32,6 +32,7 @@ def card_text(config: Mapping[str, Any]) -> str:
         "| --- | --- |",
         f"| parameters | {_fmt(config['complexity']['params'])} |",
         f"| FLOPs (batch 1) | {_fmt(config['complexity']['flops'])} |",
+        f"| weights stored as | {config.get('weights_dtype', 'float32')} |",
     ]
     seen = config.get("validation") or {}
     for k, v in sorted(config.get("metrics", {}).items()):

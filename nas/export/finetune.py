@@ -86,7 +86,11 @@ def finetune(
         updates, opt_state = opt.update(grads, opt_state, variables)
         return optax.apply_updates(variables, updates), opt_state, loss
 
-    variables = jax.tree.map(jnp.asarray, sub.variables)
+    weights_dtype = sub.config.get("weights_dtype", "float32")  # trained in float32, stored as before
+    variables = jax.tree.map(
+        lambda a: jnp.asarray(a, jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating) else jnp.asarray(a),
+        sub.variables,
+    )
     opt_state = opt.init(variables)
     for i in range(steps):
         x, y = data.train_batch(ds, step=i, batch_size=batch_size, seed=seed)
@@ -111,5 +115,6 @@ def finetune(
             else {}
         ),
         files=[Path(path) / f for f in data.RUN_FILES if (Path(path) / f).is_file()],
+        weights_dtype=weights_dtype,
     )
     return record

@@ -29,14 +29,18 @@ def check_collection_out(out: Path) -> None:
         )
 
 
-def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool = True) -> list[Path]:
-    """Exports the selected subnets of a search run; returns the bundle paths."""
-    from nas.export.bundle import write_bundle
+def export_run(
+    run_dir: str | Path, *, select: str, out: str | Path, onnx: bool = True, dtype: str = "f32"
+) -> list[Path]:
+    """Exports the selected subnets of a search run; returns the bundle paths.  ``dtype``
+    (``'f32'`` or ``'bf16'``) is what the bundles' weights are stored in."""
+    from nas.export.bundle import weights_dtype_of, write_bundle
     from nas.export.select import select_records, supernet_workdir
     from supernet import checkpoint
     from supernet.data import RUN_FILES
     from supernet.extract import extract
 
+    weights_dtype = weights_dtype_of(dtype)
     cfg, records = select_records(run_dir, select)
     out = Path(out)
     if len(records) > 1:
@@ -65,7 +69,7 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
             "supernet_checkpoint": str(Path(workdir).resolve()),
             "supernet_step": train_cfg.get("restored_step"),
             "supernet_seed": train_cfg.get("seed"),
-            "supernet_precision": train_cfg.get("precision", "f32"),  # weights are float32 either way
+            "supernet_precision": train_cfg.get("precision", "f32"),  # its weights are float32 either way
         }
         paths.append(
             write_bundle(
@@ -81,6 +85,7 @@ def export_run(run_dir: str | Path, *, select: str, out: str | Path, onnx: bool 
                 | seen(arch)
                 | ({"predicted_latency_bounds_ms": bounds} if bounds else {}),
                 files=side_files,
+                weights_dtype=weights_dtype,
             )
         )
     return paths

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from search_spaces import ArchConfig, NasError, SearchSpace, space_from_dict
@@ -90,7 +91,8 @@ def verify_bundle(path: str | Path, config: dict | None = None) -> list[str]:
 
 
 def load_subnet(path: str | Path) -> Subnet:
-    """Loads ``config.json`` and the Orbax weights of a bundle."""
+    """Loads ``config.json`` and the Orbax weights of a bundle, in the dtype they were written in
+    (``weights_dtype``: float32, or bfloat16 for ``nas export --dtype bf16``)."""
     import orbax.checkpoint as ocp
 
     path = Path(path)
@@ -100,7 +102,11 @@ def load_subnet(path: str | Path) -> Subnet:
             raise NasError(f"'{path / 'config.json'}': field '{key}' is missing or not a mapping")
     space = space_from_dict(config["space"], source=f"bundle '{path}'")
     arch = space.parse(config["arch"])
-    target = jax.eval_shape(lambda: any_model.init(space, arch, jax.random.key(0)))
+    stored = jnp.dtype(config.get("weights_dtype", "float32"))  # bundles before it: float32
+    target = jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, stored) if jnp.issubdtype(s.dtype, jnp.floating) else s,
+        jax.eval_shape(lambda: any_model.init(space, arch, jax.random.key(0))),
+    )
     weights = path / "weights"
     if not weights.is_dir():
         raise NasError(f"bundle '{path}' has no weights/ folder")
