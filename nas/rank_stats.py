@@ -43,6 +43,40 @@ def _interval(value: float, draws: np.ndarray, n: int) -> dict[str, float | None
     return {"value": value, "lo": float(lo), "hi": float(hi), "n": n}
 
 
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """How often each of the ``n`` items occurs in each resample: ``(R, n)`` float32 counts."""
+    flat = (idx + n * np.arange(len(idx))[:, None]).ravel()
+    return np.bincount(flat, minlength=len(idx) * n).reshape(len(idx), n).astype(np.float32)
+
+
+def _kendall_draws(a: np.ndarray, b: np.ndarray, idx: np.ndarray, rows: int = 256) -> np.ndarray:
+    """Kendall's tau-b of every resample ``a[idx[r]]`` vs ``b[idx[r]]`` from the items' counts.
+
+    A resample is the items ``i`` taken ``c_i`` times, so its concordant-minus-discordant pairs
+    are ``c^T S c / 2`` with ``S_ij = sign(a_i - a_j) sign(b_i - b_j)`` (copies of one item tie
+    on both sides and count nowhere), and its pairs untied in ``a`` are ``c^T |sign(a_i - a_j)| c / 2``:
+    three ``(R, n) x (n, n)`` products instead of ``R n^2 / 2`` pair comparisons (n = 1,000: ~100x
+    faster), equal to :func:`_kendall` on the resampled arrays.  The products are exact in
+    float32 (every entry is an integer up to ``n``); the row sums are taken in float64."""
+    sa, sb = np.sign(a[:, None] - a[None, :]), np.sign(b[:, None] - b[None, :])
+    mats = [(sa * sb).astype(np.float32), np.abs(sa).astype(np.float32), np.abs(sb).astype(np.float32)]
+    del sa, sb
+    out = []
+    for i in range(0, len(idx), rows):
+        c = _counts(idx[i : i + rows], len(a))
+        num, ua, ub = (np.einsum("rj,rj->r", (c @ m).astype(np.float64), c) for m in mats)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(num / np.sqrt(ua * ub))
+    return np.concatenate(out)
+
+
+def _draws(fn, a: np.ndarray, b: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``fn`` on every resample (Kendall's tau by counts, other statistics on the resampled arrays)."""
+    if fn is _kendall:
+        return _kendall_draws(a, b, idx)
+    return np.concatenate([fn(a[i], b[i]) for i in _chunks(idx)])
+
+
 def _chunks(idx: np.ndarray, budget: float = 2e7) -> list[np.ndarray]:
     """The resamples in groups whose pairwise arrays stay within ``budget`` elements (Kendall's
     tau compares every pair: n = 1,000 items are 500,000 pairs per resample)."""
@@ -65,8 +99,7 @@ def bootstrap(
         raise ValueError(f"paired 1-d samples expected, got shapes {a.shape} and {b.shape}")
     value = float(fn(a[None], b[None])[0])
     idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
-    draws = np.concatenate([fn(a[i], b[i]) for i in _chunks(idx)])
-    return _interval(value, draws, len(a))
+    return _interval(value, _draws(fn, a, b, idx), len(a))
 
 
 def paired_difference(
@@ -86,8 +119,7 @@ def paired_difference(
         raise ValueError(f"paired 1-d samples expected, got shapes {a.shape}, {b.shape} and {t.shape}")
     value = float(fn(a[None], t[None])[0] - fn(b[None], t[None])[0])
     idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
-    draws = np.concatenate([fn(a[i], t[i]) - fn(b[i], t[i]) for i in _chunks(idx)])
-    return _interval(value, draws, len(a))
+    return _interval(value, _draws(fn, a, t, idx) - _draws(fn, b, t, idx), len(a))
 
 
 def kendall_difference(
