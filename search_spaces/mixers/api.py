@@ -89,3 +89,23 @@ class Choice(NamedTuple):
         if self.spec.columns:
             return self.spec.columns
         return tuple(f"{k}_mix_{self.key}" for k in ("macs", "bytes", "layers", "heads"))  # type: ignore[return-value]
+
+
+def transform_spec(*, name: str, paper: str, passes: int) -> MixerSpec:
+    """A parameter-free 2-D transform over tokens and channels computed as ``passes`` pairs of
+    dense matrix products (``M_T X M_E``; the DFT's real part takes a cosine and a sine pair, the
+    DCT one): ``passes B (T^2 E + T E^2)`` MACs, ``passes`` (B, T, E) intermediates, no weights,
+    no causal form (every position mixes with every other)."""
+    return MixerSpec(
+        name=name,
+        paper=paper,
+        params=_zero,
+        proj_macs=_zero,
+        mix_macs=lambda d: passes * d.B * (d.T * d.T * d.E + d.T * d.E * d.E),
+        io=_zero,
+        core=lambda d: passes * d.B * d.T * d.E,
+        state=_zero,
+        saved=lambda d: passes * d.B * d.T * d.E,
+        causal=False,
+        uses_heads=False,
+    )

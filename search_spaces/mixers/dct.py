@@ -8,23 +8,8 @@ al., IEEE Trans. Computers 1974).
 
 from __future__ import annotations
 
-from search_spaces.mixers.api import MixerSpec
+from search_spaces.mixers.api import transform_spec
 
-
-def _zero(d):
-    return 0.0 * d.E
-
-
-SPEC = MixerSpec(
-    name="dct",
-    paper="Tuli et al., JAIR 2023 (FlexiBERT LT-DCT); Ahmed et al., 1974",
-    params=_zero,
-    proj_macs=_zero,
-    mix_macs=lambda d: d.B * (d.T * d.T * d.E + d.T * d.E * d.E),
-    io=_zero,
-    core=lambda d: d.B * d.T * d.E,
-    state=_zero,
-    saved=lambda d: d.B * d.T * d.E,
-    causal=False,
-    uses_heads=False,
+SPEC = transform_spec(
+    name="dct", paper="Tuli et al., JAIR 2023 (FlexiBERT LT-DCT); Ahmed et al., 1974", passes=1
 )

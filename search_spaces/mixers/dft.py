@@ -10,23 +10,6 @@ with every other, so it has no causal form.
 
 from __future__ import annotations
 
-from search_spaces.mixers.api import MixerSpec
+from search_spaces.mixers.api import transform_spec
 
-
-def _zero(d):
-    return 0.0 * d.E
-
-
-SPEC = MixerSpec(
-    name="dft",
-    paper="Lee-Thorp et al., NAACL 2022 (FNet)",
-    params=_zero,
-    proj_macs=_zero,
-    mix_macs=lambda d: 2 * d.B * (d.T * d.T * d.E + d.T * d.E * d.E),
-    io=_zero,
-    core=lambda d: 2 * d.B * d.T * d.E,
-    state=_zero,
-    saved=lambda d: 2 * d.B * d.T * d.E,
-    causal=False,
-    uses_heads=False,
-)
+SPEC = transform_spec(name="dft", paper="Lee-Thorp et al., NAACL 2022 (FNet)", passes=2)

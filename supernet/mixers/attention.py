@@ -7,7 +7,11 @@ to the leading ``E`` and ``H``.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
+
+from supernet.mixers.api import MixerOps
 
 KEYS = ("qkv", "out")
 
@@ -46,3 +50,16 @@ def slice(layer: dict, *, E: int, H: int, hd: int, opt: int = 0) -> dict:  # noq
             "bias": layer["out"]["bias"][:E],
         },
     }
+
+
+def mixer(attend: Callable[..., jax.Array]) -> MixerOps:
+    """The ops of a mixer that is these projections around ``attend(q, k, v, *, causal, keep)``
+    ((B, T, H, hd) each -> (B, T, H, hd)): softmax attention, linear attention."""
+
+    def forward(
+        ctx, h: jax.Array, keep: jax.Array | None, *, H: int, hd: int, causal: bool, opt: int = 0
+    ) -> jax.Array:
+        q, k, v = project(ctx, h, H=H, hd=hd)
+        return output(ctx, attend(q, k, v, causal=causal, keep=keep), h.shape[-1])
+
+    return MixerOps(keys=KEYS, forward=forward, stack=stack, slice=slice)

@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 
 from supernet.mixers import attention
-from supernet.mixers.api import MixerOps
 
 
 def softmax_attention(
@@ -25,11 +24,4 @@ def softmax_attention(
     return jnp.einsum("bhts,bshd->bthd", probs, v)
 
 
-def forward(
-    ctx, h: jax.Array, keep: jax.Array | None, *, H: int, hd: int, causal: bool, opt: int = 0
-) -> jax.Array:
-    q, k, v = attention.project(ctx, h, H=H, hd=hd)
-    return attention.output(ctx, softmax_attention(q, k, v, causal=causal, keep=keep), h.shape[-1])
-
-
-OPS = MixerOps(keys=attention.KEYS, forward=forward, stack=attention.stack, slice=attention.slice)
+OPS = attention.mixer(softmax_attention)
