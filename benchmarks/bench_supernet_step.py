@@ -154,6 +154,10 @@ def main() -> None:
         "median_ratio_supernet_over_standalone": float(np.median(ratios)),
         "ratio_range": [float(min(ratios)), float(max(ratios))],
         "median_cpu_time_ratio_supernet_over_standalone": float(np.median([r["cpu_ratio"] for r in rows])),
+        "cpu_time_ratio_range": [
+            float(min(r["cpu_ratio"] for r in rows)),
+            float(max(r["cpu_ratio"] for r in rows)),
+        ],
         "load_average_1min_start_end": [load0, os.getloadavg()[0]],
         "median_ratio_largest_over_standalone(masking_lower_bound)": float(
             np.median([r["largest_over_standalone"] for r in rows])
