@@ -119,6 +119,7 @@ ELSEWHERE = {
         "test_search_tables.py::test_readme_hwgpt_search_fixes_its_reference_and_defaults_to_bayesian"
     ),
     "python experiments/search_study.py": "test_search_tables.py::test_search_study_and_proposals_benchmark_run",
+    "python experiments/proxy_search_study.py": "test_proxy_guide.py::test_proxy_search_study_runs_and_resumes",
     "nas spaces show vit-resnas-tiny": "test_stages_e2e.py::test_docs_command_and_a_bad_stage_is_one_line_exit_2",
     "nas proxies score lm-shakespeare": "test_proxies_cli.py::test_readme_proxy_commands_run",
     "nas proxies validate scores.jsonl": "test_proxies_cli.py::test_readme_proxy_commands_run",

@@ -43,9 +43,17 @@ from search_spaces import ArchConfig
 Picker = Callable[[History, np.random.Generator, list, "np.ndarray | None", int], list[ArchConfig]]
 
 
-def surrogate_picker(domain: Domain, *, model: str = "gp", initial: int = 10) -> Picker:
+def surrogate_picker(
+    domain: Domain,
+    *,
+    model: str = "gp",
+    initial: int = 10,
+    extra: Callable[[list[ArchConfig]], np.ndarray] | None = None,
+) -> Picker:
     """``pick(hist, rng, cands, rows, n)``: the ``n`` candidates of largest EHVI
-    (``rows``: their pool indices, or None).  Needs at least two results."""
+    (``rows``: their pool indices, or None).  Needs at least two results.
+    ``extra(archs) -> (n, e)``: more surrogate input columns (scaled zero-cost proxies,
+    :mod:`nas.strategies.proxy_guide`)."""
     memo: dict[bytes, list[np.ndarray]] = {}  # history prefix -> GP hyperparameters (pure memoization)
 
     def refit_point(n: int) -> int:
@@ -65,6 +73,8 @@ def surrogate_picker(domain: Domain, *, model: str = "gp", initial: int = 10) ->
 
     def features(archs, free_values, lo, span, rows=None):
         X = domain.features(archs, rows)[:, domain.surrogate_columns]
+        if extra is not None:
+            X = np.hstack([X, extra(list(archs))])
         if free_values is None:
             return X
         return np.hstack([X, (free_values - lo) / span])
