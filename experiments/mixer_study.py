@@ -16,11 +16,14 @@ params of the same layer (``search_spaces/mixers/<name>.py``, the formulas
 
 Part 2, the latency predictor.  ``--per-mixer`` random architectures of a masked-LM space whose
 layers all use one mixer (so an architecture belongs to one mixer), for every mixer, each whole
-forward measured by :func:`predictors.measure.measure`; the project's predictor choice
-(:func:`predictors.fitting.choose` over the architecture candidates, 5-fold) on the latency
-features (:func:`predictors.features.features`); its out-of-fold predictions (each architecture
-predicted by a model fitted without it) scored per mixer.
+forward compiled by :func:`predictors.measure.prepare` (what ``nas latency measure`` times) and
+timed as above; the project's predictor choice (:func:`predictors.fitting.choose` over the
+architecture candidates, 5-fold) on the latency features (:func:`predictors.features.features`);
+its out-of-fold predictions (each architecture predicted by a model fitted without it) scored
+per mixer, on the CPU-time and on the wall-clock latencies.
 
+Every timing is followed by a CPU-time pass over the same number of blocks (pinned to the same
+core): CPU time of the timed process moves far less with other processes' load than wall time.
 Every measurement is written to ``<out>.json`` as it is taken; a rerun with the same settings
 skips those already there (resumable).  ``<out>.md`` is generated from it.  On a shared machine
 the wall-clock figures move with other processes' load (the load average is recorded).
@@ -131,6 +134,7 @@ def study_space(seq_len: int, choices: list[str]):
 
 
 def one_mixer_archs(space, choice: str, n: int, seed: int) -> list:
+    """``n`` distinct seeded samples of ``space`` with every layer's mixer set to ``choice``."""
     out, i = [], 0
     while len(out) < n:
         d = space.sample(seed + 7919 * i).to_dict()
