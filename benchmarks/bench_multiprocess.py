@@ -65,22 +65,14 @@ def child(args: argparse.Namespace) -> None:
     for i in range(3):
         params, opt_state = step(i, params, opt_state)
     jax.block_until_ready(params)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for i in range(3, 3 + args.steps):
         params, opt_state = step(i, params, opt_state)
     jax.block_until_ready(params)
-    dt = time.perf_counter() - t
-    if jax.process_index() == 0:
-        print(
-            json.dumps(
-                {
-                    "processes": jax.process_count(),
-                    "devices": len(jax.devices()),
-                    "steps_per_s": args.steps / dt,
-                }
-            ),
-            flush=True,
-        )
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
+    rec = {"processes": jax.process_count(), "devices": len(jax.devices()), "steps_per_s": args.steps / dt}
+    # CPU seconds this process (all its threads) spent per step: less sensitive to other load than wall
+    print(json.dumps(rec | {"process": jax.process_index(), "cpu_s_per_step": cpu / args.steps}), flush=True)
 
 
 def _run(layout: str, args: argparse.Namespace) -> dict:
@@ -110,11 +102,14 @@ def _run(layout: str, args: argparse.Namespace) -> dict:
             )
             for i in range(2)
         ]
+    load = os.getloadavg()[0]
     outs = [p.communicate(timeout=900)[0] for p in procs]
     if any(p.returncode for p in procs):
         raise SystemExit(f"{layout}: a process failed ({[p.returncode for p in procs]})")
-    rec = json.loads(outs[0].strip().splitlines()[-1])
-    rec["layout"] = layout
+    recs = [json.loads(o.strip().splitlines()[-1]) for o in outs]
+    rec = {k: v for k, v in recs[0].items() if k != "process"}
+    rec["cpu_s_per_step"] = sum(r["cpu_s_per_step"] for r in recs)  # all processes together
+    rec |= {"layout": layout, "load_average_1min_start_end": [load, os.getloadavg()[0]]}
     return rec
 
 
@@ -130,19 +125,29 @@ def main() -> None:
         return child(args)
     load0 = os.getloadavg()[0]
     runs: dict[str, list[float]] = {"1x2": [], "2x1": []}
+    cpus: dict[str, list[float]] = {"1x2": [], "2x1": []}
     for _ in range(args.repeats):
         for layout in runs:
             rec = _run(layout, args)
             runs[layout].append(rec["steps_per_s"])
+            cpus[layout].append(rec["cpu_s_per_step"])
             print(json.dumps(rec), flush=True)
     one, two = statistics.median(runs["1x2"]), statistics.median(runs["2x1"])
+    c1, c2 = statistics.median(cpus["1x2"]), statistics.median(cpus["2x1"])
     summary = {
         "space": args.space,
         "batch": args.batch,
         "steps": args.steps,
+        "repeats": args.repeats,
         "steps_per_s_1proc_x_2dev": one,
         "steps_per_s_2proc_x_1dev": two,
+        "steps_per_s_min_max": {k: [min(v), max(v)] for k, v in runs.items()},
         "ratio_2proc_over_1proc": two / one,
+        "pair_ratios": [b / a for a, b in zip(runs["1x2"], runs["2x1"], strict=True)],
+        "cpu_s_per_step_1proc_x_2dev": c1,
+        "cpu_s_per_step_2proc_x_1dev": c2,
+        "cpu_s_per_step_min_max": {k: [min(v), max(v)] for k, v in cpus.items()},
+        "cpu_ratio_2proc_over_1proc": c2 / c1,
         "load_average_1min_start_end": [load0, os.getloadavg()[0]],
     }
     print(json.dumps(summary, indent=1))
