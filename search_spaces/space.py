@@ -106,6 +106,7 @@ class SearchSpace:
         object.__setattr__(self, "layer_dims", {d.name: d.choices for d in ldims})
         object.__setattr__(self, "task", dict(self.task))
         object.__setattr__(self, "_stages", stages)
+        object.__setattr__(self, "_known", frozenset(d.name for d in self.dimensions()))
 
     def __hash__(self) -> int:
         return hash((self.name, self.max_depth, tuple(self.dimensions())))
@@ -166,7 +167,7 @@ class SearchSpace:
             raise InvalidArchError("arch", type(arch).__name__, reason="expected an ArchConfig")
         if arch.depth not in self.depth_choices:
             raise InvalidArchError("depth", arch.depth, self.depth_choices)
-        known = {d.name for d in self.dimensions()}
+        known = self._known  # type: ignore[attr-defined]
         for name in arch.names():
             if name not in known:
                 raise InvalidArchError(

@@ -28,6 +28,15 @@ def _same_choice(value: Any, choice: Any) -> bool:
     return value == choice
 
 
+def _choice_key(value: Any) -> tuple[Any, Any]:
+    """A dict key under which two plain values are equal exactly when :func:`_same_choice` says so."""
+    if isinstance(value, bool):
+        return (bool, value)
+    if isinstance(value, str):
+        return (str, value)
+    return (None, value)  # numbers: 1 and 1.0 are the same choice, as their hashes are
+
+
 @dataclass(frozen=True)
 class Dimension:
     """One searchable choice; ``per_layer`` dims take one value per active layer."""
@@ -56,6 +65,10 @@ class Dimension:
             if any(_same_choice(c, d) and type(c) is type(d) for d in choices[:i]):
                 raise SpaceError(f"{where}: choice {c!r} is repeated")
         object.__setattr__(self, "choices", choices)
+        lookup: dict[tuple[Any, Any], int] = {}  # choice key -> first position (for index)
+        for i, c in enumerate(choices):
+            lookup.setdefault(_choice_key(c), i)
+        object.__setattr__(self, "_lookup", lookup)
 
     @staticmethod
     def _kind(c: Any) -> str:
@@ -71,7 +84,13 @@ class Dimension:
         return self._kind(self.choices[0])
 
     def index(self, value: Any) -> int:
-        """Position of ``value`` among the choices, or -1."""
+        """Position of ``value`` among the choices, or -1.
+
+        A dict lookup for plain values (a search screens hundreds of thousands of
+        architectures through this), the scan of :func:`_same_choice` for any other."""
+        t = type(value)
+        if t is bool or t is str or ((t is int or t is float) and value == value):  # (a NaN: the scan)
+            return self._lookup.get((t if t is not int and t is not float else None, value), -1)  # type: ignore[attr-defined]
         for i, c in enumerate(self.choices):
             if _same_choice(value, c):
                 return i

@@ -34,6 +34,9 @@ class Domain:
         self.space = space
         self.prefilter = prefilter
         self.free = free if free is not None and any(free.columns) else None
+        # free values per arch, computed once: novelty ordering scores every asked arch again
+        # at each proposal, and the free objectives are functions of the arch alone
+        self._free_memo: dict[ArchConfig, np.ndarray] = {}
         enc = space.encode([space.largest(), space.smallest()])
         scale = np.abs(enc).max(0)
         self._scale = np.where(scale > 0, scale, 1.0)
@@ -60,10 +63,16 @@ class Domain:
             self._pool_free = None if self.free is None else self._free_checked(pool)
 
     def _free_checked(self, archs: list[ArchConfig]) -> np.ndarray:
-        out = np.asarray(self.free.fn(list(archs)), dtype=np.float64).reshape(len(archs), -1)
-        if out.shape[1] != len(self.free.columns):
-            raise ValueError(f"free: {out.shape[1]} columns for {len(self.free.columns)} objectives")
-        return out
+        memo = self._free_memo
+        new = list(dict.fromkeys(a for a in archs if a not in memo))
+        if new or not archs:
+            out = np.asarray(self.free.fn(new), dtype=np.float64).reshape(len(new), -1)
+            if out.shape[1] != len(self.free.columns):
+                raise ValueError(f"free: {out.shape[1]} columns for {len(self.free.columns)} objectives")
+            memo.update(zip(new, out, strict=True))
+        return np.array([memo[a] for a in archs], dtype=np.float64).reshape(
+            len(archs), len(self.free.columns)
+        )
 
     def rows(self, archs: Sequence[ArchConfig]) -> np.ndarray | None:
         """Pool indices of ``archs`` (None without a pool or when one is not a row)."""
