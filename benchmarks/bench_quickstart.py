@@ -32,7 +32,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-OLD = "1d764d4"  # main before issue 34's item 6 (the 4 min 10 s quickstart)
+OLD = "30f0160"  # main just before issue 34 item 6's changes
 STEP = re.compile(r"\[quickstart\] (\d)/5")
 
 
