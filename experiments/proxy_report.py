@@ -61,6 +61,52 @@ def _beats(row: dict, b: str) -> bool:
     return bool(d and d.get("lo") is not None and d["lo"] > 0)
 
 
+def _worse(row: dict, b: str) -> bool:
+    d = row.get(f"minus_{b}")
+    return bool(d and d.get("hi") is not None and d["hi"] < 0)
+
+
+def summary(tables: list) -> dict[str, dict[str, list[str]]]:
+    """Per proxy, the datasets where its paired tau difference against ``params`` lies above 0
+    (``beats``) or below 0 (``worse``), 95 % bootstrap intervals."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for tab in tables:
+        for p, r in tab["proxies"].items():
+            if p == "params" or "error" in r:
+                continue
+            row = out.setdefault(p, {"beats": [], "worse": []})
+            if _beats(r, "params"):
+                row["beats"].append(tab["dataset"])
+            if _worse(r, "params"):
+                row["worse"].append(tab["dataset"])
+    return out
+
+
+def compact_table(tables: list) -> list[str]:
+    """One markdown table: Kendall tau [95 % interval] of every proxy (rows) on every dataset
+    (columns); ``+`` / ``-``: the paired difference against ``params`` lies above / below 0."""
+    tabs = [t for t in tables if t["proxies"]]
+    rows = list(dict.fromkeys(p for t in tabs for p in t["proxies"]))
+    lines = [
+        "| proxy | " + " | ".join(f"{t['dataset']} (n={t['n']})" for t in tabs) + " |",
+        "|---|" + "---|" * len(tabs),
+    ]
+    for p in rows:
+        cells = []
+        for t in tabs:
+            r = t["proxies"].get(p)
+            if not r or "error" in r:
+                cells.append("")
+                continue
+            mark = " +" if _beats(r, "params") else " -" if _worse(r, "params") else ""
+            k = r["kendall"]
+            cells.append(
+                "n/a" if k["value"] is None else f"{k['value']:+.2f} [{k['lo']:+.2f}, {k['hi']:+.2f}]{mark}"
+            )
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_report(datasets: list, results: Path, *, n_boot: int = 2000) -> dict:
     tables = [analyse(n, t, u, lb, n_boot=n_boot) for n, t, u, lb in datasets]
     results.mkdir(parents=True, exist_ok=True)
@@ -83,6 +129,19 @@ def write_report(datasets: list, results: Path, *, n_boot: int = 2000) -> dict:
         }
         says = "; ".join(f"beat {b}: {', '.join(v) if v else 'none'}" for b, v in beat.items())
         lines.append(f"* **{tab['dataset']}** (n={tab['n']}): {says}.")
+    lines += ["", "Across the datasets, against `params` (paired 95 % intervals):", ""]
+    for p, r in summary(tables).items():
+        lines.append(
+            f"* `{p}`: beats it on {', '.join(r['beats']) or 'none'}; worse on {', '.join(r['worse']) or 'none'}."
+        )
+    lines += [
+        "",
+        "## Kendall tau, every dataset",
+        "",
+        "`+` / `-`: paired tau difference against `params` above / below 0.",
+        "",
+    ]
+    lines += ["<!-- compact table -->", *compact_table(tables), "<!-- /compact table -->"]
     for tab in tables:
         lines += ["", f"## {tab['dataset']} (n = {tab['n']}, truth {tab['metric']})", ""]
         lines += [
