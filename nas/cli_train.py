@@ -59,6 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="group restarts after a worker dies (--workers; default 1)",
     )
+    t.add_argument(
+        "--placement-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="--workers: how long the workers may lack a lost node's resources before training stops "
+        "(default 300)",
+    )
     t.set_defaults(func=cmd_train)
     e = sub.add_parser(
         "eval",
@@ -99,6 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             use_gpu=args.use_gpu,
             resources_per_worker=parse_resources(args.resources_per_worker),
             max_failures=args.max_failures,
+            placement_timeout=args.placement_timeout,
             quiet=args.quiet,
             log_format=args.log_format,
         )

@@ -96,11 +96,16 @@ def train_on_ray(
     max_failures: int = 1,
     quiet: bool = False,
     log_format: str = "human",
+    placement_timeout: float = 300.0,
 ) -> dict[str, Any]:
     """Trains ``cfg`` in ``workdir`` with ``workers`` Ray Train workers; returns the final metrics
-    (the last record process 0 wrote to ``metrics.jsonl``)."""
+    (the last record process 0 wrote to ``metrics.jsonl``).  A node lost meanwhile is one line on
+    stderr; when the alive nodes can no longer hold the workers for ``placement_timeout`` seconds
+    the run stops with one line (:mod:`nas.train_watch`)."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise NasError(f"field '--workers': expected an integer >= 1, got {workers!r}")
+    if not placement_timeout > 0:
+        raise NasError(f"field '--placement-timeout': expected seconds > 0, got {placement_timeout!r}")
     if cfg["batch_size"] % workers:
         raise NasError(
             f"config: field 'batch_size' ({cfg['batch_size']}) must be divisible by the {workers} workers"
@@ -110,6 +115,7 @@ def train_on_ray(
     from ray.train.v2.jax import JaxTrainer
 
     from nas.ray_workers import start_ray
+    from nas.train_watch import NodeWatch
 
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -133,16 +139,24 @@ def train_on_ray(
                 worker_runtime_env={"env_vars": env} if env else None,
             ),
         )
+        watch = NodeWatch(
+            workers=workers,
+            asked=scaling.total_resources,
+            workdir=str(workdir),
+            placement_timeout=placement_timeout,
+        )
         try:
-            trainer.fit()
+            with watch:
+                trainer.fit()
         except Exception as e:  # noqa: BLE001 - Ray Train's wrapped worker errors, as one line
             cause = e
             while getattr(cause, "__cause__", None) is not None:
                 cause = cause.__cause__
             if isinstance(cause, NasError):
                 raise NasError(str(cause)) from None
+            lost = "".join(f"{x}; " for x in watch.lost)
             raise NasError(
-                f"train: the Ray Train run failed ({type(cause).__name__}: {str(cause).splitlines()[0][:200] if str(cause) else ''})"
+                f"{lost}train: the Ray Train run failed ({type(cause).__name__}: {str(cause).splitlines()[0][:200] if str(cause) else ''})"
             ) from None
         lines = (workdir / "metrics.jsonl").read_text().splitlines()
         return json.loads(lines[-1])
