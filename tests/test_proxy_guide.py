@@ -152,3 +152,11 @@ def test_proxy_search_study_runs_and_resumes(tmp_path):
         == hv
     )
     assert "| +prescreen4 | 2 |" in (tmp_path / "r.md").read_text()
+
+
+def test_proxies_on_a_space_that_cannot_be_built_fail_at_load():
+    strat = {"name": "bayesian", "proxies": {"names": ["nonembed_params"], "prescreen": 4}}
+    with pytest.raises(
+        NasError, match=r"^field 'strategy.proxies.names': space 'hwgpt-l' cannot be built.*values: FILE"
+    ):
+        search_config.load("experiments/search_hwgpt_l.yaml", [f"strategy={json.dumps(strat)}"])

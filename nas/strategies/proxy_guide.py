@@ -114,6 +114,15 @@ def proxy_guide(space: SearchSpace, spec: Mapping[str, Any] | ProxyGuide | None)
         from supernet import proxies
 
         names = proxies.check_names(names, where="strategy.proxies.names")
+        from supernet import model
+
+        try:
+            model.geometry(space)
+        except NasError as e:
+            raise NasError(
+                f"field 'strategy.proxies.names': space '{space.name}' cannot be built to score "
+                f"proxies ({e}); give precomputed ones with values: FILE"
+            ) from None
         if proxies.needs_data(names):
             from supernet import tasks
 
