@@ -160,3 +160,16 @@ def test_proxies_on_a_space_that_cannot_be_built_fail_at_load():
         NasError, match=r"^field 'strategy.proxies.names': space 'hwgpt-l' cannot be built.*values: FILE"
     ):
         search_config.load("experiments/search_hwgpt_l.yaml", [f"strategy={json.dumps(strat)}"])
+
+
+def test_the_documented_strategy_block_loads():
+    """docs/proxies.md's `strategy:` block is a valid strategy of a search config."""
+    import re
+
+    import yaml
+    from conftest import ROOT
+
+    text = (ROOT / "docs/proxies.md").read_text().split("## Proxies inside a Bayesian search", 1)[1]
+    block = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", text, flags=re.S)[0])
+    cfg = search_config.load(CONFIG, [f"strategy={json.dumps(block['strategy'])}"])
+    assert cfg.strategy == "bayesian" and cfg.strategy_options["proxies"]["prescreen"] == 4
