@@ -138,10 +138,15 @@ def _waited_for(
     me = "process 0 (the coordinator)" if process_id == 0 else f"process {process_id}"
     if process_id is None:
         me = "this process"
+    hint = (
+        "is every task of the job running?"
+        if coordinator is None
+        else f"is every process running, with the same {ENV_COORDINATOR} and {ENV_NUM}, and "
+        f"{ENV_ID} 0 to {num_processes - 1 if num_processes else 'N-1'} each once?"
+    )
     return (
         f"error: distributed: {me} waited {timeout_s:g} s at {where} for {who} to connect, and they "
-        f"did not (is every process running, with the same {ENV_COORDINATOR} and {ENV_NUM}, and "
-        f"{ENV_ID} 0 to {num_processes - 1 if num_processes else 'N-1'} each once? {ENV_TIMEOUT} sets the wait)"
+        f"did not ({hint} {ENV_TIMEOUT} sets the wait)"
     )
 
 
