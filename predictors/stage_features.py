@@ -4,7 +4,8 @@ The same two parts as the flat features (:mod:`predictors.features`): roofline-s
 op kind (Williams et al., CACM 2009) from :mod:`search_spaces.stage_complexity`, then a
 per-layer lookup table in count form (FBNet, Wu et al., CVPR 2019; Once-for-All, Cai et al.,
 ICLR 2020), here *per stage*, since a stage's token grid is fixed: how many active layers of
-stage ``s`` have each (width, heads) and (width, MLP width) combination (transformer) or
+stage ``s`` have each (width, heads) and (width, MLP width) combination (transformer; (width,
+heads, mixer) in a stage that declares several token mixers) or
 each (width, kernel, expansion) combination (MBConv), and which width each stage has.  A
 linear model on these columns learns one latency per layer kind and stage.  Vectorized over
 an :class:`~search_spaces.ArchBatch`.
@@ -30,7 +31,10 @@ def _tables(space: SearchSpace) -> list[tuple[int, tuple[str, ...], list[tuple]]
     """(stage, per-layer fields, their (width, *values) combinations) of each table block."""
     out = []
     for s, st in enumerate(space.stages):
-        for fields in _KIND_FIELDS[st.block]:
+        kinds = _KIND_FIELDS[st.block]
+        if "mixer" in dict(st.layer_choices):  # a stage of several mixers: (width, heads, mixer)
+            kinds = ((*kinds[0], "mixer"), *kinds[1:])
+        for fields in kinds:
             combos = list(product(st.widths, *(st.choices(f) for f in fields)))
             out.append((s, fields, combos))
     return out
@@ -72,7 +76,11 @@ def features(space: SearchSpace, b: ArchBatch, *, batch_size: int = 1) -> np.nda
             for j in range(active.shape[1]):
                 match = active[:, j] & (width == combo[0])
                 for f, v in zip(fields, combo[1:], strict=True):
-                    match &= b.values[f"s{s}_{f}_{j}"] == v
+                    name = f"s{s}_{f}_{j}"
+                    if name in b.values:
+                        match &= b.values[name] == v
+                    else:  # a string dimension (mixer): its choice index
+                        match &= b.codes[name] == space.stages[s].choices(f).index(v)
                 hit += match
             cols.append(hit)
     return np.stack(cols, axis=1).astype(np.float64)

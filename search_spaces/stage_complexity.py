@@ -7,8 +7,10 @@ width, per active layer ``A = H hd`` and MLP width ``M``, or for MBConv ``N = fl
 hidden channels and a ``k x k`` kernel; ``P`` pixels per patch, ``C`` classes:
 
 * embedding ``P E0 + E0`` + positions ``T0 E0``; MACs ``embed = B T0 P E0``;
-* transformer layer: params ``4E + 3EA + 3A + AE + E + 2EM + M + E`` (as the flat model);
-  MACs ``attn_proj = 4 B T E A``, ``attn_scores = 2 B T Tk A``, ``mlp = 2 B T E M``;
+* transformer layer: params ``4E + mixer + 2EM + M + E`` (as the flat model), MACs
+  ``attn_proj`` and ``attn_scores`` the layer's mixer's own formulas (:mod:`search_spaces.mixers`)
+  on ``B T / Tk`` sequences of ``Tk`` tokens (sdp attention, the default: params ``3EA + 3A + AE
+  + E``, ``attn_proj = 4 B T E A``, ``attn_scores = 2 B T Tk A``), ``mlp = 2 B T E M``;
 * MBConv layer: params ``2E + EN + N + k^2 N + N + NE + E``; MACs ``conv = B T (2EN + k^2 N)``;
 * reduction into width ``F`` (``T' = T / 4``): ``strided_conv`` and
   ``residual_spatial_reduction`` params ``2E + 4EF + F``, MACs ``reduce = 4 B T' E F``;
@@ -18,7 +20,7 @@ hidden channels and a ``k x k`` kernel; ``P`` pixels per patch, ``C`` classes:
 
 Peak activation bytes (float32, inference) of stage ``s`` (``act_bytes_s<s>``): the largest
 over its layers and its reduction of the tensors alive together: residual ``BTE`` plus
-``3BTA + B H T Tk`` in attention, ``BTM`` in the MLP, ``2BTN`` in MBConv, and in the
+the mixer's inputs and intermediate (sdp: ``3BTA + B H T Tk``), ``BTM`` in the MLP, ``2BTN`` in MBConv, and in the
 reduction its input plus output ``B T' F`` (q_pooling: plus keys/values ``2BTF`` and scores
 ``B (F/hd) T' T``).  ``act_bytes`` is the largest over stages, the embedding and the head.
 Everything is vectorized over an :class:`~search_spaces.batch.ArchBatch`.
@@ -30,9 +32,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from search_spaces import mixers
 from search_spaces.batch import ArchBatch
 from search_spaces.geometry import geometry_of_task
-from search_spaces.stages import hidden_width
+from search_spaces.stages import Stage, hidden_width
 
 if TYPE_CHECKING:
     from search_spaces.space import SearchSpace
@@ -60,14 +63,14 @@ def stage_terms(space: SearchSpace, b: ArchBatch, *, batch_size: int = 1) -> lis
         for j in range(st.max_depth):
             on = active[:, j]
             if st.block == "transformer":
-                A = v[f"s{s}_num_heads_{j}"].astype(np.float64) * hd
-                H = A / hd
+                H = v[f"s{s}_num_heads_{j}"].astype(np.float64)
                 M = v[f"s{s}_mlp_dim_{j}"].astype(np.float64)
-                p = 4 * E + 3 * E * A + 3 * A + A * E + E + 2 * E * M + M + E
-                t["macs_attn_proj"] += np.where(on, 4 * B * T * E * A, 0.0)
-                t["macs_attn_scores"] += np.where(on, 2 * B * T * Tk * A, 0.0)
+                mix = _mixer_terms(st, b, s, j, mixers.Dims(B=B * T / Tk, T=Tk, E=E, H=H, hd=hd, K=H, opt=0))
+                p = 4 * E + mix["params"] + 2 * E * M + M + E
+                t["macs_attn_proj"] += np.where(on, mix["proj"], 0.0)
+                t["macs_attn_scores"] += np.where(on, mix["mix"], 0.0)
                 t["macs_mlp"] += np.where(on, 2 * B * T * E * M, 0.0)
-                live = B * T * E + np.maximum(3 * B * T * A + B * H * T * Tk, B * T * M)
+                live = B * T * E + np.maximum(B * T * mix["io"] + mix["core"], B * T * M)
             else:
                 k2 = v[f"s{s}_kernel_size_{j}"].astype(np.float64) ** 2
                 r = v[f"s{s}_expand_ratio_{j}"]
@@ -92,6 +95,21 @@ def stage_terms(space: SearchSpace, b: ArchBatch, *, batch_size: int = 1) -> lis
         t.update(params=params, act=act, layers=d.astype(np.float64), width=E, tokens=np.full(n, T))
         t["active"] = active
         out.append(t)
+    return out
+
+
+def _mixer_terms(st: Stage, b: ArchBatch, s: int, j: int, d: mixers.Dims) -> dict[str, np.ndarray]:
+    """Layer ``j`` of stage ``s``: its mixer's own formulas (:mod:`search_spaces.mixers`) on the
+    stage's shapes ``d`` (a windowed stage: ``B nW`` sequences of ``window^2`` tokens), each
+    architecture with its own mixer (sdp attention when the stage declares none)."""
+    choices = dict(st.layer_choices).get("mixer", (mixers.default().key,))
+    code = b.codes.get(f"s{s}_mixer_{j}", np.zeros(len(b), np.int64))
+    out = {k: np.zeros(len(b)) for k in ("params", "proj", "mix", "io", "core")}
+    for i, raw in enumerate(choices):
+        c = mixers.get(raw)
+        dc, sp = d._replace(opt=c.opt), c.spec
+        for k, f in zip(out, (sp.params, sp.proj_macs, sp.mix_macs, sp.io, sp.core), strict=True):
+            out[k] = np.where(code == i, f(dc) + 0.0 * d.E, out[k])
     return out
 
 

@@ -21,7 +21,8 @@ geometry they depend on::
 Stage fields: ``block`` (``transformer``, or ``mbconv``: the inverted-residual block of
 MobileNetV2, Sandler et al., CVPR 2018, with an elastic kernel of 3, 5 or 7 and an elastic
 expansion ratio as in Once-for-All and ElasticViT, Tang et al., ICCV 2023); the choices
-``depth``, ``embed_dim`` and per layer ``num_heads``/``mlp_dim`` (transformer) or
+``depth``, ``embed_dim`` and per layer ``num_heads``/``mlp_dim`` and, optionally, ``mixer``
+(transformer: the layer's token mixer, :mod:`search_spaces.mixers`; ``sdp`` when absent) or
 ``kernel_size``/``expand_ratio`` (mbconv); ``window`` (transformer: attention inside
 non-overlapping ``window x window`` mask units, TurboViT, Wong et al., 2023; 0 or absent =
 global attention); and ``reduction`` into the next stage (every stage but the last), which
@@ -34,7 +35,7 @@ TurboViT: attention whose queries are 2x2-pooled, plus a pooled, projected short
 **How an ArchConfig names the choices.**  A staged space is a space of *global* dimensions
 only (``max_depth: 0``, so ``arch.depth`` is 0): the stages generate
 ``s<i>_depth``, ``s<i>_embed_dim`` and, for every layer slot ``j`` of stage ``i``,
-``s<i>_num_heads_<j>`` and ``s<i>_mlp_dim_<j>`` (transformer) or ``s<i>_kernel_size_<j>`` and
+``s<i>_num_heads_<j>``, ``s<i>_mlp_dim_<j>`` and ``s<i>_mixer_<j>`` (transformer) or ``s<i>_kernel_size_<j>`` and
 ``s<i>_expand_ratio_<j>`` (mbconv).  So an ArchConfig stays a frozen, hashable set of scalars
 with the exact JSON round trip, and sampling, mutation, crossover, encodings and every
 strategy work unchanged.  Slots at or beyond a stage's depth are inactive: the operators set
@@ -46,13 +47,14 @@ from __future__ import annotations
 from typing import Any, Mapping, NamedTuple
 
 from search_spaces.arch import ArchConfig
-from search_spaces.errors import SpaceError
+from search_spaces.errors import NasError, SpaceError
 
 BLOCKS = ("transformer", "mbconv")
 REDUCTIONS = ("residual_spatial_reduction", "q_pooling", "strided_conv")
 KERNELS = (3, 5, 7)  # the depthwise kernels the MBConv block implements (centre slices of 7x7)
 _LAYER_FIELDS = {"transformer": ("num_heads", "mlp_dim"), "mbconv": ("kernel_size", "expand_ratio")}
-_FIELDS = {"block", "depth", "embed_dim", "num_heads", "mlp_dim", "kernel_size", "expand_ratio"}
+_OPTIONAL = {"transformer": ("mixer",), "mbconv": ()}  # per-layer fields a stage may leave out
+_FIELDS = {"block", "depth", "embed_dim", "num_heads", "mlp_dim", "kernel_size", "expand_ratio", "mixer"}
 _FIELDS |= {"window", "reduction"}
 
 
@@ -150,7 +152,10 @@ def parse_stages(task: Mapping[str, Any], *, where: str = "space") -> tuple[Stag
                         f"{w} field 'kernel_size': kernel {bad[0]} is not implemented; choose from {list(KERNELS)}"
                     )
             layer.append((field, vals))
-        other = sorted(set(st) & {f for fs in _LAYER_FIELDS.values() for f in fs} - set(_LAYER_FIELDS[block]))
+        if "mixer" in st and block == "transformer":
+            layer.append(("mixer", _mixers(w, st["mixer"], widths, dict(layer)["num_heads"])))
+        per_layer = {f for fs in [*_LAYER_FIELDS.values(), *_OPTIONAL.values()] for f in fs}
+        other = sorted(set(st) & per_layer - {*_LAYER_FIELDS[block], *_OPTIONAL[block]})
         if other:
             raise SpaceError(f"{w} field '{other[0]}' does not apply to a {block} stage")
         window = st.get("window", 0) or 0
@@ -178,6 +183,29 @@ def parse_stages(task: Mapping[str, Any], *, where: str = "space") -> tuple[Stag
             grid = (grid[0] // 2, grid[1] // 2)
     _check_transitions(out, where, head_dim=head_dim)
     return tuple(out)
+
+
+def _mixers(where: str, value: Any, widths: tuple[int, ...], heads: tuple[int, ...]) -> tuple[str, ...]:
+    """A transformer stage's per-layer mixer choices (:mod:`search_spaces.mixers`), checked
+    against the stage: known, usable option, and widths the mixer can split into its heads
+    (an image stage is never causal)."""
+    from search_spaces import mixers
+
+    if not isinstance(value, list) or not value:
+        raise SpaceError(f"{where} field 'mixer': expected a non-empty list of mixers, got {value!r}")
+    keys = []
+    for raw in value:
+        try:
+            c = mixers.get(raw, field="mixer")
+        except NasError as e:
+            raise SpaceError(f"{where} {e}") from None
+        reason = c.spec.check_widths(list(widths), list(heads))
+        if reason:
+            raise SpaceError(f"{where} field 'mixer': mixer {raw!r}: {reason}")
+        keys.append(c.key)
+    if len(set(keys)) != len(keys):
+        raise SpaceError(f"{where} field 'mixer': choices {value!r} repeat a mixer")
+    return tuple(value)
 
 
 def _grid(task: Mapping[str, Any], where: str) -> tuple[tuple[int, int], int]:

@@ -40,7 +40,7 @@ from search_spaces import ArchConfig, SearchSpace
 from search_spaces import mixers as specs
 from search_spaces.errors import NasError
 from search_spaces.geometry import TaskGeometry, geometry_of_task
-from search_spaces.stages import Stage, hidden_width, resolve, stage_dims
+from search_spaces.stages import Stage, StageArch, hidden_width, resolve, stage_dims
 from supernet import mixers
 from supernet.layer_stack import layer_stack, workspace
 from supernet.stage_ops import MBConv, Reduction, partition, slice_mbconv, slice_reduction, unpartition
@@ -100,10 +100,23 @@ def geometry(space: SearchSpace, *, flat: Callable) -> StagedGeometry:
                 head_choices=tuple(sorted(st.choices("num_heads"))),
                 mlp_choices=tuple(sorted(st.choices("mlp_dim"))),
                 mlp_ratios=(),
-                attn_choices=(specs.default().key,),  # the default mixer (sdp attention)
+                attn_choices=stage_mixers(st),
             )
         )
     return StagedGeometry(task=tg, stages=tuple(space.stages), blocks=tuple(blocks))
+
+
+def stage_mixers(st: Stage) -> tuple[str, ...]:
+    """The canonical keys of a transformer stage's mixer choices (the default mixer, sdp
+    attention, when the stage declares none), in declaration order."""
+    raw = dict(st.layer_choices).get("mixer", (specs.default().key,))
+    return tuple(dict.fromkeys(specs.get(m).key for m in raw))
+
+
+def layer_mixers(sub: StageArch) -> tuple[specs.Choice, ...]:
+    """The resolved mixer of each active layer of one stage of an architecture."""
+    raw = dict(sub.layers).get("mixer", (specs.default().key,) * sub.depth)
+    return tuple(specs.get(m) for m in raw)
 
 
 def encode_arch(geo: StagedGeometry, arch: ArchConfig) -> tuple[tuple[int, ...], np.ndarray]:
@@ -116,8 +129,9 @@ def encode_arch(geo: StagedGeometry, arch: ArchConfig) -> tuple[tuple[int, ...],
             flat = geo.blocks[s]
             attn = {b: i + 1 for i, b in enumerate(flat.attn_branches)}
             widths = flat.mlp_widths(sub.width)
-            for i, (h, m) in enumerate(zip(sub.get("num_heads"), sub.get("mlp_dim"), strict=True)):
-                codes[off + i] = (attn[(int(h), specs.default().key)], widths.index(int(m)) + 1)
+            layers = zip(sub.get("num_heads"), sub.get("mlp_dim"), layer_mixers(sub), strict=True)
+            for i, (h, m, c) in enumerate(layers):
+                codes[off + i] = (attn[(int(h) if c.spec.uses_heads else 0, c.key)], widths.index(int(m)) + 1)
         else:
             table = {b: i + 1 for i, b in enumerate(geo.mbconv_branches(s))}
             for i, (k, r) in enumerate(zip(sub.get("kernel_size"), sub.get("expand_ratio"), strict=True)):
@@ -227,30 +241,65 @@ def build(space: SearchSpace, arch: ArchConfig) -> nn.Module:
     return StagedViT(arch=arch, stages=tuple(space.stages), geo=geometry_of_task(space.task))
 
 
-def _stack_transformer(blocks: list[dict], hd: int) -> dict:
-    """Standalone Blocks (largest shapes, the default mixer) restacked into the flat supernet's
-    layer layout (as :func:`supernet.model.init` does)."""
-    c = specs.default()
-    E = blocks[0]["ln1"]["scale"].shape[0]
-    H = blocks[0]["qkv"]["kernel"].shape[1] // (3 * hd)
+def _largest_mixers(st: Stage) -> dict[str, specs.Choice]:
+    """Each mixer of a transformer stage at its largest option (as :func:`supernet.model.init`)."""
+    largest: dict[str, specs.Choice] = {}
+    for c in map(specs.get, stage_mixers(st)):
+        if c.spec.name not in largest or c.opt > largest[c.spec.name].opt:
+            largest[c.spec.name] = c
+    return largest
+
+
+def init_mixers(stages: tuple[Stage, ...]) -> tuple[tuple[tuple[str, int], ...], ...]:
+    """Per stage, the (mixer, heads) pairs whose weights the largest stand-alone model's blocks
+    also create (every mixer restacked rather than made directly, at the most heads)."""
+    out = []
+    for st in stages:
+        if st.block != "transformer":
+            out.append(())
+            continue
+        hm = max(st.choices("num_heads"))
+        out.append(tuple((c.key, hm) for c in _largest_mixers(st).values() if mixers.ops(c).init is None))
+    return tuple(out)
+
+
+def _stack_transformer(blocks: list[dict], st: Stage, hd: int, key: jax.Array) -> dict:
+    """Standalone Blocks (largest shapes, every mixer's weights) restacked into the flat
+    supernet's layer layout, mixers with their own ``init`` made directly (as
+    :func:`supernet.model.init` does)."""
+    E, H = max(st.widths), max(st.choices("num_heads"))
 
     def stack(fn):
         return jax.tree.map(lambda *a: jnp.stack(a), *[fn(b) for b in blocks])
 
     layers = {k: stack(lambda b, k=k: dict(b[k])) for k in ("ln1", "ln2", "fc1", "fc2")}
-    layers.update(stack(lambda b: mixers.ops(c).stack(b, E=E, H=H, hd=hd, opt=c.opt)))
+    for c in _largest_mixers(st).values():
+        ops = mixers.ops(c)
+        if ops.init is not None:
+            key = jax.random.fold_in(key, len(layers))
+            heads = tuple(sorted(st.choices("num_heads")))
+            layers.update(ops.init(key, L=len(blocks), E=E, heads=heads, hd=hd, opt=c.opt))
+        else:
+            layers.update(stack(lambda b, ops=ops, c=c: ops.stack(b, E=E, H=H, hd=hd, opt=c.opt)))
     return layers
 
 
 def init(space: SearchSpace, key: jax.Array, *, geo: StagedGeometry) -> dict:
     """Supernet weights: the largest standalone staged model's Flax init, restacked per stage."""
+    from supernet.staged_standalone import StagedViT
+
     x = jnp.zeros((1, *geo.task.image_hw, geo.task.channels), jnp.float32)
-    p = jax.jit(build(space, largest_arch(space)).init)(key, x)["params"]
+    net = StagedViT(
+        arch=largest_arch(space), stages=geo.stages, geo=geo.task, init_mixers=init_mixers(geo.stages)
+    )
+    p = jax.jit(net.init)(key, x)["params"]
     out = {k: p[k] for k in ("embed", "pos", "ln_f", "head")}
     for s, st in enumerate(geo.stages):
         blocks = [p[f"s{s}_block{i}"] for i in range(st.max_depth)]
         if st.block == "transformer":
-            out[f"stage{s}"] = _stack_transformer(blocks, geo.task.head_dim)
+            out[f"stage{s}"] = _stack_transformer(
+                blocks, st, geo.task.head_dim, jax.random.fold_in(key, 1000 + s)
+            )
         else:
             out[f"stage{s}"] = jax.tree.map(lambda *a: jnp.stack(a), *blocks)
         if st.reduction:
@@ -276,7 +325,8 @@ def extract(params: dict, arch: ArchConfig, *, space: SearchSpace, slice_layer: 
             layer = jax.tree.map(lambda w, i=i: w[i], params[f"stage{s}"])
             if st.block == "transformer":
                 H, M = int(sub.get("num_heads")[i]), int(sub.get("mlp_dim")[i])
-                out[f"s{s}_block{i}"] = slice_layer(layer, E=E, H=H, M=M)
+                c = layer_mixers(sub)[i]
+                out[f"s{s}_block{i}"] = slice_layer(layer, E=E, H=H, M=M, mixer=c.key, hd=geo.task.head_dim)
             else:
                 k, r = int(sub.get("kernel_size")[i]), sub.get("expand_ratio")[i]
                 out[f"s{s}_block{i}"] = slice_mbconv(layer, E=E, N=hidden_width(E, r), k=k)

@@ -8,7 +8,7 @@ width)::
   patches (B, T_0, P) -> embed Dense -> (B, T_0, E_0) + pos (T_0, E_0)
   for each stage s:
     transformer: [partition into window^2 mask units] -> s<s>_block<i> (supernet.standalone.Block,
-                 softmax attention) for its depth -> [unpartition]
+                 the layer's token mixer, sdp attention by default) for its depth -> [unpartition]
     mbconv:      s<s>_block<i> (supernet.stage_ops.MBConv) for its depth
     reduce<s> (supernet.stage_ops.Reduction): (B, T_s, E_s) -> (B, T_s / 4, E_{s+1})
   ln_f (LayerNorm) -> mean over tokens -> head Dense -> (B, C)
@@ -36,6 +36,7 @@ class StagedViT(nn.Module):
     arch: ArchConfig
     stages: tuple[Stage, ...]  # search_spaces.stages.parse_stages of the task block
     geo: TaskGeometry
+    init_mixers: tuple = ()  # per stage, (mixer, heads) pairs its blocks also create (supernet init)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -49,14 +50,16 @@ class StagedViT(nn.Module):
                 if st.window:
                     x = partition(x, st.grid, st.window)  # (B*nW, window^2, E)
                 heads, mlp = sub.get("num_heads"), sub.get("mlp_dim")
+                mixer = dict(sub.layers).get("mixer", (specs.default().key,) * sub.depth)
                 for i in range(sub.depth):
                     x = Block(
                         num_heads=int(heads[i]),
                         head_dim=geo.head_dim,
                         mlp_dim=int(mlp[i]),
-                        mixer=specs.default().key,
+                        mixer=mixer[i],
                         causal=False,
                         ln_eps=geo.ln_eps,
+                        init_mixers=self.init_mixers[s] if self.init_mixers else (),
                         name=f"s{s}_block{i}",
                     )(x)
                 if st.window:

@@ -89,15 +89,20 @@ def test_staged_train_search_export_predict(cli, ray_local, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["elasticvit-tiny", "turbovit-tiny"])
-def test_onnx_runtime_agrees_on_mbconv_windows_and_q_pooling(name):
+def test_onnx_runtime_agrees_on_mbconv_windows_q_pooling_and_mixers():
+    """One tiny space holds every staged op the ONNX export meets: MBConv (kernel 7), a 2x2
+    strided convolution with its pooled shortcut (residual spatial reduction), window
+    partitioning, Q-pooling, and the token mixers linear, dft (in windows) and cga."""
     import jax
 
     from nas.export.bundle import export_onnx
     from supernet import any_model
 
-    space = load_space(name)
-    arch = space.sample(3)
+    space = load_space(ROOT / "experiments/spaces/stages-mixers-tiny.yaml")
+    arch = space.largest().replace(s0_kernel_size_0=7, s1_depth=2, s1_num_heads_0=2, s1_num_heads_1=1)
+    arch = space.validate(
+        arch.replace(s1_mixer_0="linear", s1_mixer_1="dft", s2_mixer_0="cga", s2_num_heads_0=3)
+    )
     variables = any_model.init(space, arch, jax.random.key(0))
     _, err = export_onnx(space, arch, variables)
     assert err <= 1e-4
