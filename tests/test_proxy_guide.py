@@ -64,9 +64,9 @@ def test_bad_proxy_options_are_one_line_naming_field_and_value(proxies, field, v
 def test_prescreen_keeps_only_the_proxys_best_and_is_deterministic():
     cfg = _cfg({"names": ["nonembed_params"], "feature": False, "prescreen": 4})
     state, pool, pre, free = _run(cfg)
-    from supernet import proxies
+    from supernet.proxies import complexity
 
-    proxy = np.array([[r["nonembed_params"]] for r in proxies.scorer(cfg.space, ["nonembed_params"])(pool)])
+    proxy = complexity.values(cfg.space, pool, ["nonembed_params"])["nonembed_params"][:, None]
     assert free is None  # the toy table declares no free column: the proxy's order alone
     order = screen_order(proxy, None)
     rank = np.empty(len(pool), dtype=int)
@@ -86,9 +86,12 @@ def test_prescreen_keeps_only_the_proxys_best_and_is_deterministic():
 def test_proxy_feature_from_a_values_file_matches_the_live_scorer(tmp_path):
     cfg = _cfg({"names": ["nonembed_params"], "prescreen": 2})
     live, pool, *_ = _run(cfg)
-    from supernet import proxies
+    from supernet.proxies import complexity
 
-    rows = proxies.scorer(cfg.space, ["nonembed_params"])(pool)
+    rows = [
+        {"nonembed_params": float(v)}
+        for v in complexity.values(cfg.space, pool, ["nonembed_params"])["nonembed_params"]
+    ]
     path = tmp_path / "scores.jsonl"
     path.write_text(
         "".join(

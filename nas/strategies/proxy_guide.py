@@ -133,7 +133,8 @@ def proxy_guide(space: SearchSpace, spec: Mapping[str, Any] | ProxyGuide | None)
                     f"field 'strategy.proxies.names': space '{space.name}' has no data to probe with ({e}); "
                     "use closed-form proxies (params, nonembed_params, flops) or values: FILE"
                 ) from None
-        raw = proxies.scorer(
+        raw = _closed_form(space, names) if not proxies.needs_data(names) else None
+        raw = raw or proxies.scorer(
             space,
             names,
             seed=_int(spec, "seed", 0, 0),
@@ -142,6 +143,17 @@ def proxy_guide(space: SearchSpace, spec: Mapping[str, Any] | ProxyGuide | None)
             seq_len=_int(spec, "seq_len", None, 1),
         )
     return ProxyGuide(cached(raw, names), names, feature, prescreen)
+
+
+def _closed_form(space: SearchSpace, names: tuple[str, ...]) -> Callable[[Sequence[ArchConfig]], list[dict]]:
+    """Counts (params, nonembed_params, flops) straight from their formulas: no weights built."""
+    from supernet.proxies import complexity
+
+    def fn(archs):
+        cols = complexity.values(space, list(archs), names)
+        return [{n: float(cols[n][i]) for n in names} for i in range(len(archs))]
+
+    return fn
 
 
 def cached(
