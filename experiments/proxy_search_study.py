@@ -3,7 +3,7 @@
     taskset -c 1 python experiments/proxy_search_study.py                 # resumable, per-run cache
     python experiments/proxy_search_study.py --problems hwgpt-l --seeds 3 # a subset
     python experiments/proxy_search_study.py --report-only                # from the cached runs
-    python experiments/proxy_search_study.py --report-only --code-version 1be6dd980340  # the committed figures
+    python experiments/proxy_search_study.py --report-only --code-version bb9be33083f3  # the committed figures
 
 Item 4 of the proxy issue, measured as item 5 asks: the hypervolume of the front found after
 25 and 50 evaluations (as a fraction of the exact front's, reference fixed by the table as in
