@@ -78,20 +78,31 @@ def test_select_best_and_constraint(tiny_search_run, tmp_path):
         export_run(tiny_search_run, select="flops<=1", out=tmp_path / "none", onnx=False)
 
 
-def test_export_bf16_weights_load_predict_and_evaluate_close_to_f32(
-    tiny_search_run, tiny_supernet, cli, tmp_path
-):
+def test_export_bf16_weights_load_predict_and_evaluate_close_to_f32(tiny_search_run, tiny_supernet, tmp_path):
     import jax
     import jax.numpy as jnp
 
-    from nas.export.finetune import evaluate_standalone, finetune
+    from nas.cli import build_parser
+    from nas.export.finetune import evaluate_standalone
     from nas.export.load import load_subnet
     from supernet import checkpoint, data, model, tasks
     from supernet.extract import extract
 
-    out = tmp_path / "bf16"  # as docs/search.md shows it
-    r = cli("export", tiny_search_run, "--select", "best", "--out", out, "--dtype", "bf16", "--no-onnx")
-    assert r.returncode == 0, r.stderr[-2000:]
+    out = tmp_path / "bf16"  # the command line docs/search.md shows, parsed and run in this process
+    args = build_parser().parse_args(
+        [
+            "export",
+            str(tiny_search_run),
+            "--select",
+            "best",
+            "--out",
+            str(out),
+            "--dtype",
+            "bf16",
+            "--no-onnx",
+        ]
+    )
+    assert args.func(args) == 0
     sub = load_subnet(out)
     assert (
         sub.config["weights_dtype"] == "bfloat16"
@@ -118,10 +129,6 @@ def test_export_bf16_weights_load_predict_and_evaluate_close_to_f32(
     )
     assert got["loss"] == pytest.approx(want["loss"], rel=0.02)  # float32 weights' validation metrics
     assert abs(got["accuracy"] - want["accuracy"]) <= 0.02
-    finetune(out, steps=1, onnx=False)  # trains in float32, writes back in bfloat16
-    again = load_subnet(out)
-    assert again.config["weights_dtype"] == "bfloat16"
-    assert all(np.asarray(a).dtype == jnp.bfloat16 for a in jax.tree.leaves(again.variables))
 
 
 def test_finetune_updates_card(exported, cli):
