@@ -26,7 +26,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from supernet.proxies.probe import sub_keys, tree_sum
+from supernet.proxies.probe import nuclear_norms, sub_keys, tree_sum
 
 HEAD_PROJ = ("out", "o")  # attention output projections shaped (L, H, hd, E)
 
@@ -62,8 +62,7 @@ def grad_values(geo, params: dict, grads: dict, names: tuple[str, ...]) -> dict[
         for name, w in ws.items():
             g = _matrix(name, gs[name])
             w = _matrix(name, w) * (g != 0)  # the subnet's entries only
-            nuc = lambda m: jnp.linalg.svd(m, compute_uv=False).sum(-1)  # noqa: E731  (L,)
-            total = total + jnp.sum(nuc(g) * nuc(w))
+            total = total + jnp.sum(nuclear_norms(g) * nuclear_norms(w))
         out["synaptic_diversity"] = total
     if "dss" in names:
         out["dss"] = out["synaptic_diversity"] + out["synaptic_saliency"]

@@ -124,3 +124,16 @@ def corr_score(m: jax.Array, k: float = 1e-5) -> jax.Array:
     c = m @ m.T
     v = jnp.clip(jnp.linalg.eigvalsh(c), 0.0, None)
     return -jnp.sum(jnp.log(v + k) + 1.0 / (v + k))
+
+
+def nuclear_norms(m: jax.Array) -> jax.Array:
+    """(L,) nuclear norms of a stack of matrices (L, n, k), one LAPACK call per matrix.
+
+    Never one batched call: jaxlib 0.10.2's CPU LAPACK kernels split a batch of large enough
+    matrices over XLA's intra-op thread pool and block the calling pool thread until the parts
+    are done; XLA runs independent ops of a program concurrently, so as many batched calls as the
+    pool has threads (2 on a 2-core machine: Llama's q, k, v and o projections) all wait on
+    parts that no free thread can run, and the program hangs idle.  A single matrix runs inline.
+    ``lax.map`` keeps each call unbatched; do not ``vmap`` this function for the same reason.
+    """
+    return jax.lax.map(lambda a: jnp.linalg.svd(a, compute_uv=False).sum(), m)
