@@ -1,6 +1,7 @@
 """Scoring many subnets with the default proxy set, as a ratio against one supernet evaluation.
 
     python benchmarks/bench_proxies.py [--space lm-shakespeare] [--n 1000] [--proxies a,b] [--n-eval 20]
+        [--batch-size 16] [--seq-len T]
 
 Issue 31's target: 1,000 ``lm-shakespeare`` subnets scored with the default set
 (:data:`supernet.proxies.DEFAULT`) in under 2 minutes on 2 cores, compile included.  Prints
@@ -34,6 +35,10 @@ def main() -> None:
     ap.add_argument("--space", default="lm-shakespeare")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--proxies", default=None)
+    ap.add_argument("--batch-size", type=int, default=16, help="probe examples (the scorer's default 16)")
+    ap.add_argument(
+        "--seq-len", type=int, default=None, help="truncate the probe's tokens (default: the context)"
+    )
     ap.add_argument("--n-eval", type=int, default=20, help="subnets timed for the supernet evaluation")
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
@@ -45,7 +50,7 @@ def main() -> None:
     names = args.proxies.split(",") if args.proxies else list(P.DEFAULT)
     archs = space.sample_many(0, args.n)
     t0, c0 = time.perf_counter(), _cpu()
-    fn = P.scorer(space, names)
+    fn = P.scorer(space, names, batch_size=args.batch_size, seq_len=args.seq_len)
     fn([space.smallest()])  # the probe, the reference sample, and one width compiled
     t_probe = time.perf_counter() - t0
     widths = {}
@@ -73,7 +78,10 @@ def main() -> None:
     t_eval, c_eval = float(np.median(times)), float(np.median(cpus))
     q1, q3 = np.percentile(times, [25, 75])
     per, cper = t_score / len(archs), c_score / len(archs)
-    print(f"space {args.space}, proxies {names}, {len(archs)} subnets, {len(widths)} embedding widths")
+    print(
+        f"space {args.space}, proxies {names}, {len(archs)} subnets, {len(widths)} embedding widths, "
+        f"probe batch {args.batch_size} x {args.seq_len or 'full context'}"
+    )
     print(f"load average (1 min) at start {load0:.1f}, at end {os.getloadavg()[0]:.1f}")
     print(f"probe + reference {t_probe:.1f} s wall, {c_probe:.1f} s CPU")
     print(f"compile of the other widths {t_compile:.1f} s wall, {c_compile:.1f} s CPU")
