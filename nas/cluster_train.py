@@ -69,9 +69,10 @@ def _worker_loop(config: dict[str, Any]) -> None:
     from ray.train.collective import broadcast_from_rank_zero
 
     from nas import terminal
-    from supernet import distributed
+    from supernet import distributed, versions
     from supernet.train import train_and_evaluate
 
+    versions.check_against(config["versions"], where=ray.util.get_node_ip_address())
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     address = f"{ray.util.get_node_ip_address()}:{_free_port()}" if rank == 0 else None
@@ -116,6 +117,7 @@ def train_on_ray(
 
     from nas.ray_workers import start_ray
     from nas.train_watch import NodeWatch
+    from supernet.versions import package_versions
 
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +132,8 @@ def train_on_ray(
         env = {k: os.environ[k] for k in WORKERS_ENV if k in os.environ}
         trainer = JaxTrainer(
             _worker_loop,
-            train_loop_config={"cfg": cfg, "workdir": str(workdir), "quiet": quiet, "log_format": log_format},
+            train_loop_config={"cfg": cfg, "workdir": str(workdir), "quiet": quiet, "log_format": log_format,
+                               "versions": package_versions()},  # fmt: skip
             scaling_config=scaling,
             run_config=RunConfig(
                 name="nas-train",

@@ -40,7 +40,7 @@ from jax.sharding import PartitionSpec as P
 from search_spaces import SearchSpace, load_space
 from search_spaces.errors import NasError
 from search_spaces.progress import SILENT, Progress
-from supernet import checkpoint, data, distributed, model, pretrained
+from supernet import checkpoint, data, distributed, model, pretrained, versions
 from supernet.config import distill_on
 from supernet.evaluation import evaluate
 from supernet.losses import cross_entropy
@@ -201,6 +201,7 @@ def train_and_evaluate(
     term = SILENT if quiet or reporter is None or not primary else reporter
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    versions.check_across_processes()  # mixed jax/flax/... across hosts: one line, before any step
     distributed.check_shared_dir(workdir)  # every process writes checkpoints there
     space = _space(cfg)
     geo = model.geometry(space)
