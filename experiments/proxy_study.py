@@ -147,18 +147,26 @@ def score_units(
     return {a: json.loads((folder / f"{_key(a)}.json").read_text()) for a in archs}
 
 
-def score_reference(probe, data: list[str], folder: Path) -> None:
+def score_reference(probe, data: list[str], folder: Path, *, reverse: bool = False) -> None:
     """The ensemble's fixed reference sample (:func:`supernet.proxies.ensemble.reference_archs`)
     scored with the study's program (every proxy kept, so any subset can be the ensemble's members),
-    written to ``folder/_reference.json`` as ``{proxy: [value per reference architecture]}``."""
+    one resumable unit per architecture under ``folder/_reference/`` (``reverse``: a second worker
+    starts from the end), then ``folder/_reference.json``: ``{proxy: [value per architecture]}``."""
     from supernet import proxies as P
     from supernet.proxies import ensemble
 
-    rows = []
-    for i, arch in enumerate(ensemble.reference_archs(probe.space, seed=probe.seed)):
-        rows.append(P.score(probe, [arch], [*FAMILIES["complexity"], *data])[0])
-        print(f"[{folder.name}] reference {i + 1}", flush=True)
-    (folder / "_reference.json").write_text(json.dumps({m: [r[m] for r in rows] for m in rows[0]}))
+    parts = folder / "_reference"
+    parts.mkdir(exist_ok=True)
+    ref = list(enumerate(ensemble.reference_archs(probe.space, seed=probe.seed)))
+    for i, arch in reversed(ref) if reverse else ref:
+        if not (parts / f"{i:03d}.json").is_file():
+            row = P.score(probe, [arch], [*FAMILIES["complexity"], *data])[0]
+            (parts / f"{i:03d}.json").write_text(json.dumps(row))
+            print(f"[{folder.name}] reference {i}", flush=True)
+    files = [parts / f"{i:03d}.json" for i, _ in ref]
+    if all(f.is_file() for f in files):
+        rows = [json.loads(f.read_text()) for f in files]
+        (folder / "_reference.json").write_text(json.dumps({m: [r[m] for r in rows] for m in rows[0]}))
 
 
 def add_ensemble(units: dict[str, dict], folder: Path) -> None:
@@ -168,6 +176,8 @@ def add_ensemble(units: dict[str, dict], folder: Path) -> None:
     if not ref_file.is_file():
         return
     ref = json.loads(ref_file.read_text())
+    if not all(m in ref for m in ensemble.MEMBERS):  # scored before the members changed: rescore it
+        return
     keys = list(units)
     vals = {m: [units[k]["values"][m] for k in keys] for m in ensemble.MEMBERS}
     for k, v in zip(keys, ensemble.combine(vals, ref), strict=True):

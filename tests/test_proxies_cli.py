@@ -10,6 +10,7 @@ from conftest import ROOT
 
 from search_spaces import load_space
 from search_spaces.errors import NasError
+from supernet import proxies as P
 
 TINY = str(ROOT / "experiments/spaces/lm-tiny.yaml")
 
@@ -140,5 +141,5 @@ def test_readme_proxy_commands_run(cli, tmp_path):
     assert v["metric"] == "perplexity" and v["n"] == len(
         {json.dumps(u["arch"], sort_keys=True) for u in units}
     )
-    assert set(v["proxies"]) == {"nonembed_params", "snip", "naswot", "ensemble"}
+    assert set(v["proxies"]) == set(P.DEFAULT)
     assert all(-1 <= t["kendall"]["value"] <= 1 for t in v["proxies"].values())
