@@ -1,8 +1,8 @@
 """Stage study (issue 33): the best flat subnet against the best staged subnet under one latency bound.
 
     JAX_PLATFORMS=cpu python experiments/stage_study.py                  # the defaults (a quiet machine)
-    JAX_PLATFORMS=cpu python experiments/stage_study.py --supernet-steps 150 --batch 32 --budget 5 \
-        --seeds 2 --standalone-steps 100 --n-latency 5 --eval-examples 500    # the committed results (~45 min, 2 loaded cores)
+    JAX_PLATFORMS=cpu python experiments/stage_study.py --supernet-steps 150 --batch 32 --budget 8 \
+        --seeds 2 --standalone-steps 100 --n-latency 12 --eval-examples 500   # the committed results (~45 min, 2 loaded cores)
     JAX_PLATFORMS=cpu python experiments/stage_study.py --supernet-steps 60 --budget 6 --seeds 1 \
         --standalone-steps 30 --n-latency 6 --workdir /tmp/ss --results /tmp/ss-out   # a smoke run
 
