@@ -3,7 +3,7 @@
     python benchmarks/bench_proxies.py [--space lm-shakespeare] [--n 1000] [--proxies a,b] [--n-eval 20]
         [--batch-size 16] [--seq-len T]
 
-Issue 31's target: 1,000 ``lm-shakespeare`` subnets scored with the default set
+The target: 1,000 ``lm-shakespeare`` subnets scored with the default set
 (:data:`supernet.proxies.DEFAULT`) in under 2 minutes on 2 cores, compile included.  Prints
 the probe's build time (weights, data, the ensemble's reference sample), the compile time
 (one program per embedding width), the scoring time of ``--n`` sampled subnets, and, measured

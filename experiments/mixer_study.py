@@ -1,5 +1,5 @@
 """Mixer study: each token mixer's latency on this CPU over sequence length and width, beside its
-FLOPs, and the latency predictor's error per mixer on held-out architectures (issue 30).
+FLOPs, and the latency predictor's error per mixer on held-out architectures.
 
     JAX_PLATFORMS=cpu python experiments/mixer_study.py [--lengths 64,128,256,512,1024,2048]
         [--widths 64,128] [--repeats 7] [--per-mixer 4] [--out experiments/results/mixer_study]

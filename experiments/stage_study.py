@@ -1,4 +1,4 @@
-"""Stage study (issue 33): the best flat subnet against the best staged subnet under one latency bound.
+"""Stage study: the best flat subnet against the best staged subnet under one latency bound.
 
     JAX_PLATFORMS=cpu python experiments/stage_study.py                  # the defaults (a quiet machine)
     JAX_PLATFORMS=cpu python experiments/stage_study.py --supernet-steps 150 --batch 32 --budget 8 \
