@@ -60,6 +60,7 @@ import math
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from nas import table as T
+from nas.proxy_evaluator import build_proxy, check_proxy
 from nas.table import read_table, table_archs  # noqa: F401  (re-exported)
 from nas.user_evaluator import build_callable, check_output, first_line  # noqa: F401  (first_line re-exported)
 from search_spaces import ArchConfig, SearchSpace
@@ -188,41 +189,6 @@ def _build_supernet(spec: Mapping[str, Any], space: SearchSpace, payload: dict) 
     return fn
 
 
-def _build_proxy(spec: Mapping[str, Any], space: SearchSpace, payload: None) -> Fn:
-    from supernet import proxies
-
-    score = proxies.scorer(
-        space,
-        spec["proxies"],
-        seed=int(spec.get("seed", 0)),
-        batches=int(spec.get("batches", 1)),
-        batch_size=int(spec.get("batch_size", 16)),
-        seq_len=spec.get("seq_len"),
-    )
-
-    def fn(archs):
-        rows = score(list(archs))
-        proxies.check_finite(rows, list(archs))
-        return rows
-
-    return fn
-
-
-def _check_proxy(spec: Mapping[str, Any], space: SearchSpace) -> None:
-    """The names exist and the space builds (the weights and data are made on the workers)."""
-    from supernet import model, proxies
-
-    proxies.check_names(spec["proxies"], where="proxies")
-    model.geometry(space)
-    if proxies.needs_data(spec["proxies"]):
-        from supernet import tasks
-
-        try:
-            tasks.get(space)
-        except NasError as e:
-            raise NasError(f"field 'proxies': space '{space.name}' has no data to probe with ({e})") from None
-
-
 def _table_provides(spec: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted({k for m in read_table(spec["path"], **T.mapping(spec)).values() for k in m}))
 
@@ -275,8 +241,8 @@ KINDS: dict[str, Kind] = {
         (),
         lambda s: tuple(s["proxies"]),
         lambda s: bool(s.get("cheap", False)),
-        _build_proxy,
-        _check_proxy,
+        build_proxy,
+        check_proxy,
     ),
 }
 

@@ -8,9 +8,11 @@ what any evaluator function returns (a list of one metric dict per architecture)
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 from search_spaces import ArchConfig, SearchSpace
 from search_spaces.errors import NasError
@@ -73,3 +75,33 @@ def build_callable(spec: Mapping[str, Any], space: SearchSpace, payload: None) -
         return check_output(spec["target"], user(list(archs), **opts), len(archs))
 
     return fn
+
+
+def user_code(specs: Sequence[Mapping[str, Any]]) -> tuple[list[str], str | None]:
+    """What a cluster's workers need of the user's code: ``(modules, working_dir)``.
+
+    None and no module without a ``callable`` evaluator.  With one, the working directory
+    (local Ray workers see it on ``sys.path``; on a cluster it becomes theirs) and the
+    callable's top-level package or file when it lies outside that folder, outside this
+    project and outside the installed packages (``sys.prefix``).
+    """
+    targets = [s["target"] for s in specs if s.get("kind") == "callable"]
+    if not targets:
+        return [], None
+    from predictors.remote import PACKAGES
+
+    cwd = Path.cwd().resolve()
+    installed = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix}]
+    modules = []
+    for target in targets:
+        top = target.partition(":")[0].split(".")[0]
+        spec = importlib.util.find_spec(top) if top not in PACKAGES else None
+        if spec is None:
+            continue
+        locs = list(spec.submodule_search_locations or [])
+        if len(locs) > 1 or not (locs or spec.origin):
+            continue  # a namespace package or a built-in: nothing Ray can ship
+        path = Path(locs[0] if locs else spec.origin).resolve()
+        if path.suffix in ("", ".py") and not any(path.is_relative_to(d) for d in [cwd, *installed]):
+            modules.append(str(path))
+    return sorted(set(modules)), str(cwd)
